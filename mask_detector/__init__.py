@@ -1,0 +1,3 @@
+"""Face-mask detection: face detectors, a mask classifier and their tools."""
+
+CLASS_NAMES = ("mask", "no_mask")

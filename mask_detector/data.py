@@ -1,0 +1,206 @@
+"""Training data: find the images, split them without leaks, stream them with tf.data.
+
+A dataset folder holds ``with_mask/`` and ``without_mask/``, or holds
+several such folders (``dataset/observations``, ``dataset/chandrikadeb7``),
+which are then merged.
+"""
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mask_detector import CLASS_NAMES
+from mask_detector.errors import UserError
+
+# Folder name on disk for each class, in the order of CLASS_NAMES.
+CLASS_FOLDERS = ("with_mask", "without_mask")
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
+# Formats tf.io.decode_image reads, by their first bytes.
+IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
+
+
+@dataclass
+class ImageList:
+    """Images with their labels (index into CLASS_NAMES) and content hashes."""
+
+    paths: list = field(default_factory=list)
+    labels: list = field(default_factory=list)
+    hashes: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # (path, reason)
+
+    def counts(self):
+        tally = Counter(self.labels)
+        return {name: tally.get(i, 0) for i, name in enumerate(CLASS_NAMES)}
+
+    def subset(self, indices):
+        return ImageList(
+            [self.paths[i] for i in indices],
+            [self.labels[i] for i in indices],
+            [self.hashes[i] for i in indices],
+        )
+
+
+def _dataset_roots(folder):
+    """The folders below ``folder`` (itself included) that hold the class folders."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"dataset folder {folder} does not exist")
+    if any((folder / name).is_dir() for name in CLASS_FOLDERS):
+        return [folder]
+    roots = sorted(p for p in folder.iterdir() if p.is_dir() and any((p / n).is_dir() for n in CLASS_FOLDERS))
+    if not roots:
+        found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+        raise UserError(
+            f"dataset folder {folder} has no class folders: expected {' and '.join(CLASS_FOLDERS)}"
+            + (f", found {', '.join(found[:5])}" if found else ", found no sub-folders")
+        )
+    return roots
+
+
+def _check_image(path):
+    """Return None when ``path`` holds a readable image, else a short reason."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        return f"cannot read ({error.strerror})", None
+    if not data:
+        return "empty file", None
+    if not data.startswith(IMAGE_SIGNATURES):
+        return "not a JPEG, PNG, BMP or GIF image", None
+    # A reduced decode is cheap and catches files whose body is broken.
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
+    if image is None:
+        return "cannot be decoded", None
+    return None, hashlib.sha256(data).hexdigest()
+
+
+def find_images(folders, warn=print):
+    """List every image of every dataset folder; unreadable files are skipped with a warning."""
+    images = ImageList()
+    for folder in folders:
+        for root in _dataset_roots(folder):
+            for label, class_folder in enumerate(CLASS_FOLDERS):
+                class_dir = root / class_folder
+                if not class_dir.is_dir():
+                    continue
+                for path in sorted(class_dir.rglob("*")):
+                    if not path.is_file() or path.name.startswith("."):
+                        continue
+                    reason, digest = _check_image(path)
+                    if reason is None and path.suffix.lower() not in IMAGE_SUFFIXES:
+                        reason = f"unexpected file type {path.suffix or '(none)'}"
+                    if reason:
+                        warn(f"warning: skipping {path}: {reason}")
+                        images.skipped.append((str(path), reason))
+                        continue
+                    images.paths.append(str(path))
+                    images.labels.append(label)
+                    images.hashes.append(digest)
+    counts = images.counts()
+    missing = [CLASS_FOLDERS[i] for i, name in enumerate(CLASS_NAMES) if counts[name] == 0]
+    if missing:
+        raise UserError(
+            f"no usable images in {', '.join(missing)} of {', '.join(map(str, folders))}; "
+            f"a dataset needs both {CLASS_FOLDERS[0]}/ and {CLASS_FOLDERS[1]}/"
+        )
+    return images
+
+
+def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed=42):
+    """Split into train, validation and test so that identical files stay together.
+
+    Exact duplicates (same sha256) would otherwise land on both sides and
+    inflate the test figures. Each unique content is kept once; a content that
+    appears under both labels is dropped as ambiguous.
+    """
+    from sklearn.model_selection import train_test_split
+
+    label_of = {}
+    first_index = {}
+    for index, (digest, label) in enumerate(zip(images.hashes, images.labels)):
+        if digest in label_of and label_of[digest] != label:
+            label_of[digest] = None  # contradictory duplicate
+        else:
+            label_of.setdefault(digest, label)
+            first_index.setdefault(digest, index)
+    unique = [first_index[d] for d, label in label_of.items() if label is not None]
+    stats = {
+        "images": len(images.paths),
+        "unique": len(unique),
+        "duplicates_dropped": len(images.paths) - len(unique),
+    }
+    labels = [images.labels[i] for i in unique]
+    rest, test = train_test_split(unique, test_size=test_fraction, stratify=labels, random_state=seed)
+    rest_labels = [images.labels[i] for i in rest]
+    train, validation = train_test_split(
+        rest, test_size=validation_fraction / (1 - test_fraction), stratify=rest_labels, random_state=seed
+    )
+    return images.subset(train), images.subset(validation), images.subset(test), stats
+
+
+def augmentation_layers(seed=None):
+    """The augmentation of the classic recipe, as Keras 3 preprocessing layers.
+
+    Rotation up to 20 degrees, shifts of 20 %, horizontal flips, zoom 0.15 and
+    shear 0.15. They run inside tf.data only; the saved model has none of them.
+    """
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
+            keras.layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
+            keras.layers.RandomFlip("horizontal", seed=seed),
+            keras.layers.RandomZoom(0.15, fill_mode="nearest", seed=seed),
+            keras.layers.RandomShear(x_factor=0.15, y_factor=0.15, fill_mode="nearest", seed=seed),
+        ],
+        name="augmentation",
+    )
+
+
+def low_resolution(batch, size, probability=0.5, smallest=12):
+    """Shrink some images to 12-``size`` pixels and enlarge them back.
+
+    Most faces in street photos are 16-40 pixels wide; this teaches the
+    classifier what such faces look like once they are enlarged for it.
+    """
+    import tensorflow as tf
+
+    count = tf.shape(batch)[0]
+    target = tf.random.uniform([], smallest, size, dtype=tf.int32)
+    blurred = tf.image.resize(tf.image.resize(batch, [target, target], antialias=True), [size, size])
+    pick = tf.random.uniform([count, 1, 1, 1]) < probability
+    return tf.where(pick, blurred, batch)
+
+
+def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
+    """A tf.data pipeline of (float 0-255 RGB batch, label batch), read from disk each epoch.
+
+    Nothing is held in memory beyond a few batches, so memory does not grow
+    with the number of images.
+    """
+    import tensorflow as tf
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        return image, label
+
+    paths = tf.constant(images.paths)
+    labels = tf.constant(images.labels, dtype=tf.int32)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, labels))
+    if training:
+        dataset = dataset.shuffle(len(images.paths), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    if training:
+        augment = augmentation_layers(seed)
+
+        def distort(batch, label):
+            return low_resolution(augment(batch, training=True), image_size), label
+
+        dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,221 @@
+"""Score face detection and mask classification on PASCAL VOC annotated photos.
+
+Ground truth classes are ``with_mask``, ``without_mask`` and
+``mask_weared_incorrect``. The last one counts as a face for recall, but is
+left out of the mask / no-mask scores (a detection on it is neither right
+nor wrong), since it belongs to neither class cleanly.
+
+A face's size is the shorter side of its ground-truth box.
+"""
+
+import xml.etree.ElementTree as ElementTree
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from mask_detector import CLASS_NAMES
+from mask_detector.errors import UserError
+
+VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": None}
+SIZE_BANDS = (("<16", 0, 16), ("16-32", 16, 32), (">=32", 32, float("inf")))
+IOU_THRESHOLD = 0.5
+
+
+@dataclass
+class Annotation:
+    image: Path
+    boxes: np.ndarray  # (n, 4) x1, y1, x2, y2
+    labels: list  # "mask", "no_mask" or None (worn incorrectly)
+
+    @property
+    def sizes(self):
+        return np.minimum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
+
+
+def load_voc(folder):
+    folder = Path(folder)
+    annotation_dir, image_dir = folder / "annotations", folder / "images"
+    if not annotation_dir.is_dir() or not image_dir.is_dir():
+        raise UserError(f"{folder} must hold annotations/ (VOC .xml) and images/")
+    annotations = []
+    for xml_path in sorted(annotation_dir.glob("*.xml")):
+        root = ElementTree.parse(xml_path).getroot()
+        boxes, labels = [], []
+        for item in root.iter("object"):
+            name = item.findtext("name", "").strip()
+            if name not in VOC_CLASSES:
+                continue
+            box = item.find("bndbox")
+            boxes.append([float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+            labels.append(VOC_CLASSES[name])
+        image = image_dir / root.findtext("filename", xml_path.stem + ".jpg")
+        if image.is_file():
+            annotations.append(Annotation(image, np.array(boxes, dtype=np.float32).reshape(-1, 4), labels))
+    if not annotations:
+        raise UserError(f"no annotated images found in {folder}")
+    return annotations
+
+
+def iou_matrix(a, b):
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), dtype=np.float32)
+    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
+
+
+def greedy_match(detected_boxes, scores, truth_boxes):
+    """For each detection (best score first) the unclaimed truth box with IoU >= 0.5, or -1."""
+    overlaps = iou_matrix(np.asarray(detected_boxes, dtype=np.float32).reshape(-1, 4), truth_boxes)
+    matched = np.full(len(scores), -1)
+    taken = np.zeros(len(truth_boxes), dtype=bool)
+    for d in np.argsort(-np.asarray(scores)):
+        if overlaps.shape[1] == 0:
+            break
+        candidates = np.where(~taken, overlaps[d], -1)
+        best = int(np.argmax(candidates))
+        if candidates[best] >= IOU_THRESHOLD:
+            matched[d] = best
+            taken[best] = True
+    return matched
+
+
+def average_precision(scores, correct, positives):
+    """VOC all-point interpolated AP from ranked detections."""
+    if positives == 0:
+        return float("nan")
+    order = np.argsort(-np.asarray(scores, dtype=np.float64))
+    hits = np.asarray(correct, dtype=np.float64)[order]
+    true_positives = np.cumsum(hits)
+    precision = true_positives / np.arange(1, len(hits) + 1)
+    recall = true_positives / positives
+    recall = np.concatenate([[0.0], recall, [1.0]])
+    precision = np.concatenate([[0.0], precision, [0.0]])
+    precision = np.maximum.accumulate(precision[::-1])[::-1]
+    steps = np.where(recall[1:] != recall[:-1])[0]
+    return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
+
+
+def binary_scores(truth, predicted, positive="no_mask"):
+    """Accuracy, balanced accuracy and precision / recall / F1 of ``positive``."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    if len(truth) == 0:
+        return {"count": 0}
+    tp = int(np.sum((predicted == positive) & (truth == positive)))
+    fp = int(np.sum((predicted == positive) & (truth != positive)))
+    fn = int(np.sum((predicted != positive) & (truth == positive)))
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    recalls = [np.mean(predicted[truth == c] == c) for c in CLASS_NAMES if np.any(truth == c)]
+    return {
+        "count": int(len(truth)),
+        "accuracy": float(np.mean(truth == predicted)),
+        "balanced_accuracy": float(np.mean(recalls)),
+        f"{positive}_precision": precision,
+        f"{positive}_recall": recall,
+        f"{positive}_f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+    }
+
+
+@dataclass
+class Tally:
+    """Everything gathered over the photos, turned into figures by ``summary``."""
+
+    faces_by_band: dict = field(default_factory=lambda: {name: [0, 0] for name, _, _ in SIZE_BANDS})
+    # per detection: score, class probabilities, matched truth label or "", truth size or own size, ignored
+    detections: list = field(default_factory=list)
+    positives: dict = field(default_factory=lambda: {(c, s): 0 for c in CLASS_NAMES for s in ("all", ">=32")})
+    crops_truth: list = field(default_factory=list)
+    crops_predicted: list = field(default_factory=list)
+
+
+def band_of(size):
+    return next(name for name, low, high in SIZE_BANDS if low <= size < high)
+
+
+def tally_image(tally, annotation, results, crop_probabilities=None, crop_min_side=24):
+    """Add one photo: ``results`` are FaceResult objects from the pipeline."""
+    truth_sizes = annotation.sizes
+    boxes = [r.box for r in results]
+    scores = [r.detection_score for r in results]
+    matched = greedy_match(boxes, scores, annotation.boxes)
+    found = set(matched[matched >= 0].tolist())
+    for index, size in enumerate(truth_sizes):
+        counts = tally.faces_by_band[band_of(size)]
+        counts[0] += 1
+        counts[1] += index in found
+        label = annotation.labels[index]
+        if label is not None:
+            tally.positives[(label, "all")] += 1
+            tally.positives[(label, ">=32")] += size >= 32
+    for result, truth_index in zip(results, matched):
+        if truth_index >= 0:
+            truth_label = annotation.labels[truth_index]
+            size = float(truth_sizes[truth_index])
+            ignored = truth_label is None
+        else:
+            x1, y1, x2, y2 = result.box
+            truth_label, size, ignored = "", float(min(x2 - x1, y2 - y1)), False
+        tally.detections.append((result.detection_score, result.mask_probability, truth_label, size, ignored))
+    if crop_probabilities is not None:
+        for label, size, probability in zip(annotation.labels, truth_sizes, crop_probabilities):
+            if label is not None and size >= crop_min_side and not np.isnan(probability):
+                tally.crops_truth.append(label)
+                tally.crops_predicted.append("mask" if probability >= 0.5 else "no_mask")
+
+
+def summary(tally):
+    figures = {"face_recall": {}}
+    for name, (total, found) in tally.faces_by_band.items():
+        figures["face_recall"][name] = {"faces": total, "recall": found / total if total else float("nan")}
+    for subset, min_size in (("all", 0), (">=32", 32)):
+        aps = {}
+        for class_index, class_name in enumerate(CLASS_NAMES):
+            scores, correct = [], []
+            for score, mask_probability, truth, size, ignored in tally.detections:
+                if ignored or size < min_size:
+                    continue  # faces outside the subset, and incorrectly worn masks, are not judged
+                probability = mask_probability if class_name == "mask" else 1 - mask_probability
+                scores.append(score * probability)
+                correct.append(truth == class_name)
+            aps[class_name] = average_precision(scores, correct, tally.positives[(class_name, subset)])
+        figures[f"ap_{subset}"] = aps
+        figures[f"map_{subset}"] = float(np.nanmean(list(aps.values())))
+        matched = [(t, "mask" if p >= 0.5 else "no_mask") for _, p, t, s, ig in tally.detections if t and s >= min_size]
+        figures[f"matched_{subset}"] = binary_scores([t for t, _ in matched], [p for _, p in matched])
+    if tally.crops_truth:
+        figures["classifier_on_truth_boxes"] = binary_scores(tally.crops_truth, tally.crops_predicted)
+    return figures
+
+
+def format_table(figures):
+    """The evaluation as a Markdown table, the same rows the README shows."""
+    recall = figures["face_recall"]
+    rows = [
+        ("face recall, faces >= 32 px", recall[">=32"]["recall"]),
+        ("face recall, faces 16-32 px", recall["16-32"]["recall"]),
+        ("face recall, faces < 16 px", recall["<16"]["recall"]),
+        ("mAP@0.5 (mask, no_mask), all faces", figures["map_all"]),
+        ("mAP@0.5, faces >= 32 px", figures["map_>=32"]),
+        ("AP mask / no_mask, all faces", "{:.2f} / {:.2f}".format(*figures["ap_all"].values())),
+        ("accuracy, matched faces >= 32 px", figures["matched_>=32"].get("accuracy", float("nan"))),
+        ("`no_mask` F1, matched faces >= 32 px", figures["matched_>=32"].get("no_mask_f1", float("nan"))),
+    ]
+    crops = figures.get("classifier_on_truth_boxes")
+    if crops:
+        rows += [
+            ("classifier on true boxes >= 24 px: accuracy", crops["accuracy"]),
+            ("classifier on true boxes >= 24 px: balanced accuracy", crops["balanced_accuracy"]),
+            ("classifier on true boxes >= 24 px: `no_mask` precision", crops["no_mask_precision"]),
+            ("classifier on true boxes >= 24 px: `no_mask` F1", crops["no_mask_f1"]),
+        ]
+    lines = ["| measure | value |", "|---|---|"]
+    for name, value in rows:
+        lines.append(f"| {name} | {value if isinstance(value, str) else f'{value:.2f}'} |")
+    return "\n".join(lines)

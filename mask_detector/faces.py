@@ -1,0 +1,149 @@
+"""Face detectors on OpenCV: YuNet and the SSD ResNet-10, behind one interface.
+
+Both run on OpenCV 4.x and 5.x. The SSD is loaded from its TensorFlow files
+because OpenCV 5 no longer imports Caffe models; on OpenCV 4 the Caffe files
+can be used instead (``ssd-caffe``).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mask_detector.assets import FACE_DETECTOR_DIR
+from mask_detector.errors import UserError
+
+DETECTORS = ("yunet", "ssd", "ssd-caffe")
+FETCH_HINT = "run `python -m mask_detector.assets` (add --mirror DIR to copy from a local mirror)"
+
+
+@dataclass
+class Face:
+    """A detected face: integer pixel box (x1, y1, x2, y2), clipped to the image."""
+
+    box: tuple
+    score: float
+    landmarks: np.ndarray | None = None  # 5 (x, y) points for YuNet: eyes, nose, mouth corners
+
+
+def _clip_box(x1, y1, x2, y2, width, height):
+    x1, y1 = max(0, int(round(x1))), max(0, int(round(y1)))
+    x2, y2 = min(width, int(round(x2))), min(height, int(round(y2)))
+    return x1, y1, x2, y2
+
+
+def _require(path):
+    if not Path(path).is_file():
+        raise UserError(f"face detector file {path} is missing; {FETCH_HINT}")
+    return str(path)
+
+
+class YuNetDetector:
+    """OpenCV's YuNet (cv2.FaceDetectorYN): fast, finds small faces, gives landmarks.
+
+    ``max_side`` bounds the longer side of the image the network sees (larger
+    images are shrunk first, which keeps speed and memory steady). With
+    ``small_faces`` the image is also searched at twice that scale, up to
+    ``max_side * 2``, and both passes are merged: faces of 10-20 pixels are
+    found in the enlarged copy, while large faces are only found at the first
+    scale, so neither pass alone finds both.
+    """
+
+    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, max_side=1280, small_faces=False):
+        model = _require(Path(model_dir) / "face_detection_yunet_2023mar.onnx")
+        try:
+            self._net = cv2.FaceDetectorYN.create(model, "", (320, 320), confidence, 0.3, 5000)
+        except cv2.error:
+            raise UserError(f"cannot load the YuNet model {model}; it may be corrupt. {FETCH_HINT}") from None
+        self.max_side = max_side
+        self.small_faces = small_faces
+
+    def _detect_at(self, image, scale):
+        height, width = image.shape[:2]
+        if scale != 1.0:
+            size = (max(1, round(width * scale)), max(1, round(height * scale)))
+            interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+            image = cv2.resize(image, size, interpolation=interpolation)
+        self._net.setInputSize((image.shape[1], image.shape[0]))
+        _, rows = self._net.detect(image)
+        if rows is None:
+            return np.zeros((0, 15), dtype=np.float32)
+        rows = rows.copy()
+        rows[:, :14] /= scale
+        return rows
+
+    def detect(self, image):
+        height, width = image.shape[:2]
+        longer = max(width, height)
+        scale = min(1.0, self.max_side / longer) if self.max_side else 1.0
+        rows = self._detect_at(image, scale)
+        if self.small_faces and longer * scale * 2 <= self.max_side * 2:
+            rows = np.concatenate([rows, self._detect_at(image, scale * 2)])
+            if len(rows):
+                boxes = rows[:, :4].tolist()
+                keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, 0.3)
+                rows = rows[np.asarray(keep, dtype=int).reshape(-1)]
+        faces = []
+        for row in rows[np.argsort(-rows[:, 14])]:
+            x, y, w, h = row[:4]
+            box = _clip_box(x, y, x + w, y + h, width, height)
+            if box[2] > box[0] and box[3] > box[1]:
+                faces.append(Face(box, float(row[14]), row[4:14].reshape(5, 2)))
+        return faces
+
+
+class SSDDetector:
+    """OpenCV's SSD with a ResNet-10 backbone, the classic face-mask detector's choice.
+
+    It looks at a 300x300 copy of the whole image, so faces below about 40
+    pixels in a large photo are often missed.
+    """
+
+    INPUT_SIZE = (300, 300)
+    MEAN = (104.0, 177.0, 123.0)
+
+    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.5, use_caffe=False):
+        model_dir = Path(model_dir)
+        try:
+            if use_caffe:
+                if not hasattr(cv2.dnn, "readNetFromCaffe"):
+                    raise UserError(f"OpenCV {cv2.__version__} cannot read Caffe models; use --detector ssd")
+                self._net = cv2.dnn.readNetFromCaffe(
+                    _require(model_dir / "deploy.prototxt"),
+                    _require(model_dir / "res10_300x300_ssd_iter_140000.caffemodel"),
+                )
+            else:
+                self._net = cv2.dnn.readNetFromTensorflow(
+                    _require(model_dir / "opencv_face_detector_uint8.pb"),
+                    _require(model_dir / "opencv_face_detector.pbtxt"),
+                )
+        except cv2.error:
+            raise UserError(f"cannot load the SSD face detector from {model_dir}; it may be corrupt. {FETCH_HINT}") from None
+        self.confidence = confidence
+
+    def detect(self, image):
+        height, width = image.shape[:2]
+        blob = cv2.dnn.blobFromImage(image, 1.0, self.INPUT_SIZE, self.MEAN, swapRB=False, crop=False)
+        self._net.setInput(blob)
+        detections = self._net.forward().reshape(-1, 7)
+        faces = []
+        for _, _, score, x1, y1, x2, y2 in detections:
+            if score < self.confidence:
+                continue
+            box = _clip_box(x1 * width, y1 * height, x2 * width, y2 * height, width, height)
+            if box[2] > box[0] and box[3] > box[1]:
+                faces.append(Face(box, float(score)))
+        return faces
+
+
+def create_detector(name="yunet", model_dir=FACE_DETECTOR_DIR, confidence=None, **options):
+    """Build a detector by name; ``confidence`` None keeps the detector's default."""
+    if name not in DETECTORS:
+        raise UserError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    if confidence is not None and not 0.0 <= confidence <= 1.0:
+        raise UserError(f"--confidence must be between 0 and 1, got {confidence}")
+    extra = {} if confidence is None else {"confidence": confidence}
+    if name == "yunet":
+        return YuNetDetector(model_dir, **extra, **options)
+    return SSDDetector(model_dir, use_caffe=(name == "ssd-caffe"), **extra)
