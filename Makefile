@@ -7,21 +7,30 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # A second, small environment with OpenCV 4, to test the face detectors on both majors.
 VENV_CV4 := .venv-opencv4
-OPENCV4 := opencv-python-headless==4.12.0.88
+# OpenCV 4.12 wants numpy < 2.3.
+OPENCV4 := opencv-python-headless==4.12.0.88 numpy==2.2.6
 MIRROR ?=
 ASSET_FLAGS := $(if $(MIRROR),--mirror $(MIRROR))
+FLOAT16_MODEL := models/mask_detector_float16.tflite
 
-.PHONY: demo test setup assets train evaluate benchmark clean
+.PHONY: demo live test setup assets train evaluate benchmark clean
 
 demo: setup
 	$(PY) detect_mask_image.py --image samples --no-display --output output/samples --json output/samples.jsonl
 
+live: setup
+	$(PY) detect_mask_video.py --model $(FLOAT16_MODEL)
+
 test: setup $(VENV_CV4)/.installed
-	@command -v Xvfb >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb >/dev/null; } \
-		|| echo "Xvfb not found: the window tests need it (apt-get install xvfb)"
+	@{ command -v Xvfb && command -v xdotool; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool >/dev/null; } \
+		|| echo "Xvfb or xdotool not found: the window tests need them (apt-get install xvfb xdotool)"
 	$(PY) -m pytest tests
 
-setup: $(VENV)/.installed assets
+setup: $(VENV)/.installed assets $(FLOAT16_MODEL)
+
+# The LiteRT copy of the classifier: the same answers, three to four times faster per face on a CPU.
+$(FLOAT16_MODEL): models/mask_detector.h5 $(VENV)/.installed
+	$(PY) export_tflite.py --kind float16
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +40,7 @@ $(VENV)/.installed: requirements.txt
 
 $(VENV_CV4)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV_CV4)
-	$(VENV_CV4)/bin/pip install --quiet $(OPENCV4) $$(grep -E '^(numpy|pytest)==' requirements.txt)
+	$(VENV_CV4)/bin/pip install --quiet $(OPENCV4)
 	touch $@
 
 assets: $(VENV)/.installed
@@ -42,6 +51,11 @@ train: setup
 
 evaluate: setup
 	$(PY) evaluate_mask_detector.py --voc evaluation/facemask_voc_dev
+
+benchmark: setup
+	$(PY) benchmarks/bench_pipeline.py
+	$(PY) benchmarks/bench_video.py
+	$(PY) benchmarks/bench_training.py
 
 clean:
 	rm -rf $(VENV) $(VENV_CV4) output logs

@@ -13,7 +13,7 @@ import json
 import sys
 from pathlib import Path
 
-from mask_detector.errors import UserError, run_cli
+from mask_detector.errors import UserError, first_line, run_cli
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 WINDOW = "Face mask detector"
@@ -71,7 +71,9 @@ def main(argv=None):
 
     import cv2
 
-    from mask_detector.pipeline import MaskDetector, display_available, draw_results, read_image, write_image
+    from mask_detector.pipeline import (
+        MaskDetector, close_windows, display_available, draw_results, read_image, window_closed, write_image,
+    )
 
     options = {"small_faces": not args.single_scale} if args.detector == "yunet" else {}
     detector = MaskDetector(args.model, args.detector, args.confidence, **options)
@@ -92,15 +94,21 @@ def main(argv=None):
 
     failures = 0
     try:
-        for path in paths:
+        for done, path in enumerate(paths, 1):
             record = {"image": str(path)}
+            stop = False
             try:
                 image = read_image(path)
                 results = detector(image)
-            except UserError as error:
+            except (UserError, cv2.error, MemoryError) as error:
+                # One bad image is reported in its own line; the others are still processed.
+                if isinstance(error, UserError):
+                    message = str(error)
+                else:
+                    message = f"cannot process {path}: {first_line(error)}"
                 failures += 1
-                record["error"] = str(error)
-                print(f"{path}: error: {error}", file=sys.stderr)
+                record["error"] = message
+                print(f"{path}: error: {message}", file=sys.stderr)
             else:
                 height, width = image.shape[:2]
                 record |= {"width": width, "height": height, "faces": [r.to_json() for r in results]}
@@ -119,16 +127,20 @@ def main(argv=None):
                     cv2.resizeWindow(WINDOW, int(width * scale), int(height * scale))
                     cv2.imshow(WINDOW, image)
                     key = cv2.waitKey(args.wait) & 0xFF
-                    if key in (ord("q"), 27) or cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
-                        break
+                    stop = key in (ord("q"), 27) or window_closed(WINDOW)
             if json_out:
                 json_out.write(json.dumps(record) + "\n")
                 json_out.flush()
+            # Stop only once this image's line is written, so quitting loses no result.
+            if stop:
+                if done < len(paths):
+                    print(f"stopped after {done} of {len(paths)} images", file=sys.stderr)
+                break
     finally:
         if json_out not in (None, sys.stdout):
             json_out.close()
         if show:
-            cv2.destroyAllWindows()
+            close_windows()
     if failures:
         print(f"{failures} of {len(paths)} images failed", file=sys.stderr)
         return 1

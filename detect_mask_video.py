@@ -2,6 +2,7 @@
 
     python detect_mask_video.py                      # camera 0, in a window; q quits
     python detect_mask_video.py --source clip.mp4 --no-display --output annotated.mp4
+    python detect_mask_video.py --model models/mask_detector_float16.tflite   # fastest on a CPU
 
 Prints one summary line at the end: frames, seconds, frames per second,
 faces seen and how many of them without a mask.
@@ -25,8 +26,10 @@ def parse_args(argv):
     parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="classifier .h5, .keras or .tflite")
     parser.add_argument("-d", "--detector", choices=DETECTORS, default="yunet", help="face detector (default: yunet)")
     parser.add_argument("-c", "--confidence", type=float, help="least face detection score (detector's default)")
+    # 480 halves YuNet's time on a 640x480 webcam frame, at the price of its smallest faces
+    # (benchmarks/bench_pipeline.py measures both).
     parser.add_argument(
-        "--detect-size", type=int, default=640,
+        "--detect-size", type=int, default=480,
         help="longest side of the frame the YuNet detector sees; smaller is faster (default: %(default)s)",
     )
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
@@ -43,11 +46,11 @@ def main(argv=None):
 
     import cv2
 
-    from mask_detector.pipeline import MaskDetector, display_available, draw_results, draw_status
+    from mask_detector.pipeline import (
+        MaskDetector, close_windows, display_available, draw_results, draw_status, window_closed,
+    )
     from mask_detector.video import FrameSource, VideoOutput
 
-    options = {"max_side": args.detect_size} if args.detector == "yunet" else {}
-    detector = MaskDetector(args.model, args.detector, args.confidence, **options)
     show = not args.no_display
     if show and not display_available():
         raise UserError("no display found; run with --no-display (and --output to keep the video)")
@@ -55,7 +58,10 @@ def main(argv=None):
     frames = faces_seen = no_mask_seen = 0
     writer = None
     stopped_by = ""
+    # The source opens before the model loads (seconds), so a wrong --source is told at once.
     with FrameSource(args.source) as source:
+        options = {"max_side": args.detect_size} if args.detector == "yunet" else {}
+        detector = MaskDetector(args.model, args.detector, args.confidence, **options)
         if args.output:
             writer = VideoOutput(args.output, source.fps)
         start = last = time.perf_counter()
@@ -82,7 +88,7 @@ def main(argv=None):
                     if key in (ord("q"), 27):
                         stopped_by = "q pressed"
                         break
-                    if cv2.getWindowProperty(WINDOW, cv2.WND_PROP_VISIBLE) < 1:
+                    if window_closed(WINDOW):
                         stopped_by = "window closed"
                         break
                 if args.max_frames and frames >= args.max_frames:
@@ -93,7 +99,7 @@ def main(argv=None):
             if writer:
                 writer.close()
             if show:
-                cv2.destroyAllWindows()
+                close_windows()
         seconds = time.perf_counter() - start
         problem = source.error
     rate = frames / seconds if seconds > 0 else 0.0

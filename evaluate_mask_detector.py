@@ -65,7 +65,7 @@ def main(argv=None):
         if not card_path.is_file():
             raise UserError(f"no model card {card_path} to update")
         card = json.loads(card_path.read_text())
-        card.setdefault("evaluations", {})[f"{Path(args.voc).name} ({args.detector})"] = {
+        card.setdefault("evaluations", {})[f"{Path(args.voc).name} ({figures['detector']})"] = {
             k: v for k, v in figures.items() if k not in ("model",)
         }
         write_json_atomically(card, card_path)

@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import os
 import shutil
-import sys
 import tempfile
 import urllib.request
 import zipfile

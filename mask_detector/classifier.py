@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from mask_detector import CLASS_NAMES
-from mask_detector.errors import UserError
+from mask_detector.errors import UserError, first_line
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
@@ -74,8 +74,11 @@ class MaskClassifier:
             # safe_mode refuses model files that would run arbitrary Python (Lambda layers).
             model = keras.models.load_model(path, compile=False, safe_mode=True)
         except Exception as error:  # Keras raises many types for a broken file
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise UserError(f"cannot load model {path}: {first_line[:200]}") from None
+            if "arbitrary code" in str(error):
+                raise UserError(
+                    f"model {path} holds Python code (a Lambda layer) and is refused: models load in safe mode"
+                ) from None
+            raise UserError(f"cannot load model {path} (damaged or not a Keras model): {first_line(error)}") from None
         self._check_shapes(model.input_shape, model.output_shape)
         self.model = model
         size = self.input_size

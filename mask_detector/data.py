@@ -10,9 +10,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
-import numpy as np
-
 from mask_detector import CLASS_NAMES
 from mask_detector.errors import UserError
 
@@ -71,9 +68,13 @@ def _check_image(path):
         return "empty file", None
     if not data.startswith(IMAGE_SIGNATURES):
         return "not a JPEG, PNG, BMP or GIF image", None
-    # A reduced decode is cheap and catches files whose body is broken.
-    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_REDUCED_COLOR_8)
-    if image is None:
+    # Decoded with TensorFlow, as training does: OpenCV accepts some damaged JPEGs
+    # that TensorFlow refuses, and one such file would stop training halfway.
+    import tensorflow as tf
+
+    try:
+        tf.io.decode_image(data, channels=3, expand_animations=False)
+    except tf.errors.InvalidArgumentError:
         return "cannot be decoded", None
     return None, hashlib.sha256(data).hexdigest()
 
@@ -142,23 +143,53 @@ def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed
     return images.subset(train), images.subset(validation), images.subset(test), stats
 
 
-def augmentation_layers(seed=None):
-    """The augmentation of the classic recipe, as Keras 3 preprocessing layers.
+# The classic recipe's augmentation: rotation up to 20 degrees, shifts of up to 20 % of
+# the side, zoom by up to 15 %, shear up to 0.15, and horizontal flips.
+ROTATION_DEGREES = 20
+SHIFT = 0.2
+ZOOM = 0.15
+SHEAR = 0.15
 
-    Rotation up to 20 degrees, shifts of 20 %, horizontal flips, zoom 0.15 and
-    shear 0.15. They run inside tf.data only; the saved model has none of them.
+
+def random_affine(batch):
+    """Rotate, shift, zoom, shear and flip each image of a batch at random, in one warp.
+
+    The five changes compose into one affine matrix per image, so each image
+    is resampled once: the same augmentation as five Keras preprocessing
+    layers (RandomRotation, RandomTranslation, RandomZoom, RandomShear,
+    RandomFlip) in about a quarter of the time, which on a small CPU is most
+    of an epoch. Edges are filled by repeating the nearest pixel.
     """
-    import keras
+    import math
 
-    return keras.Sequential(
-        [
-            keras.layers.RandomRotation(20 / 360, fill_mode="nearest", seed=seed),
-            keras.layers.RandomTranslation(0.2, 0.2, fill_mode="nearest", seed=seed),
-            keras.layers.RandomFlip("horizontal", seed=seed),
-            keras.layers.RandomZoom(0.15, fill_mode="nearest", seed=seed),
-            keras.layers.RandomShear(x_factor=0.15, y_factor=0.15, fill_mode="nearest", seed=seed),
-        ],
-        name="augmentation",
+    import tensorflow as tf
+
+    count = tf.shape(batch)[0]
+    height = tf.cast(tf.shape(batch)[1], tf.float32)
+    width = tf.cast(tf.shape(batch)[2], tf.float32)
+
+    def uniform(limit):
+        return tf.random.uniform([count], -limit, limit)
+
+    angle = uniform(ROTATION_DEGREES * math.pi / 180)
+    zoom = 1.0 + uniform(ZOOM)
+    shear_x, shear_y = uniform(SHEAR), uniform(SHEAR)
+    flip = tf.where(tf.random.uniform([count]) < 0.5, -1.0, 1.0)
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # matrix = rotation @ shear @ zoom @ flip, mapping output pixels (about the centre) to input pixels.
+    a00 = (cos - sin * shear_y) * zoom * flip
+    a01 = (cos * shear_x - sin) * zoom
+    a10 = (sin + cos * shear_y) * zoom * flip
+    a11 = (sin * shear_x + cos) * zoom
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    shift_x, shift_y = uniform(SHIFT) * width, uniform(SHIFT) * height
+    offset_x = centre_x - a00 * centre_x - a01 * centre_y + shift_x
+    offset_y = centre_y - a10 * centre_x - a11 * centre_y + shift_y
+    zeros = tf.zeros([count])
+    transforms = tf.stack([a00, a01, offset_x, a10, a11, offset_y, zeros, zeros], axis=1)
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=batch, transforms=transforms, output_shape=tf.shape(batch)[1:3], fill_value=0.0,
+        interpolation="BILINEAR", fill_mode="NEAREST",
     )
 
 
@@ -197,10 +228,9 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
         dataset = dataset.shuffle(len(images.paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
     if training:
-        augment = augmentation_layers(seed)
 
         def distort(batch, label):
-            return low_resolution(augment(batch, training=True), image_size), label
+            return low_resolution(random_affine(batch), image_size), label
 
         dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,14 +1,22 @@
 """One kind of error for things a user can fix, and the wrapper that prints it."""
 
 import sys
+import traceback
+from pathlib import Path
 
 
 class UserError(Exception):
     """A problem with the input or set-up, told to the user in one line."""
 
 
+def first_line(error, limit=200):
+    """The first line of an exception's message (libraries' messages run to pages), or its type."""
+    lines = str(error).strip().splitlines()
+    return lines[0][:limit] if lines else type(error).__name__
+
+
 def run_cli(main, argv=None):
-    """Run a script's ``main``: a UserError becomes one line on stderr and exit 1."""
+    """Run a script's ``main``: every failure becomes one line on stderr and a non-zero exit."""
     try:
         status = main(argv)
     except UserError as error:
@@ -17,4 +25,16 @@ def run_cli(main, argv=None):
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+    except MemoryError:
+        print("error: out of memory", file=sys.stderr)
+        sys.exit(1)
+    except Exception as error:
+        # A bug, not bad input: still one line, with where it happened so it can be reported.
+        frame = traceback.extract_tb(error.__traceback__)[-1]
+        print(
+            f"error: unexpected {type(error).__name__} at {Path(frame.filename).name}:{frame.lineno}: "
+            f"{first_line(error)}; please report this",
+            file=sys.stderr,
+        )
+        sys.exit(1)
     sys.exit(status or 0)

@@ -203,7 +203,7 @@ def format_table(figures):
         ("face recall, faces < 16 px", recall["<16"]["recall"]),
         ("mAP@0.5 (mask, no_mask), all faces", figures["map_all"]),
         ("mAP@0.5, faces >= 32 px", figures["map_>=32"]),
-        ("AP mask / no_mask, all faces", "{:.2f} / {:.2f}".format(*figures["ap_all"].values())),
+        ("AP mask / no_mask, all faces", "{:.3f} / {:.3f}".format(*figures["ap_all"].values())),
         ("accuracy, matched faces >= 32 px", figures["matched_>=32"].get("accuracy", float("nan"))),
         ("`no_mask` F1, matched faces >= 32 px", figures["matched_>=32"].get("no_mask_f1", float("nan"))),
     ]
@@ -217,5 +217,5 @@ def format_table(figures):
         ]
     lines = ["| measure | value |", "|---|---|"]
     for name, value in rows:
-        lines.append(f"| {name} | {value if isinstance(value, str) else f'{value:.2f}'} |")
+        lines.append(f"| {name} | {value if isinstance(value, str) else f'{value:.3f}'} |")
     return "\n".join(lines)

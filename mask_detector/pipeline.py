@@ -91,6 +91,23 @@ def display_available():
     return True
 
 
+def window_closed(name):
+    """True once the user has closed the window ``name``."""
+    try:
+        return cv2.getWindowProperty(name, cv2.WND_PROP_VISIBLE) < 1
+    except cv2.error:
+        # OpenCV's Qt backend tears its GUI thread down with the last window and
+        # then raises ("NULL guiReceiver") instead of answering.
+        return True
+
+
+def close_windows():
+    try:
+        cv2.destroyAllWindows()
+    except cv2.error:
+        pass  # already gone with the window the user closed (Qt backend)
+
+
 def read_image(path):
     """Read an image file as 8-bit BGR, whatever its depth, channels or orientation.
 
@@ -115,11 +132,11 @@ def read_image(path):
 
 def write_image(path, image):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     ok, encoded = cv2.imencode(path.suffix or ".jpg", image)
     if not ok:
         raise UserError(f"cannot encode an image as {path.suffix}")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         encoded.tofile(path)
     except OSError as error:
         raise UserError(f"cannot write {path}: {error.strerror or error}") from None

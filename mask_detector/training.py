@@ -1,6 +1,7 @@
 """Build, train and save the MobileNetV2 mask classifier."""
 
 import json
+import logging
 import os
 import platform
 import sys
@@ -58,17 +59,32 @@ def unfreeze_top(model, layers_from="block_13_expand"):
         layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
 
 
+class _LegacyFormatNotice(logging.Filter):
+    """Hide Keras' notice that .h5 is a legacy format: this project writes .h5 on purpose, beside .keras."""
+
+    def filter(self, record):
+        return "HDF5 file" not in record.getMessage()
+
+
 def save_atomically(model, path):
     """Write the model to a temporary file beside ``path`` and rename it into place.
 
     An interrupted save never leaves a half-written model under the real name.
+    Only layers and weights are written, not the optimizer's state: the file
+    is for inference, and the state would double its size once the
+    backbone's top is trainable.
     """
     path = Path(path)
+    # A new, uncompiled model over the same layers and weights has no optimizer to save.
+    inference_model = keras.Model(model.inputs, model.outputs, name=model.name)
     temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    notice_filter = _LegacyFormatNotice()
+    logging.getLogger("absl").addFilter(notice_filter)
     try:
-        model.save(temporary)
+        inference_model.save(temporary)
         os.replace(temporary, path)
     finally:
+        logging.getLogger("absl").removeFilter(notice_filter)
         temporary.unlink(missing_ok=True)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import cv2
 
-from mask_detector.errors import UserError
+from mask_detector.errors import UserError, first_line
 
 END = object()  # put on the queue when the source has no more frames
 
@@ -53,7 +53,11 @@ class FrameSource:
     def _read_loop(self):
         failing_since = None
         while not self._stop.is_set():
-            ok, frame = self._capture.read()
+            try:
+                ok, frame = self._capture.read()
+            except Exception as error:  # whatever happens, END must follow, or the reader waits forever
+                self.error = f"cannot read from {self.name}: {first_line(error)}"
+                break
             if ok and frame is not None:
                 failing_since = None
                 self._put(frame)
@@ -63,7 +67,7 @@ class FrameSource:
             # Live sources may drop frames for a while; give up only after a quiet spell.
             failing_since = failing_since or time.monotonic()
             if time.monotonic() - failing_since > self.stream_timeout:
-                self.error = f"{self.name} sent no frame for {self.stream_timeout:.0f} s"
+                self.error = f"{self.name} sent no frame for {self.stream_timeout:g} s"
                 break
             time.sleep(0.01)
         self._put(END, keep_newest=False)

@@ -1,0 +1,98 @@
+"""Training wall time, peak memory and test accuracy: this project's training against the classic recipe.
+
+    python benchmarks/bench_training.py                 # seed dataset: both; merged datasets: this project
+    python benchmarks/bench_training.py --repeats 3
+
+Each run is a separate process, so its peak memory (maximum resident set
+size) is its own. Both are scored on the same duplicate-free test split
+(the same seed). The classic recipe holds every image in memory as float32,
+so its peak grows with the dataset; this project streams from disk.
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_measured(command):
+    """Run ``command``; return (wall seconds, peak resident MB, exit status)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    stderr = process.stderr.read()
+    process.stderr.close()
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        sys.exit(f"error: {' '.join(map(str, command))} failed:\n{stderr[-2000:]}")
+    return seconds, usage.ru_maxrss / 1024, code  # ru_maxrss is in KiB on Linux
+
+
+def project_run(datasets, scratch):
+    output = Path(scratch) / "model.h5"
+    command = [sys.executable, "train_mask_detector.py", "--output", str(output), "--logdir", str(Path(scratch) / "logs")]
+    for dataset in datasets:
+        command += ["--dataset", dataset]
+    seconds, peak, _ = run_measured(command)
+    card = json.loads(output.with_suffix(".json").read_text())
+    images = card["images"]
+    return seconds, peak, card["test_split"]["accuracy"], images["train"] + images["validation"] + images["test"]
+
+
+def classic_run(datasets, scratch):
+    result_path = Path(scratch) / "classic.json"
+    command = [sys.executable, "benchmarks/classic.py", "--json", str(result_path)]
+    for dataset in datasets:
+        command += ["--dataset", dataset]
+    seconds, peak, _ = run_measured(command)
+    result = json.loads(result_path.read_text())
+    return seconds, peak, result["test_accuracy"], result["train_images"] + result["test_images"]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seed-dataset", default="dataset/observations")
+    parser.add_argument("--merged-dataset", default="dataset", help="folder of all datasets (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of each; medians are printed")
+    parser.add_argument("--classic-on-merged", action="store_true", help="also run the classic recipe on all data")
+    args = parser.parse_args()
+
+    plans = [
+        ("classic recipe", args.seed_dataset, classic_run),
+        ("this project", args.seed_dataset, project_run),
+        ("this project", args.merged_dataset, project_run),
+    ]
+    if args.classic_on_merged:
+        plans.append(("classic recipe", args.merged_dataset, classic_run))
+    results = {index: [] for index in range(len(plans))}
+    print(f"{os.cpu_count()} CPUs; {args.repeats} run(s) each, medians", flush=True)
+    for repeat in range(args.repeats):
+        for index, (name, dataset, run) in enumerate(plans):
+            with tempfile.TemporaryDirectory() as scratch:
+                results[index].append(run([dataset], scratch))
+            seconds, peak, accuracy, _ = results[index][-1]
+            print(f"  run {repeat + 1}: {name} on {dataset}: {seconds:.0f} s, {peak:.0f} MB, "
+                  f"accuracy {accuracy:.4f}", file=sys.stderr, flush=True)
+
+    print("| recipe | dataset | images | wall time s | peak memory MB | test accuracy | speed-up |")
+    print("|---|---|---|---|---|---|---|")
+    classic_seconds = {}
+    for index, (name, dataset, _) in enumerate(plans):
+        seconds, peak, accuracy, images = (statistics.median(r[i] for r in results[index]) for i in range(4))
+        if name == "classic recipe":
+            classic_seconds[dataset] = seconds
+        baseline = classic_seconds.get(dataset)
+        speedup = f"{baseline / seconds:.1f}x" if baseline and name != "classic recipe" else ""
+        print(f"| {name} | {dataset} | {images:.0f} | {seconds:.0f} | {peak:.0f} | {accuracy:.4f} | {speedup} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""Export the mask classifier to LiteRT / TensorFlow Lite for small devices.
+
+    python export_tflite.py                      # float16 and int8 beside models/mask_detector.h5
+    python export_tflite.py --kind int8 --dataset dataset --output models/mask_int8.tflite
+
+The .tflite files take the same input (RGB faces, 0-255, float32) and give
+the same output as the Keras model, so the detection scripts accept them as
+--model. int8 is calibrated on training images from --dataset.
+"""
+
+import argparse
+from pathlib import Path
+
+from mask_detector.errors import UserError, run_cli
+
+
+def parse_args(argv):
+    from mask_detector.classifier import DEFAULT_MODEL
+    from mask_detector.export import KINDS
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="Keras model (.h5 or .keras)")
+    parser.add_argument("--kind", choices=KINDS + ("all",), default="all", help="what to export (default: all)")
+    parser.add_argument("--dataset", action="append", help="images to calibrate int8 on (default: dataset)")
+    parser.add_argument("--calibration-images", type=int, default=200, help="how many (default: %(default)s)")
+    parser.add_argument("-o", "--output", help="output .tflite (one kind only); default: <model>_<kind>.tflite")
+    args = parser.parse_args(argv)
+    args.dataset = args.dataset or ["dataset"]
+    if args.output and args.kind == "all":
+        parser.error("--output needs a single --kind")
+    if args.output and Path(args.output).suffix != ".tflite":
+        parser.error("--output must end in .tflite")
+    if args.calibration_images < 1:
+        parser.error("--calibration-images must be at least 1")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mask_detector.export import KINDS, convert, write_atomically
+
+    model = Path(args.model)
+    if model.suffix not in (".h5", ".keras"):
+        raise UserError(f"--model must be a Keras .h5 or .keras file, got {model.name}")
+    for kind in KINDS if args.kind == "all" else (args.kind,):
+        output = Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
+        data = convert(model, kind, args.dataset if kind == "int8" else (), args.calibration_images)
+        write_atomically(data, output)
+        print(f"wrote {output} ({len(data) / 1e6:.1f} MB, {kind})")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,80 @@
+"""Convert the Keras classifier to a LiteRT (.tflite) file for small devices.
+
+Two kinds: ``float16`` halves the file and keeps float arithmetic; ``int8``
+quantizes weights and activations, calibrated on real training images so
+the value ranges it picks match the faces it will see. Both keep float32
+input and output, so the file is a drop-in ``--model`` for the scripts.
+"""
+
+import os
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from mask_detector.errors import UserError  # noqa: E402
+
+KINDS = ("float16", "int8")
+
+
+def calibration_batches(folders, image_size, count, seed=0):
+    """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one."""
+    import numpy as np
+    import tensorflow as tf
+
+    from mask_detector.data import find_images
+
+    images = find_images(folders, warn=lambda message: None)
+    order = np.random.default_rng(seed).permutation(len(images.paths))[:count]
+    for index in order:
+        image = tf.io.decode_image(tf.io.read_file(images.paths[index]), channels=3, expand_animations=False)
+        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        yield [image[tf.newaxis].numpy().astype("float32")]
+
+
+def convert(model_path, kind, calibration_folders=(), calibration_count=200):
+    """Return the bytes of a .tflite file for the Keras model at ``model_path``."""
+    if kind not in KINDS:
+        raise UserError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
+    import tensorflow as tf
+
+    from mask_detector.classifier import MaskClassifier
+
+    classifier = MaskClassifier(model_path)  # checks the file and its shapes
+    if not hasattr(classifier, "model"):
+        raise UserError(f"{model_path} is already a LiteRT file; export from the .h5 or .keras model")
+    model, size = classifier.model, classifier.input_size
+    with tempfile.TemporaryDirectory() as scratch:
+        # A SavedModel freezes the weights into the graph the converter reads; the batch
+        # dimension stays None, so the runtime can resize the input to the number of faces.
+        model.export(scratch, format="tf_saved_model", verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
+        return _convert(converter, kind, size, calibration_folders, calibration_count)
+
+
+def _convert(converter, kind, size, calibration_folders, calibration_count):
+    import tensorflow as tf
+
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if kind == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    else:
+        if not calibration_folders:
+            raise UserError("int8 export needs calibration images: pass --dataset DIR")
+        converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter raises many internal types
+        raise UserError(f"LiteRT conversion failed: {str(error).strip().splitlines()[0][:200]}") from None
+
+
+def write_atomically(data, path):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.partial")
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)

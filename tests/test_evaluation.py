@@ -1,0 +1,75 @@
+"""The evaluation measures: VOC average precision, matching, and the script on a few real photos."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import require, run_script
+from mask_detector.evaluation import Annotation, Tally, average_precision, greedy_match, summary, tally_image
+from mask_detector.pipeline import FaceResult
+
+
+def test_average_precision_by_hand():
+    # Ranked: hit, miss, hit; 3 true faces. Precision at the hits: 1 and 2/3; recall steps of 1/3.
+    assert average_precision([0.9, 0.8, 0.7], [True, False, True], 3) == pytest.approx((1 + 2 / 3) / 3)
+    assert average_precision([0.5, 0.9], [True, True], 2) == pytest.approx(1.0)
+    assert average_precision([], [], 4) == 0.0
+    assert np.isnan(average_precision([0.3], [False], 0))
+
+
+def test_each_true_face_is_claimed_once_best_score_first():
+    truth = np.array([[0, 0, 10, 10], [20, 20, 30, 30]], dtype=np.float32)
+    detected = [[0, 0, 10, 10], [1, 1, 10, 10], [50, 50, 60, 60]]
+    assert greedy_match(detected, [0.6, 0.9, 0.99], truth).tolist() == [-1, 0, -1]
+
+
+def test_summary_of_one_photo():
+    annotation = Annotation(
+        image=None,
+        boxes=np.array([[0, 0, 40, 40], [100, 0, 120, 20], [200, 0, 210, 10], [300, 0, 340, 40]], np.float32),
+        labels=["mask", "no_mask", "no_mask", None],
+    )
+    results = [
+        FaceResult((0, 0, 40, 40), 0.9, 0.8),  # right: mask
+        FaceResult((100, 0, 120, 20), 0.8, 0.7),  # wrong: called mask, is no_mask
+        FaceResult((300, 0, 340, 40), 0.7, 0.1),  # mask worn incorrectly: not judged
+        FaceResult((500, 500, 540, 540), 0.6, 0.2),  # nothing there
+    ]
+    tally = Tally()
+    tally_image(tally, annotation, results, crop_probabilities=np.array([0.9, 0.2, 0.5, 0.5]))
+    figures = summary(tally)
+    assert figures["face_recall"][">=32"] == {"faces": 2, "recall": 1.0}
+    assert figures["face_recall"]["16-32"] == {"faces": 1, "recall": 1.0}
+    assert figures["face_recall"]["<16"] == {"faces": 1, "recall": 0.0}
+    assert figures["ap_all"]["mask"] == pytest.approx(1.0)
+    # no_mask ranking: stray (0.48, wrong), no_mask face (0.24, right), mask face (0.18, wrong); 2 true.
+    assert figures["ap_all"]["no_mask"] == pytest.approx(0.5 * 0.5)
+    assert figures["matched_all"]["accuracy"] == 0.5
+    # Crops of the true boxes >= 24 px with a clear label: only the first face.
+    assert figures["classifier_on_truth_boxes"]["count"] == 1
+
+
+def test_script_on_a_few_real_photos(voc_dev, samples, default_model, tmp_path):
+    folder = tmp_path / "voc"
+    for part, suffix in (("images", ".jpg"), ("annotations", ".xml")):
+        (folder / part).mkdir(parents=True)
+        for photo in samples[:3]:
+            shutil.copyfile(require(voc_dev / part / (photo.stem + suffix)), folder / part / (photo.stem + suffix))
+    card = tmp_path / "model.json"
+    model = tmp_path / "model.h5"
+    shutil.copyfile(default_model, model)
+    card.write_text(json.dumps({"model": "model.h5"}))
+    result = run_script(
+        "evaluate_mask_detector.py", "--voc", folder, "--model", model, "--json", tmp_path / "figures.json",
+        "--update-card",
+    )
+    assert result.returncode == 0, result.stderr
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["photos"] == 3
+    assert figures["face_recall"][">=32"]["faces"] > 0 and figures["face_recall"][">=32"]["recall"] > 0.5
+    assert 0.0 <= figures["map_all"] <= 1.0
+    assert "| face recall, faces >= 32 px |" in result.stdout
+    stored = json.loads(card.read_text())["evaluations"]["voc (yunet)"]
+    assert stored["map_all"] == figures["map_all"]

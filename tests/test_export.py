@@ -1,0 +1,53 @@
+"""export_tflite.py: LiteRT files that the detection scripts accept as --model and that agree with Keras."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import DATASET, require, run_script
+
+
+@pytest.fixture(scope="module")
+def exported(default_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export")
+    paths = {}
+    for kind, extra in (("float16", []), ("int8", ["--dataset", require(DATASET / "observations"),
+                                                  "--calibration-images", 32])):
+        paths[kind] = folder / f"classifier_{kind}.tflite"
+        result = run_script("export_tflite.py", "--model", default_model, "--kind", kind, "--output", paths[kind], *extra)
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert result.stdout.startswith(f"wrote {paths[kind]}")
+    return paths
+
+
+def detections(model, samples, tmp_path, name):
+    output = tmp_path / f"{name}.jsonl"
+    result = run_script("detect_mask_image.py", "--image", *samples, "--model", model, "--no-display",
+                        "--json", output)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [json.loads(line) for line in output.read_text().splitlines()]
+
+
+# Bounds on the change of mask probability per face: float16 keeps float arithmetic, int8 rounds activations.
+@pytest.mark.parametrize("kind,median_change,largest_change", [("float16", 0.005, 0.05), ("int8", 0.05, 0.5)])
+def test_exported_model_agrees_with_keras(exported, kind, median_change, largest_change, default_model, samples, tmp_path):
+    size = exported[kind].stat().st_size
+    assert 0.1 * default_model.stat().st_size < size < default_model.stat().st_size
+    keras_records = detections(default_model, samples, tmp_path, "keras")
+    litert_records = detections(exported[kind], samples, tmp_path, kind)
+    differences, agreements = [], []
+    for a, b in zip(keras_records, litert_records):
+        assert [f["box"] for f in a["faces"]] == [f["box"] for f in b["faces"]]  # same detector
+        for face_a, face_b in zip(a["faces"], b["faces"]):
+            differences.append(abs(face_a["mask_probability"] - face_b["mask_probability"]))
+            agreements.append(face_a["label"] == face_b["label"])
+    assert len(differences) >= 10
+    assert np.median(differences) < median_change and max(differences) < largest_change
+    assert np.mean(agreements) >= 0.9
+
+
+def test_export_refuses_a_litert_input(exported):
+    result = run_script("export_tflite.py", "--model", exported["float16"], "--kind", "float16")
+    assert result.returncode == 1
+    assert result.stderr.strip() == f"error: --model must be a Keras .h5 or .keras file, got {exported['float16'].name}"
