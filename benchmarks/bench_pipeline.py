@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mask_detector.classifier import DEFAULT_MODEL, crop_faces  # noqa: E402
+from mask_detector.classifier import DEFAULT_MODEL  # noqa: E402
 from mask_detector.faces import YuNetDetector  # noqa: E402
 from mask_detector.pipeline import FaceResult, MaskDetector, draw_results  # noqa: E402
 
@@ -67,8 +67,7 @@ class ProjectPipeline:
         return self.pipeline.detector.detect(frame)
 
     def classify(self, frame, faces):
-        classifier = self.pipeline.classifier
-        return classifier.predict(crop_faces(frame, [f.box for f in faces], classifier.input_size))
+        return self.pipeline.classify(frame, faces)
 
 
 def time_frame(pipeline, frame):

@@ -40,10 +40,14 @@ class MaskDetector:
         self.detector = create_detector(detector, confidence=confidence, **detector_options)
         self.classifier = MaskClassifier(model_path)
 
+    def classify(self, frame, faces):
+        """Probability of `mask` for each detected face (NaN where its crop is empty)."""
+        crops = crop_faces(frame, [face.box for face in faces], self.classifier.input_size)
+        return self.classifier.predict(crops)
+
     def __call__(self, frame):
         faces = self.detector.detect(frame)
-        crops = crop_faces(frame, [face.box for face in faces], self.classifier.input_size)
-        probabilities = self.classifier.predict(crops)
+        probabilities = self.classify(frame, faces)
         return [
             FaceResult(face.box, face.score, float(p))
             for face, p in zip(faces, probabilities)

@@ -94,6 +94,6 @@ def test_augmentation_moves_every_image_differently_and_keeps_its_size():
     assert all(np.abs(image - photo).mean() > 1 for image in moved)
     assert all(np.abs(moved[i] - moved[j]).mean() > 1 for i in range(8) for j in range(i))
     # Edges repeat the nearest pixel, so no black corners and no values out of range.
-    assert moved.min() >= 0 and moved.max() <= 255
+    assert moved.min() >= -1e-3 and moved.max() <= 255 + 1e-3  # bilinear sums round in float32
     flat = random_affine(tf.fill([4, 32, 32, 3], 90.0)).numpy()
     np.testing.assert_allclose(flat, 90.0, atol=1e-3)
