@@ -37,15 +37,18 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mask_detector.export import KINDS, convert, write_atomically
+    from mask_detector.export import KINDS, convert
 
     model = Path(args.model)
     if model.suffix not in (".h5", ".keras"):
         raise UserError(f"--model must be a Keras .h5 or .keras file, got {model.name}")
+    # Imported only now: it loads TensorFlow, which a wrong --model need not wait for.
+    from mask_detector.training import write_bytes_atomically
+
     for kind in KINDS if args.kind == "all" else (args.kind,):
         output = Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
         data = convert(model, kind, args.dataset if kind == "int8" else (), args.calibration_images)
-        write_atomically(data, output)
+        write_bytes_atomically(data, output)
         print(f"wrote {output} ({len(data) / 1e6:.1f} MB, {kind})")
     return 0
 

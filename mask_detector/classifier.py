@@ -94,7 +94,7 @@ class MaskClassifier:
         try:
             interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
         except (ValueError, RuntimeError) as error:
-            raise UserError(f"cannot load model {path}: {str(error).splitlines()[0][:200]}") from None
+            raise UserError(f"cannot load model {path}: {first_line(error)}") from None
         input_detail = interpreter.get_input_details()[0]
         output_detail = interpreter.get_output_details()[0]
         self._check_shapes(input_detail["shape"], output_detail["shape"])

@@ -8,28 +8,28 @@ input and output, so the file is a drop-in ``--model`` for the scripts.
 
 import os
 import tempfile
-from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from mask_detector.errors import UserError  # noqa: E402
+from mask_detector.errors import UserError, first_line  # noqa: E402
 
 KINDS = ("float16", "int8")
 
 
 def calibration_batches(folders, image_size, count, seed=0):
-    """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one."""
-    import numpy as np
-    import tensorflow as tf
+    """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one.
 
-    from mask_detector.data import find_images
+    They go through the same loading as training (make_dataset), so the
+    ranges int8 is calibrated on are the ranges the model was trained on.
+    """
+    import numpy as np
+
+    from mask_detector.data import find_images, make_dataset
 
     images = find_images(folders, warn=lambda message: None)
-    order = np.random.default_rng(seed).permutation(len(images.paths))[:count]
-    for index in order:
-        image = tf.io.decode_image(tf.io.read_file(images.paths[index]), channels=3, expand_animations=False)
-        image = tf.image.resize(image, [image_size, image_size], antialias=True)
-        yield [image[tf.newaxis].numpy().astype("float32")]
+    chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
+    for batch, _ in make_dataset(images.subset(chosen), image_size, batch_size=1):
+        yield [batch.numpy()]
 
 
 def convert(model_path, kind, calibration_folders=(), calibration_count=200):
@@ -66,15 +66,4 @@ def _convert(converter, kind, size, calibration_folders, calibration_count):
     try:
         return converter.convert()
     except Exception as error:  # the converter raises many internal types
-        raise UserError(f"LiteRT conversion failed: {str(error).strip().splitlines()[0][:200]}") from None
-
-
-def write_atomically(data, path):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+        raise UserError(f"LiteRT conversion failed: {first_line(error)}") from None

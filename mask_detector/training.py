@@ -88,11 +88,20 @@ def save_atomically(model, path):
         temporary.unlink(missing_ok=True)
 
 
-def write_json_atomically(data, path):
+def write_bytes_atomically(data, path):
+    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.partial")
-    temporary.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(temporary, path)
+    try:
+        temporary.write_bytes(data)
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_json_atomically(data, path):
+    write_bytes_atomically((json.dumps(data, indent=2) + "\n").encode(), path)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
