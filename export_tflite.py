@@ -11,13 +11,13 @@ the same output as the Keras model, so the detection scripts accept them as
 import argparse
 from pathlib import Path
 
+from mask_detector import DEFAULT_MODEL
 from mask_detector.errors import UserError, run_cli
+from mask_detector.export import KINDS, convert
+from mask_detector.files import write_bytes_atomically
 
 
 def parse_args(argv):
-    from mask_detector.classifier import DEFAULT_MODEL
-    from mask_detector.export import KINDS
-
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="Keras model (.h5 or .keras)")
     parser.add_argument("--kind", choices=KINDS + ("all",), default="all", help="what to export (default: all)")
@@ -37,14 +37,9 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
-    from mask_detector.export import KINDS, convert
-
     model = Path(args.model)
     if model.suffix not in (".h5", ".keras"):
         raise UserError(f"--model must be a Keras .h5 or .keras file, got {model.name}")
-    # Imported only now: it loads TensorFlow, which a wrong --model need not wait for.
-    from mask_detector.training import write_bytes_atomically
-
     for kind in KINDS if args.kind == "all" else (args.kind,):
         output = Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
         data = convert(model, kind, args.dataset if kind == "int8" else (), args.calibration_images)

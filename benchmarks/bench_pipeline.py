@@ -25,9 +25,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
-from mask_detector.classifier import DEFAULT_MODEL  # noqa: E402
+from mask_detector import DEFAULT_MODEL  # noqa: E402
+from mask_detector.display import draw_results  # noqa: E402
 from mask_detector.faces import YuNetDetector  # noqa: E402
-from mask_detector.pipeline import FaceResult, MaskDetector, draw_results  # noqa: E402
+from mask_detector.pipeline import FaceResult, MaskPipeline  # noqa: E402
 
 FRAME_SIZE = (640, 480)
 
@@ -42,14 +43,14 @@ def portrait_images(count, seed=0):
     return [cv2.imread(str(paths[i])) for i in rng.permutation(len(paths))[: count * 4]]
 
 
-def make_frames(detector):
+def make_frames(face_detector):
     """A one-face and a nine-face 640x480 frame, checked to hold that many detectable faces."""
     width, height = FRAME_SIZE
     candidates = portrait_images(9)
     usable = []
     for image in candidates:
         tile = cv2.resize(image, (width // 3, height // 3))
-        if len(detector.detect(tile)) == 1 and len(detector.detect(cv2.resize(image, FRAME_SIZE))) == 1:
+        if len(face_detector.detect(tile)) == 1 and len(face_detector.detect(cv2.resize(image, FRAME_SIZE))) == 1:
             usable.append(image)
         if len(usable) == 9:
             break
@@ -61,10 +62,10 @@ def make_frames(detector):
 
 class ProjectPipeline:
     def __init__(self, model, detect_size):
-        self.pipeline = MaskDetector(model, "yunet", max_side=detect_size)
+        self.pipeline = MaskPipeline(model, "yunet", detect_size=detect_size, single_scale=True)
 
     def detect(self, frame):
-        return self.pipeline.detector.detect(frame)
+        return self.pipeline.face_detector.detect(frame)
 
     def classify(self, frame, faces):
         return self.pipeline.classify(frame, faces)

@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import cv2  # noqa: E402
 
 from bench_pipeline import make_frames  # noqa: E402
-from mask_detector.classifier import DEFAULT_MODEL  # noqa: E402
+from mask_detector import DEFAULT_MODEL  # noqa: E402
 from mask_detector.faces import YuNetDetector  # noqa: E402
 
 

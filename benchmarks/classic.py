@@ -112,11 +112,11 @@ class ClassicPipeline:
     def __init__(self):
         from mask_detector.faces import SSDDetector
 
-        self.detector = SSDDetector(confidence=0.5)
+        self.face_detector = SSDDetector(confidence=0.5)
         self.model = classic_model()
 
     def detect(self, frame):
-        return self.detector.detect(frame)
+        return self.face_detector.detect(frame)
 
     def classify(self, frame, faces):
         crops = []

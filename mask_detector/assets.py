@@ -19,9 +19,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from mask_detector import PROJECT_ROOT
 from mask_detector.errors import UserError, run_cli
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from mask_detector.files import atomic_path
 FACE_DETECTOR_DIR = PROJECT_ROOT / "face_detector"
 DATASET_DIR = PROJECT_ROOT / "dataset"
 SAMPLES_DIR = PROJECT_ROOT / "samples"
@@ -166,8 +166,7 @@ def backbone_weights_path():
 def _install_file(source_path, destination, expected_sha256):
     """Copy ``source_path`` to ``destination`` only if its hash is right."""
     destination.parent.mkdir(parents=True, exist_ok=True)
-    partial = destination.with_name(destination.name + ".partial")
-    try:
+    with atomic_path(destination) as partial:
         shutil.copyfile(source_path, partial)
         actual = sha256_of(partial)
         if actual != expected_sha256:
@@ -175,9 +174,6 @@ def _install_file(source_path, destination, expected_sha256):
                 f"checksum mismatch for {destination.name}: expected {expected_sha256}, got {actual}; "
                 "file refused"
             )
-        os.replace(partial, destination)
-    finally:
-        partial.unlink(missing_ok=True)
 
 
 def _download(url, destination):

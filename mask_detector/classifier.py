@@ -11,11 +11,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector import CLASS_NAMES
+from mask_detector import CLASS_NAMES, DEFAULT_MODEL
 from mask_detector.errors import UserError, first_line
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
 TRAIN_HINT = "train one with `python train_mask_detector.py --dataset dataset` or pass --model PATH"
 
 
@@ -41,7 +39,11 @@ def crop_faces(image_bgr, boxes, size):
 
 
 class MaskClassifier:
-    """Wraps a saved classifier; ``predict`` returns the probability of `mask` per crop."""
+    """Wraps a saved classifier; ``predict`` returns the probability of `mask` per crop.
+
+    ``backend`` says which runtime runs it: "keras" (then ``keras_model`` is
+    the loaded model) or "litert".
+    """
 
     def __init__(self, path=DEFAULT_MODEL):
         path = Path(path)
@@ -80,7 +82,8 @@ class MaskClassifier:
                 ) from None
             raise UserError(f"cannot load model {path} (damaged or not a Keras model): {first_line(error)}") from None
         self._check_shapes(model.input_shape, model.output_shape)
-        self.model = model
+        self.backend = "keras"
+        self.keras_model = model
         size = self.input_size
         # One traced graph for every batch size: far cheaper per frame than model.predict.
         self._run = tf.function(
@@ -98,6 +101,8 @@ class MaskClassifier:
         input_detail = interpreter.get_input_details()[0]
         output_detail = interpreter.get_output_details()[0]
         self._check_shapes(input_detail["shape"], output_detail["shape"])
+        self.backend = "litert"
+        self.keras_model = None
         self._interpreter = interpreter
         self._input, self._output = input_detail, output_detail
         self._batch = None

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from mask_detector import CLASS_NAMES
 from mask_detector.errors import UserError
+from mask_detector.files import IMAGE_SUFFIXES
 
 # Folder name on disk for each class, in the order of CLASS_NAMES.
 CLASS_FOLDERS = ("with_mask", "without_mask")
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 # Formats tf.io.decode_image reads, by their first bytes.
 IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
 
@@ -59,7 +59,7 @@ def _dataset_roots(folder):
 
 
 def _check_image(path):
-    """Return None when ``path`` holds a readable image, else a short reason."""
+    """(None, sha256 of the file) when ``path`` holds an image training can read, else (reason, None)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -111,6 +111,18 @@ def find_images(folders, warn=print):
     return images
 
 
+def limit_per_class(images, most, seed):
+    """At most ``most`` images of each class, picked at random but repeatably."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    keep = []
+    for label in sorted(set(images.labels)):
+        members = [i for i, value in enumerate(images.labels) if value == label]
+        keep += sorted(rng.permutation(members)[:most].tolist())
+    return images.subset(keep)
+
+
 def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed=42):
     """Split into train, validation and test so that identical files stay together.
 
@@ -141,6 +153,33 @@ def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed
         rest, test_size=validation_fraction / (1 - test_fraction), stratify=rest_labels, random_state=seed
     )
     return images.subset(train), images.subset(validation), images.subset(test), stats
+
+
+def load_split(folders, max_per_class=0, seed=42, report=print):
+    """Find the images, cap each class if asked, split without leaks; say what was found.
+
+    Returns the counts the model card keeps, and the train, validation and
+    test ImageLists.
+    """
+    images = find_images(folders)
+    skipped = len(images.skipped)
+    if max_per_class:
+        images = limit_per_class(images, max_per_class, seed)
+    train, validation, test, stats = split_without_leaks(images, seed=seed)
+    report(
+        f"images: {stats['images']} usable ({images.counts()}), {skipped} skipped, "
+        f"{stats['duplicates_dropped']} duplicate copies dropped; "
+        f"split train {len(train.paths)} / validation {len(validation.paths)} / test {len(test.paths)}"
+    )
+    counts = {
+        "usable": stats["images"],
+        "skipped_unreadable": skipped,
+        "duplicate_copies_dropped": stats["duplicates_dropped"],
+        "train": len(train.paths),
+        "validation": len(validation.paths),
+        "test": len(test.paths),
+    }
+    return counts, (train, validation, test)
 
 
 # The classic recipe's augmentation: rotation up to 20 degrees, shifts of up to 20 % of

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import CLASS_NAMES
+from mask_detector import CLASS_NAMES, label_of
 from mask_detector.errors import UserError
 
 VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": None}
@@ -124,12 +124,22 @@ def binary_scores(truth, predicted, positive="no_mask"):
 
 
 @dataclass
+class Detection:
+    """One detected face, as the scores see it."""
+
+    score: float
+    mask_probability: float
+    truth_label: str  # the matched face's label, "" for a detection of nothing, None for a mask worn incorrectly
+    size: float  # the matched face's size, or the detection's own when unmatched
+    ignored: bool  # matched a face that is neither class (mask worn incorrectly): not judged
+
+
+@dataclass
 class Tally:
     """Everything gathered over the photos, turned into figures by ``summary``."""
 
     faces_by_band: dict = field(default_factory=lambda: {name: [0, 0] for name, _, _ in SIZE_BANDS})
-    # per detection: score, class probabilities, matched truth label or "", truth size or own size, ignored
-    detections: list = field(default_factory=list)
+    detections: list = field(default_factory=list)  # Detection per detected face
     positives: dict = field(default_factory=lambda: {(c, s): 0 for c in CLASS_NAMES for s in ("all", ">=32")})
     crops_truth: list = field(default_factory=list)
     crops_predicted: list = field(default_factory=list)
@@ -162,12 +172,12 @@ def tally_image(tally, annotation, results, crop_probabilities=None, crop_min_si
         else:
             x1, y1, x2, y2 = result.box
             truth_label, size, ignored = "", float(min(x2 - x1, y2 - y1)), False
-        tally.detections.append((result.detection_score, result.mask_probability, truth_label, size, ignored))
+        tally.detections.append(Detection(result.detection_score, result.mask_probability, truth_label, size, ignored))
     if crop_probabilities is not None:
         for label, size, probability in zip(annotation.labels, truth_sizes, crop_probabilities):
             if label is not None and size >= crop_min_side and not np.isnan(probability):
                 tally.crops_truth.append(label)
-                tally.crops_predicted.append("mask" if probability >= 0.5 else "no_mask")
+                tally.crops_predicted.append(label_of(probability))
 
 
 def summary(tally):
@@ -178,17 +188,19 @@ def summary(tally):
         aps = {}
         for class_index, class_name in enumerate(CLASS_NAMES):
             scores, correct = [], []
-            for score, mask_probability, truth, size, ignored in tally.detections:
-                if ignored or size < min_size:
+            for detection in tally.detections:
+                if detection.ignored or detection.size < min_size:
                     continue  # faces outside the subset, and incorrectly worn masks, are not judged
-                probability = mask_probability if class_name == "mask" else 1 - mask_probability
-                scores.append(score * probability)
-                correct.append(truth == class_name)
+                probability = detection.mask_probability
+                scores.append(detection.score * (probability if class_name == "mask" else 1 - probability))
+                correct.append(detection.truth_label == class_name)
             aps[class_name] = average_precision(scores, correct, tally.positives[(class_name, subset)])
         figures[f"ap_{subset}"] = aps
         figures[f"map_{subset}"] = float(np.nanmean(list(aps.values())))
-        matched = [(t, "mask" if p >= 0.5 else "no_mask") for _, p, t, s, ig in tally.detections if t and s >= min_size]
-        figures[f"matched_{subset}"] = binary_scores([t for t, _ in matched], [p for _, p in matched])
+        matched = [d for d in tally.detections if d.truth_label and d.size >= min_size]
+        figures[f"matched_{subset}"] = binary_scores(
+            [d.truth_label for d in matched], [label_of(d.mask_probability) for d in matched]
+        )
     if tally.crops_truth:
         figures["classifier_on_truth_boxes"] = binary_scores(tally.crops_truth, tally.crops_predicted)
     return figures
@@ -219,3 +231,22 @@ def format_table(figures):
     for name, value in rows:
         lines.append(f"| {name} | {value if isinstance(value, str) else f'{value:.3f}'} |")
     return "\n".join(lines)
+
+
+def evaluate(pipeline, annotations, report=None):
+    """Run ``pipeline`` on every annotated photo, and its classifier on the true boxes; the figures.
+
+    ``report`` (if given) is called with a progress line every 50 photos.
+    """
+    from mask_detector.classifier import crop_faces
+    from mask_detector.files import read_image
+
+    tally = Tally()
+    classifier = pipeline.classifier
+    for number, annotation in enumerate(annotations, 1):
+        image = read_image(annotation.image)
+        crops = crop_faces(image, annotation.boxes.astype(int), classifier.input_size)
+        tally_image(tally, annotation, pipeline(image), classifier.predict(crops))
+        if report and number % 50 == 0:
+            report(f"{number}/{len(annotations)} photos")
+    return summary(tally) | {"photos": len(annotations)}

@@ -41,9 +41,9 @@ def convert(model_path, kind, calibration_folders=(), calibration_count=200):
     from mask_detector.classifier import MaskClassifier
 
     classifier = MaskClassifier(model_path)  # checks the file and its shapes
-    if not hasattr(classifier, "model"):
+    if classifier.backend != "keras":
         raise UserError(f"{model_path} is already a LiteRT file; export from the .h5 or .keras model")
-    model, size = classifier.model, classifier.input_size
+    model, size = classifier.keras_model, classifier.input_size
     with tempfile.TemporaryDirectory() as scratch:
         # A SavedModel freezes the weights into the graph the converter reads; the batch
         # dimension stays None, so the runtime can resize the input to the number of faces.

@@ -14,7 +14,7 @@ import numpy as np
 from mask_detector.assets import FACE_DETECTOR_DIR
 from mask_detector.errors import UserError
 
-DETECTORS = ("yunet", "ssd", "ssd-caffe")
+FACE_DETECTORS = ("yunet", "ssd", "ssd-caffe")
 FETCH_HINT = "run `python -m mask_detector.assets` (add --mirror DIR to copy from a local mirror)"
 
 
@@ -42,22 +42,22 @@ def _require(path):
 class YuNetDetector:
     """OpenCV's YuNet (cv2.FaceDetectorYN): fast, finds small faces, gives landmarks.
 
-    ``max_side`` bounds the longer side of the image the network sees (larger
-    images are shrunk first, which keeps speed and memory steady). With
-    ``small_faces`` the image is also searched at twice that scale, up to
-    ``max_side * 2``, and both passes are merged: faces of 10-20 pixels are
-    found in the enlarged copy, while large faces are only found at the first
-    scale, so neither pass alone finds both.
+    ``detect_size`` bounds the longer side of the image the network sees
+    (larger images are shrunk first, which keeps speed and memory steady).
+    Unless ``single_scale``, the image is also searched at twice that scale
+    and both passes are merged: faces of 10-20 pixels are found in the
+    enlarged copy, while large faces are only found at the first scale, so
+    neither pass alone finds both.
     """
 
-    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, max_side=1280, small_faces=False):
+    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, detect_size=1280, single_scale=True):
         model = _require(Path(model_dir) / "face_detection_yunet_2023mar.onnx")
         try:
             self._net = cv2.FaceDetectorYN.create(model, "", (320, 320), confidence, 0.3, 5000)
         except cv2.error:
             raise UserError(f"cannot load the YuNet model {model}; it may be corrupt. {FETCH_HINT}") from None
-        self.max_side = max_side
-        self.small_faces = small_faces
+        self.detect_size = detect_size
+        self.single_scale = single_scale
 
     def _detect_at(self, image, scale):
         height, width = image.shape[:2]
@@ -76,9 +76,9 @@ class YuNetDetector:
     def detect(self, image):
         height, width = image.shape[:2]
         longer = max(width, height)
-        scale = min(1.0, self.max_side / longer) if self.max_side else 1.0
+        scale = min(1.0, self.detect_size / longer) if self.detect_size else 1.0
         rows = self._detect_at(image, scale)
-        if self.small_faces and longer * scale * 2 <= self.max_side * 2:
+        if not self.single_scale:
             rows = np.concatenate([rows, self._detect_at(image, scale * 2)])
             if len(rows):
                 boxes = rows[:, :4].tolist()
@@ -137,13 +137,17 @@ class SSDDetector:
         return faces
 
 
-def create_detector(name="yunet", model_dir=FACE_DETECTOR_DIR, confidence=None, **options):
-    """Build a detector by name; ``confidence`` None keeps the detector's default."""
-    if name not in DETECTORS:
-        raise UserError(f"unknown detector {name!r}; choose one of {', '.join(DETECTORS)}")
+def create_face_detector(name="yunet", confidence=None, detect_size=1280, single_scale=True,
+                         model_dir=FACE_DETECTOR_DIR):
+    """Build a face detector by name; ``confidence`` None keeps the detector's default.
+
+    ``detect_size`` and ``single_scale`` are YuNet's; the SSD always looks at 300x300.
+    """
+    if name not in FACE_DETECTORS:
+        raise UserError(f"unknown face detector {name!r}; choose one of {', '.join(FACE_DETECTORS)}")
     if confidence is not None and not 0.0 <= confidence <= 1.0:
         raise UserError(f"--confidence must be between 0 and 1, got {confidence}")
     extra = {} if confidence is None else {"confidence": confidence}
     if name == "yunet":
-        return YuNetDetector(model_dir, **extra, **options)
+        return YuNetDetector(model_dir, detect_size=detect_size, single_scale=single_scale, **extra)
     return SSDDetector(model_dir, use_caffe=(name == "ssd-caffe"), **extra)

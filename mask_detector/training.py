@@ -1,6 +1,14 @@
-"""Build, train and save the MobileNetV2 mask classifier."""
+"""Training the MobileNetV2 mask classifier, as visible steps.
 
-import json
+    model = build_model(size)                                   # 1. ImageNet backbone, frozen, new head
+    history = train(model, data, epochs, learning_rate)         # 2. train the head
+    unfreeze_top(model)                                         # 3. unfreeze the backbone's top blocks
+    history = train(model, data, epochs, learning_rate / 100,   # 4. fine-tune them, gently
+                    history=history)
+    save_model(model, path); plot_history(history, ...); model_card(...)
+"""
+
+import datetime
 import logging
 import os
 import platform
@@ -16,6 +24,20 @@ import numpy as np  # noqa: E402
 from mask_detector import CLASS_NAMES  # noqa: E402
 from mask_detector.assets import backbone_weights_path  # noqa: E402
 from mask_detector.errors import UserError  # noqa: E402
+from mask_detector.files import atomic_path, write_json_atomically  # noqa: E402
+
+
+def set_seed(seed):
+    """Seed Python, numpy and TensorFlow, for a repeatable split, head and augmentation."""
+    keras.utils.set_random_seed(seed)
+
+
+def standard_callbacks(patience, log_dir):
+    """Stop when validation loss stops improving (keeping the best weights), and log for TensorBoard."""
+    return [
+        keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True),
+        keras.callbacks.TensorBoard(log_dir=str(log_dir)),
+    ]
 
 
 def build_model(image_size, weights="imagenet", dropout=0.5):
@@ -48,6 +70,34 @@ def build_model(image_size, weights="imagenet", dropout=0.5):
     return keras.Model(inputs, outputs, name="mask_classifier")
 
 
+def train(model, train_data, validation_data, epochs, learning_rate, callbacks=(), history=None):
+    """Compile and fit for ``epochs`` more epochs; return ``history`` extended by them.
+
+    Each phase compiles anew, since the optimizer must see which weights are
+    trainable now; epochs are numbered on from the previous phase, so the
+    logs and EarlyStopping see one run.
+    """
+    history = {key: list(values) for key, values in (history or {}).items()}
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    start = len(history.get("loss", []))
+    result = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=start + epochs,
+        initial_epoch=start,
+        callbacks=list(callbacks),
+        verbose=1 if sys.stdout.isatty() else 2,
+        shuffle=False,  # the tf.data pipeline shuffles
+    )
+    for key, values in result.history.items():
+        history.setdefault(key, []).extend(values)
+    return history
+
+
 def unfreeze_top(model, layers_from="block_13_expand"):
     """Make the backbone trainable from ``layers_from`` on; earlier layers stay frozen."""
     base = next(layer for layer in model.layers if isinstance(layer, keras.Model))
@@ -59,6 +109,27 @@ def unfreeze_top(model, layers_from="block_13_expand"):
         layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
 
 
+def score_on_test_split(model, test_data, truth):
+    """The classification report on the test split: (text to print, figures for the card)."""
+    from sklearn.metrics import balanced_accuracy_score, classification_report
+
+    probabilities = np.concatenate([model(batch, training=False).numpy() for batch, _ in test_data])
+    predicted = probabilities.argmax(axis=1)
+    truth = np.asarray(truth)
+    text = classification_report(truth, predicted, target_names=list(CLASS_NAMES), digits=4)
+    report = classification_report(truth, predicted, target_names=list(CLASS_NAMES), output_dict=True)
+    figures = {
+        "accuracy": round(report["accuracy"], 4),
+        "balanced_accuracy": round(balanced_accuracy_score(truth, predicted), 4),
+        **{
+            name: {k: round(v, 4) for k, v in report[name].items() if k != "support"}
+            | {"support": int(report[name]["support"])}
+            for name in CLASS_NAMES
+        },
+    }
+    return text, figures
+
+
 class _LegacyFormatNotice(logging.Filter):
     """Hide Keras' notice that .h5 is a legacy format: this project writes .h5 on purpose, beside .keras."""
 
@@ -66,42 +137,22 @@ class _LegacyFormatNotice(logging.Filter):
         return "HDF5 file" not in record.getMessage()
 
 
-def save_atomically(model, path):
-    """Write the model to a temporary file beside ``path`` and rename it into place.
+def save_model(model, path):
+    """Save the model atomically: an interrupted save never leaves a half-written file.
 
-    An interrupted save never leaves a half-written model under the real name.
     Only layers and weights are written, not the optimizer's state: the file
     is for inference, and the state would double its size once the
     backbone's top is trainable.
     """
-    path = Path(path)
     # A new, uncompiled model over the same layers and weights has no optimizer to save.
     inference_model = keras.Model(model.inputs, model.outputs, name=model.name)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
     notice_filter = _LegacyFormatNotice()
     logging.getLogger("absl").addFilter(notice_filter)
     try:
-        inference_model.save(temporary)
-        os.replace(temporary, path)
+        with atomic_path(path) as temporary:
+            inference_model.save(temporary)
     finally:
         logging.getLogger("absl").removeFilter(notice_filter)
-        temporary.unlink(missing_ok=True)
-
-
-def write_bytes_atomically(data, path):
-    """Write ``data`` to a temporary file beside ``path``, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        temporary.write_bytes(data)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_json_atomically(data, path):
-    write_bytes_atomically((json.dumps(data, indent=2) + "\n").encode(), path)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -118,20 +169,8 @@ class BestCheckpoint(keras.callbacks.Callback):
         value = (logs or {}).get(self.monitor)
         if value is not None and value < self.best:
             self.best = value
-            save_atomically(self.model, self.path)
+            save_model(self.model, self.path)
             self.saved = True
-
-
-def check_writable(path):
-    """Fail before training, not after, if the output cannot be written."""
-    folder = Path(path).parent
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-test-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as error:
-        raise UserError(f"cannot write to {folder}: {error.strerror or error}") from None
 
 
 def plot_history(history, path):
@@ -150,10 +189,38 @@ def plot_history(history, path):
         axis.set_title(key)
         axis.legend()
     figure.tight_layout()
-    temporary = Path(path).with_name(f".{Path(path).stem}.partial.png")
-    figure.savefig(temporary)
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary)
     plt.close(figure)
-    os.replace(temporary, path)
+
+
+def model_card(output, datasets, seed, image_size, image_counts, history, seconds, test_figures):
+    """What the model is, how it was made and how it scored: the JSON saved beside it."""
+    return {
+        "model": output.name,
+        "model_keras": output.with_suffix(".keras").name,
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:]),
+        "datasets": [str(d) for d in datasets],
+        "seed": seed,
+        "input": {"size": [image_size, image_size, 3], "color": "RGB", "pixel_range": [0, 255]},
+        "class_names": list(CLASS_NAMES),
+        "output": "softmax over class_names",
+        "images": image_counts,
+        "epochs_trained": len(history.get("loss", [])),
+        "training_seconds": round(seconds, 1),
+        "test_split": test_figures,
+        "versions": environment_versions(),
+    }
+
+
+def save_outputs(model, history, card, output):
+    """The model as .h5 and .keras, the plot of its curves and its card, each written atomically."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_model(model, output)
+    save_model(model, output.with_suffix(".keras"))
+    plot_history(history, output.with_name(f"{output.stem}_training.png"))
+    write_json_atomically(card, output.with_suffix(".json"))
 
 
 def environment_versions():
@@ -166,10 +233,6 @@ def environment_versions():
         "keras": keras.__version__,
         "opencv": cv2.__version__,
     }
-
-
-def command_line():
-    return " ".join([Path(sys.argv[0]).name] + sys.argv[1:])
 
 
 class Timer:

@@ -123,7 +123,6 @@ class VideoOutput:
             raise UserError(f"cannot write {self.path}: {error.strerror or error}") from None
         self.fps = fps if 1 <= fps <= 240 else 25.0
         self._writer = None
-        self.frames = 0
 
     def write(self, frame):
         if self._writer is None:
@@ -133,7 +132,6 @@ class VideoOutput:
             if not self._writer.isOpened():
                 raise UserError(f"cannot write video {self.path}")
         self._writer.write(frame)
-        self.frames += 1
 
     def close(self):
         if self._writer is not None:

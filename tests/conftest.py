@@ -1,22 +1,33 @@
-"""Shared helpers: run the real scripts in a subprocess, find the real data.
+"""Shared helpers: run the real scripts in a subprocess, find the real data, drive a window on Xvfb.
 
 The tests need the set-up step to have run (`make test` does it): the
 detector files in face_detector/, the datasets in dataset/, the annotated
 photos in evaluation/ and the sample photos in samples/.
 """
 
+import ctypes
+import ctypes.util
+import json
 import os
+import shutil
 import subprocess
 import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+
+from mask_detector import DEFAULT_MODEL
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
 DATASET = ROOT / "dataset"
 VOC_DEV = ROOT / "evaluation" / "facemask_voc_dev"
-DEFAULT_MODEL = ROOT / "models" / "mask_detector.h5"
+FRAMES_PER_PHOTO = 4
 
 
 def script_env(**extra):
@@ -52,8 +63,6 @@ def match_to_truth(boxes, truth_boxes, least_iou=0.3):
     A loose IoU, because detectors and annotators frame a face differently
     (forehead, chin, ears); this asks whether a face was found, not how tightly.
     """
-    import numpy as np
-
     from mask_detector.evaluation import iou_matrix
 
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
@@ -85,3 +94,213 @@ def default_model():
 @pytest.fixture(scope="session")
 def voc_dev():
     return require(VOC_DEV)
+
+
+def run_all(runs, parallel=2):
+    """Run {name: (script, *args)} two at a time; return {name: CompletedProcess}.
+
+    For runs that only fail: each spends seconds importing TensorFlow, so they share the wait.
+    """
+    with ThreadPoolExecutor(parallel) as pool:
+        results = pool.map(lambda args: run_script(*args, timeout=300), runs.values())
+        return dict(zip(runs, results))
+
+
+def assert_one_line_error(result, *fragments, status=1):
+    """Exit ``status``, no traceback, and exactly one `error:` line, the last one, holding ``fragments``."""
+    stderr = result.stderr
+    assert result.returncode == status, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    errors = [line for line in stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == errors[0]
+    for fragment in fragments:
+        assert fragment in errors[0]
+    return errors[0]
+
+
+def read_records(path):
+    return {Path(r["image"]).name: r for r in map(json.loads, Path(path).read_text(encoding="utf-8").splitlines())}
+
+
+def mutate(data, rng):
+    """Damage image bytes the way disks and networks do: bit flips, truncation, inserted or overwritten junk."""
+    data = bytearray(data)
+    kind = rng.integers(4)
+    if kind == 0:
+        for _ in range(rng.integers(1, 20)):
+            data[rng.integers(len(data))] ^= 1 << int(rng.integers(8))
+    elif kind == 1:
+        del data[rng.integers(1, len(data)):]
+    elif kind == 2:
+        at = rng.integers(len(data))
+        data[at:at] = rng.bytes(int(rng.integers(1, 500)))
+    else:
+        at = rng.integers(len(data))
+        junk = rng.bytes(int(rng.integers(1, 200)))
+        data[at:at + len(junk)] = junk
+    return bytes(data)
+
+
+def make_clip(photos, path, size=(640, 480), fps=10):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for photo in photos:
+        frame = cv2.resize(cv2.imread(str(photo)), size)
+        for _ in range(FRAMES_PER_PHOTO):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_runs(samples, default_model, tmp_path_factory):
+    """detect_mask_image.py with each broken or unsuitable model file (and one unwritable --output)."""
+    import keras
+
+    folder = tmp_path_factory.mktemp("models")
+    rng = np.random.default_rng(3)
+    (folder / "random.h5").write_bytes(rng.bytes(20000))
+    real = default_model.read_bytes()
+    (folder / "truncated.h5").write_bytes(real[: len(real) // 2])
+    with zipfile.ZipFile(folder / "junk.keras", "w") as archive:
+        archive.writestr("config.json", rng.bytes(300))
+        archive.writestr("model.weights.h5", rng.bytes(3000))
+
+    def save(name, input_shape, classes, layer=None):
+        inputs = keras.Input(input_shape)
+        x = layer(inputs) if layer else inputs
+        outputs = keras.layers.Dense(classes, activation="softmax")(keras.layers.GlobalAveragePooling2D()(x))
+        keras.Model(inputs, outputs).save(folder / name)
+
+    save("grey_input.keras", (64, 64, 1), 2)
+    save("three_classes.keras", (64, 64, 3), 3)
+    # A Lambda layer is Python code inside the file; this one leaves a mark whenever it runs.
+    marker = folder / "code ran"
+    touch = eval(f"lambda t: t * float(__import__('pathlib').Path({str(marker)!r}).touch() is None)")
+    save("lambda.keras", (64, 64, 3), 2, keras.layers.Lambda(touch))
+    marker.unlink()
+    keras.models.load_model(folder / "lambda.keras", safe_mode=False)  # without safe mode ...
+    assert marker.exists()  # ... loading the file runs its code
+    marker.unlink()
+    (folder / "a file").write_text("")
+
+    image = samples[0]
+    runs = {
+        name: ("detect_mask_image.py", "--image", image, "--no-display", "--json", "-", "--model", folder / name)
+        for name in ("missing.h5", "random.h5", "truncated.h5", "junk.keras", "grey_input.keras",
+                     "three_classes.keras", "lambda.keras")
+    }
+    runs["unwritable output"] = (
+        "detect_mask_image.py", "--image", image, "--no-display", "--output", folder / "a file" / "out.jpg"
+    )
+    results = run_all(runs)
+    results["marker"] = marker
+    return results
+
+
+@pytest.fixture(scope="session")
+def display():
+    """Start Xvfb on a free display number and return it, e.g. ':3'."""
+    if shutil.which("Xvfb") is None:
+        pytest.fail("Xvfb is needed for the window tests (apt-get install xvfb)")
+    read_end, write_end = os.pipe()
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write_end), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
+        pass_fds=(write_end,), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    os.close(write_end)
+    with os.fdopen(read_end) as announced:
+        number = announced.readline().strip()
+    assert number.isdigit(), "Xvfb did not start"
+    yield f":{number}"
+    server.terminate()
+    server.wait(timeout=10)
+
+
+def screenshot(display):
+    from PIL import ImageGrab
+
+    return np.asarray(ImageGrab.grab(xdisplay=display).convert("RGB"))
+
+
+def shows_annotated_picture(shot):
+    """A photo is on screen (many colours) with at least one green or red label box."""
+    pixels = shot.reshape(-1, 3).astype(int)
+    green = np.all(np.abs(pixels - (0, 200, 0)) < 30, axis=1).sum()
+    red = np.all(np.abs(pixels - (230, 0, 0)) < 30, axis=1).sum()
+    return shot.std() > 20 and len(np.unique(pixels[::7], axis=0)) > 500 and green + red > 200
+
+
+def watch(process, display, timeout=120):
+    """Take screenshots until one shows the annotated picture or the process ends."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        shot = screenshot(display)
+        if shows_annotated_picture(shot):
+            return shot
+        time.sleep(0.1)
+    return None
+
+
+def close_like_a_window_manager(display_name, window):
+    """Send WM_DELETE_WINDOW, what a window manager sends when the user clicks the close button.
+
+    (xdotool windowclose destroys the X window behind Qt's back: Qt never notices
+    and keeps drawing, so it does not stand for a user closing the window.)
+    """
+
+    class ClientMessage(ctypes.Structure):
+        _fields_ = [
+            ("type", ctypes.c_int), ("serial", ctypes.c_ulong), ("send_event", ctypes.c_int),
+            ("display", ctypes.c_void_p), ("window", ctypes.c_ulong), ("message_type", ctypes.c_ulong),
+            ("format", ctypes.c_int), ("data", ctypes.c_long * 5),
+        ]
+
+    class Event(ctypes.Union):
+        _fields_ = [("client", ClientMessage), ("padding", ctypes.c_long * 24)]
+
+    library = ctypes.util.find_library("X11")
+    assert library, "libX11 is needed to close a window"
+    x11 = ctypes.CDLL(library)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XInternAtom.restype = ctypes.c_ulong
+    x11.XInternAtom.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int]
+    x11.XSendEvent.argtypes = [ctypes.c_void_p, ctypes.c_ulong, ctypes.c_int, ctypes.c_long, ctypes.POINTER(Event)]
+    x11.XFlush.argtypes = x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    connection = x11.XOpenDisplay(display_name.encode())
+    assert connection, f"cannot open display {display_name}"
+    event = Event()
+    event.client.type = 33  # ClientMessage
+    event.client.window = window
+    event.client.message_type = x11.XInternAtom(connection, b"WM_PROTOCOLS", 0)
+    event.client.format = 32
+    event.client.data[0] = x11.XInternAtom(connection, b"WM_DELETE_WINDOW", 0)
+    x11.XSendEvent(connection, window, 0, 0, ctypes.byref(event))
+    x11.XFlush(connection)
+    x11.XCloseDisplay(connection)
+
+
+def close_window_when_shown(process, display_name, timeout=120):
+    """Wait for the script's window, then close it as a user would until the script ends."""
+    if shutil.which("xdotool") is None:
+        pytest.fail("xdotool is needed for the window tests (apt-get install xdotool)")
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        found = subprocess.run(
+            ["xdotool", "search", "--name", "Face mask detector"],
+            env={**os.environ, "DISPLAY": display_name}, capture_output=True, text=True,
+        ).stdout.split()
+        if found:
+            time.sleep(1)  # let it show a few frames
+            for _ in range(10):
+                close_like_a_window_manager(display_name, int(found[0]))
+                try:
+                    return process.wait(timeout=3)
+                except subprocess.TimeoutExpired:
+                    pass
+            break
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail("the window never appeared or did not close")

@@ -1,12 +1,8 @@
-"""The evaluation measures: VOC average precision, matching, and the script on a few real photos."""
-
-import json
-import shutil
+"""mask_detector/evaluation.py: VOC average precision, matching, and the summary of one photo."""
 
 import numpy as np
 import pytest
 
-from conftest import require, run_script
 from mask_detector.evaluation import Annotation, Tally, average_precision, greedy_match, summary, tally_image
 from mask_detector.pipeline import FaceResult
 
@@ -49,27 +45,3 @@ def test_summary_of_one_photo():
     assert figures["matched_all"]["accuracy"] == 0.5
     # Crops of the true boxes >= 24 px with a clear label: only the first face.
     assert figures["classifier_on_truth_boxes"]["count"] == 1
-
-
-def test_script_on_a_few_real_photos(voc_dev, samples, default_model, tmp_path):
-    folder = tmp_path / "voc"
-    for part, suffix in (("images", ".jpg"), ("annotations", ".xml")):
-        (folder / part).mkdir(parents=True)
-        for photo in samples[:3]:
-            shutil.copyfile(require(voc_dev / part / (photo.stem + suffix)), folder / part / (photo.stem + suffix))
-    card = tmp_path / "model.json"
-    model = tmp_path / "model.h5"
-    shutil.copyfile(default_model, model)
-    card.write_text(json.dumps({"model": "model.h5"}))
-    result = run_script(
-        "evaluate_mask_detector.py", "--voc", folder, "--model", model, "--json", tmp_path / "figures.json",
-        "--update-card",
-    )
-    assert result.returncode == 0, result.stderr
-    figures = json.loads((tmp_path / "figures.json").read_text())
-    assert figures["photos"] == 3
-    assert figures["face_recall"][">=32"]["faces"] > 0 and figures["face_recall"][">=32"]["recall"] > 0.5
-    assert 0.0 <= figures["map_all"] <= 1.0
-    assert "| face recall, faces >= 32 px |" in result.stdout
-    stored = json.loads(card.read_text())["evaluations"]["voc (yunet)"]
-    assert stored["map_all"] == figures["map_all"]

@@ -1,0 +1,67 @@
+"""Command-line flags the scripts share, and the one function that builds the pipeline from them."""
+
+import argparse
+
+from mask_detector import DEFAULT_MODEL
+from mask_detector.faces import FACE_DETECTORS
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the script's docstring as written and shows every default that is set."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def new_parser(doc):
+    return argparse.ArgumentParser(description=doc, formatter_class=_HelpFormatter)
+
+
+def at_least(minimum, kind=int):
+    """An argparse type: a number of ``kind`` no smaller than ``minimum``."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        return value
+
+    return parse
+
+
+def add_pipeline_arguments(parser, detect_size, single_scale):
+    """The flags that choose and tune the face detector and the classifier.
+
+    Photos and live video want different YuNet defaults (``detect_size``,
+    ``single_scale``): a photo is searched whole and twice, a live frame once
+    and smaller, to keep the frame rate.
+    """
+    parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="classifier .h5, .keras or .tflite")
+    parser.add_argument(
+        "-d", "--face-detector", "--detector", dest="face_detector", choices=FACE_DETECTORS, default="yunet",
+        help="face detector",
+    )
+    parser.add_argument(
+        "-c", "--confidence", type=float, help="least face detection score (default: the face detector's own)"
+    )
+    parser.add_argument(
+        "--detect-size", type=at_least(32), default=detect_size,
+        help="YuNet: longest side of the image it searches; smaller is faster, larger finds smaller faces",
+    )
+    parser.add_argument(
+        "--single-scale", action=argparse.BooleanOptionalAction, default=single_scale,
+        help="YuNet: skip the second, enlarged pass that finds faces under 32 px (faster)",
+    )
+
+
+def build_pipeline(args):
+    """The MaskPipeline the flags of add_pipeline_arguments describe."""
+    from mask_detector.pipeline import MaskPipeline
+
+    return MaskPipeline(args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale)

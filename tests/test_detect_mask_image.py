@@ -1,0 +1,338 @@
+"""detect_mask_image.py on the real sample photos, on awkward and damaged files, and in a window."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import (
+    ROOT, VOC_DEV, assert_one_line_error, close_window_when_shown, match_to_truth, mutate, read_records, require,
+    run_script, script_env, watch,
+)
+from mask_detector.evaluation import load_voc
+
+FACE_KEYS = {"box", "detection_score", "label", "mask_probability"}
+IMAGE_KEYS = {"image", "width", "height", "faces"}
+ERROR_KEYS = {"image", "error"}
+ODD_FOLDER = "odd photos ü 写真"  # spaces and non-ASCII characters in every path of the folder run
+
+
+@pytest.fixture(scope="module")
+def sample_run(samples, default_model, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("detect")
+    result = run_script(
+        "detect_mask_image.py", "--image", samples[0].parent, "--no-display",
+        "--output", folder / "annotated", "--json", folder / "results.jsonl",
+    )
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    return result, records, folder
+
+
+def test_json_lines_follow_the_schema_exactly(sample_run, samples):
+    _, records, _ = sample_run
+    assert [r["image"] for r in records] == [str(p) for p in samples]
+    for record, path in zip(records, samples):
+        assert set(record) == {"image", "width", "height", "faces"}
+        height, width = cv2.imread(str(path)).shape[:2]
+        assert (record["width"], record["height"]) == (width, height)
+        for face in record["faces"]:
+            assert set(face) == FACE_KEYS
+            x1, y1, x2, y2 = face["box"]
+            assert all(type(v) is int for v in face["box"])
+            assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
+            assert 0.0 <= face["detection_score"] <= 1.0
+            assert 0.0 <= face["mask_probability"] <= 1.0
+            assert face["label"] == ("mask" if face["mask_probability"] >= 0.5 else "no_mask")
+
+
+def test_faces_found_and_labelled_like_the_annotations(sample_run):
+    """The samples' clearly visible faces (>= 32 px) are found, and labelled as annotated."""
+    _, records, _ = sample_run
+    truth = {a.image.name: a for a in load_voc(require(VOC_DEV))}
+    large = found = agreed = 0
+    for record in records:
+        annotation = truth[record["image"].replace("\\", "/").rsplit("/", 1)[-1]]
+        boxes = np.array([f["box"] for f in record["faces"]], dtype=np.float32).reshape(-1, 4)
+        matched = match_to_truth(boxes, annotation.boxes)
+        for truth_index in np.flatnonzero(annotation.sizes >= 32):
+            if annotation.labels[truth_index] is None:
+                continue  # mask worn incorrectly: neither label is wrong
+            large += 1
+            if matched[truth_index] >= 0:
+                found += 1
+                agreed += record["faces"][matched[truth_index]]["label"] == annotation.labels[truth_index]
+    assert large >= 10
+    assert found / large >= 0.75, f"found {found} of {large} faces of 32 px or more"
+    assert agreed / found >= 0.85, f"{agreed} of {found} labels agree with the annotations"
+
+
+def test_annotated_images_are_written(sample_run, samples):
+    _, records, folder = sample_run
+    for record, path in zip(records, samples):
+        written = cv2.imread(str(folder / "annotated" / path.name))
+        assert written is not None and written.shape[:2] == (record["height"], record["width"])
+        if record["faces"]:
+            # Boxes are drawn in green or red, so the annotated image differs from the photo.
+            assert np.abs(written.astype(int) - cv2.imread(str(path)).astype(int)).max() > 100
+
+
+def test_one_summary_line_per_photo(sample_run, samples):
+    result, records, _ = sample_run
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == len(samples)
+    for line, record in zip(lines, records):
+        faces = record["faces"]
+        masked = sum(f["label"] == "mask" for f in faces)
+        assert line == f"{record['image']}: {len(faces)} faces, {masked} mask, {len(faces) - masked} no mask"
+
+
+def test_json_to_stdout_single_file_and_ssd(samples, default_model, tmp_path):
+    output = tmp_path / "annotated.png"
+    result = run_script(
+        "detect_mask_image.py", "--image", samples[0], "--detector", "ssd", "--confidence", "0.5",
+        "--model", default_model, "--no-display", "--json", "-", "--output", output,
+    )
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()  # stdout holds only the JSON
+    record = json.loads(line)
+    assert record["faces"] and all(f["detection_score"] >= 0.5 for f in record["faces"])
+    assert cv2.imread(str(output)).shape[:2] == (record["height"], record["width"])
+
+
+def make_odd_images(folder, photo):
+    """Write one file per awkward case into ``folder``; return {case: file name}."""
+    from PIL import Image
+
+    folder.mkdir(parents=True)
+    image = cv2.imread(str(photo))
+    height, width = image.shape[:2]
+    files = {}
+
+    def write(case, name, data):
+        (folder / name).write_bytes(data)
+        files[case] = name
+
+    def encode(suffix, pixels):
+        return cv2.imencode(suffix, pixels)[1].tobytes()
+
+    photo_bytes = photo.read_bytes()
+    write("plain", "plain copy é 写真.jpg", photo_bytes)
+    write("empty", "empty.jpg", b"")
+    write("text", "notes.jpg", b"not a picture, only text\n")
+    write("truncated", "truncated.jpg", photo_bytes[: len(photo_bytes) // 2])
+    write("one_pixel", "one pixel.png", encode(".png", image[:1, :1]))
+    write("grey", "grey.png", encode(".png", cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)))
+    rgba = cv2.cvtColor(image, cv2.COLOR_BGR2BGRA)
+    rgba[..., 3] = np.linspace(0, 255, width, dtype=np.uint8)  # transparent on the left, opaque on the right
+    write("rgba", "rgba.png", encode(".png", rgba))
+    write("16-bit", "sixteen bit.png", encode(".png", image.astype(np.uint16) * 257))
+    Image.open(photo).convert("CMYK").save(folder / "cmyk.jpg", "JPEG")
+    files["cmyk"] = "cmyk.jpg"
+    # EXIF orientation 6 says "turn 90 degrees clockwise to show", 8 "turn 90 degrees anticlockwise".
+    for orientation, stored in ((6, Image.Transpose.ROTATE_90), (8, Image.Transpose.ROTATE_270)):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        Image.open(photo).transpose(stored).save(folder / f"exif {orientation}.jpg", "JPEG", exif=exif.tobytes())
+        files[f"exif_{orientation}"] = f"exif {orientation}.jpg"
+    # A face at the left and one at the right edge of the photo, both cut by the new borders.
+    write("border", "cut at the border.jpg", encode(".jpg", image[height // 12:, width // 10: width - width // 10]))
+    write("huge", "huge.jpg", encode(".jpg", cv2.resize(image, (10000, 8000), interpolation=cv2.INTER_LINEAR)))
+
+    # The files really are what they claim to be.
+    unchanged = {case: cv2.imread(str(folder / name), cv2.IMREAD_UNCHANGED) for case, name in files.items()
+                 if case in ("grey", "rgba", "16-bit")}
+    assert unchanged["grey"].ndim == 2 and unchanged["rgba"].shape[2] == 4 and unchanged["16-bit"].dtype == np.uint16
+    assert Image.open(folder / "cmyk.jpg").mode == "CMYK"
+    assert Image.open(folder / "exif 6.jpg").size == (height, width)
+    return files
+
+
+@pytest.fixture(scope="module")
+def odd_run(samples, default_model, tmp_path_factory):
+    """One run of detect_mask_image.py over a folder of awkward files, with --json and --output."""
+    base = tmp_path_factory.mktemp("odd")
+    folder = base / ODD_FOLDER
+    files = make_odd_images(folder, samples[0])
+    result = run_script(
+        "detect_mask_image.py", "--image", folder, "--no-display",
+        "--json", base / "results ü.jsonl", "--output", base / "annotated é",
+    )
+    records = read_records(base / "results ü.jsonl")
+    return SimpleNamespace(
+        result=result, records={case: records.get(name) for case, name in files.items()},
+        annotated=base / "annotated é", files=files,
+    )
+
+
+def assert_photo_record(record, odd_run, size=None):
+    """A successful line in the exact schema, with its annotated copy written at the same size."""
+    from PIL import Image
+
+    assert record is not None and set(record) == IMAGE_KEYS, record
+    if size is not None:
+        assert (record["width"], record["height"]) == size
+    for face in record["faces"]:
+        x1, y1, x2, y2 = face["box"]
+        assert 0 <= x1 < x2 <= record["width"] and 0 <= y1 < y2 <= record["height"], face
+    with Image.open(odd_run.annotated / Path(record["image"]).name) as written:
+        assert written.size == (record["width"], record["height"]) and written.mode == "RGB"
+    return record
+
+
+def assert_error_record(record, fragment):
+    assert record is not None and set(record) == ERROR_KEYS, record
+    assert fragment in record["error"]
+
+
+def test_folder_run_reports_bad_files_in_their_line_and_goes_on(odd_run):
+    result, records, files = odd_run.result, odd_run.records, odd_run.files
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert all(record is not None for record in records.values()), "every file gets its JSON line"
+    failed = [case for case, record in records.items() if "error" in record]
+    assert sorted(failed) == ["empty", "text", "truncated"]
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == f"3 of {len(files)} images failed"
+    for case in failed:
+        assert f"{records[case]['image']}: error: {records[case]['error']}" in result.stderr.splitlines()
+    assert len(result.stdout.strip().splitlines()) == len(files) - 3  # one summary line per processed photo
+
+
+def test_empty_file(odd_run):
+    assert_error_record(odd_run.records["empty"], "is empty")
+
+
+def test_text_file_named_jpg(odd_run):
+    assert_error_record(odd_run.records["text"], "is not an image OpenCV can read")
+
+
+def test_truncated_jpeg(odd_run):
+    assert_error_record(odd_run.records["truncated"], "is not an image OpenCV can read")
+
+
+def test_one_pixel_image(odd_run):
+    assert assert_photo_record(odd_run.records["one_pixel"], odd_run, size=(1, 1))["faces"] == []
+
+
+@pytest.mark.parametrize("case", ["grey", "rgba", "16-bit", "cmyk"])
+def test_other_colour_formats_are_read_as_colour_photos(odd_run, case):
+    records = odd_run.records
+    plain = assert_photo_record(records["plain"], odd_run)
+    record = assert_photo_record(records[case], odd_run, size=(plain["width"], plain["height"]))
+    assert len(record["faces"]) >= len(plain["faces"]) - 2, (record, plain)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_is_applied(odd_run, samples, orientation):
+    from mask_detector.files import read_image
+
+    records = odd_run.records
+    plain = records["plain"]
+    record = assert_photo_record(records[f"exif_{orientation}"], odd_run, size=(plain["width"], plain["height"]))
+    assert len(record["faces"]) >= len(plain["faces"]) - 1
+    # The pixels are upright, not only the reported size.
+    upright = read_image(record["image"])
+    original = cv2.imread(str(samples[0]))
+    assert upright.shape == original.shape
+    assert np.abs(upright.astype(int) - original.astype(int)).mean() < 8
+
+
+def test_huge_image_completes_and_reports(odd_run):
+    record = assert_photo_record(odd_run.records["huge"], odd_run, size=(10000, 8000))
+    assert record["faces"], "the enlarged photo's faces are found"
+
+
+def test_path_with_spaces_and_non_ascii(odd_run):
+    result, records, files = odd_run.result, odd_run.records, odd_run.files
+    record = assert_photo_record(records["plain"], odd_run)
+    assert record["image"].endswith(f"{ODD_FOLDER}/{files['plain']}")
+    assert record["faces"]
+    assert f"{record['image']}: {len(record['faces'])} faces" in result.stdout
+
+
+def test_faces_crossing_the_border(odd_run):
+    record = assert_photo_record(odd_run.records["border"], odd_run)
+    width, height = record["width"], record["height"]
+    boxes = [face["box"] for face in record["faces"]]
+    assert len(boxes) >= 3
+    assert any(x1 == 0 or y1 == 0 or x2 == width or y2 == height for x1, y1, x2, y2 in boxes), boxes
+
+
+def test_missing_path(tmp_path):
+    result = run_script("detect_mask_image.py", "--image", tmp_path / "nowhere.jpg", "--no-display")
+    assert_one_line_error(result, "nowhere.jpg does not exist")
+
+
+def test_folder_without_images(tmp_path):
+    (tmp_path / "notes.txt").write_text("no photos here")
+    (tmp_path / "sub folder.jpg").mkdir()  # a folder named like an image is not an image
+    result = run_script("detect_mask_image.py", "--image", tmp_path, "--no-display")
+    assert_one_line_error(result, f"folder {tmp_path} holds no images")
+
+
+def test_fuzzed_images_in_one_folder_run(samples, default_model, tmp_path):
+    rng = np.random.default_rng(5)
+    jpeg = samples[0].read_bytes()
+    png = cv2.imencode(".png", cv2.imread(str(samples[0])))[1].tobytes()
+    folder = tmp_path / "fuzz"
+    folder.mkdir()
+    for index in range(150):
+        if index < 10:
+            data = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")[index % 2] + rng.bytes(int(rng.integers(0, 5000)))
+        else:
+            data = mutate(jpeg if index % 3 else png, rng)
+        suffix = ".jpg" if data.startswith(b"\xff\xd8") else ".png"
+        (folder / f"{index:03d}{suffix}").write_bytes(data)
+    result = run_script(
+        "detect_mask_image.py", "--image", folder, "--no-display", "--json", tmp_path / "fuzz.jsonl", timeout=240
+    )
+    assert result.returncode in (0, 1), result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and "unexpected" not in result.stderr, result.stderr[-3000:]
+    records = read_records(tmp_path / "fuzz.jsonl")
+    assert sorted(records) == sorted(p.name for p in folder.iterdir())
+    for record in records.values():
+        assert set(record) in (IMAGE_KEYS, ERROR_KEYS), record
+    failed = sum("error" in record for record in records.values())
+    assert 10 <= failed < 150
+    assert result.stderr.strip().splitlines()[-1] == f"{failed} of 150 images failed"
+
+
+def test_unwritable_output_folder(model_runs):
+    assert_one_line_error(model_runs["unwritable output"], "cannot write", "out.jpg")
+
+
+def test_image_window_shows_the_annotated_photo(display, samples, default_model, tmp_path):
+    process = subprocess.Popen(
+        [os.sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), "--wait", "8000"],
+        cwd=ROOT, env=script_env(DISPLAY=display), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    shot = watch(process, display)
+    stdout, stderr = process.communicate(timeout=120)
+    assert shot is not None, f"no annotated window seen; stderr: {stderr[-2000:]}"
+    assert process.returncode == 0, stderr
+    assert "faces" in stdout
+    from PIL import Image
+
+    Image.fromarray(shot).save(tmp_path / "image_window.png")
+
+
+def test_image_window_closed_by_the_user_keeps_the_result(display, samples, default_model, tmp_path):
+    results = tmp_path / "results.jsonl"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), str(samples[1]),
+         "--json", str(results)],
+        cwd=ROOT, env=script_env(DISPLAY=display), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    status = close_window_when_shown(process, display)
+    stdout, stderr = process.communicate(timeout=30)
+    assert status == 0, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    assert stderr.strip().splitlines()[-1] == "stopped after 1 of 2 images"
+    (record,) = read_records(results).values()  # the photo on screen when the window closed
+    assert record["image"] == str(samples[0]) and set(record) == IMAGE_KEYS

@@ -1,0 +1,217 @@
+"""train_mask_detector.py end to end on a small real subset, on bad datasets, and when interrupted."""
+
+import hashlib
+import json
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from conftest import DATASET, ROOT, assert_one_line_error, require, run_all, run_script, script_env
+from mask_detector import CLASS_NAMES
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("train")
+    output = folder / "models" / "small.h5"
+    result = run_script(
+        "train_mask_detector.py", "--dataset", require(DATASET / "observations"),
+        "--max-per-class", 24, "--epochs", 1, "--fine-tune-epochs", 1, "--batch-size", 8,
+        "--output", output, "--logdir", folder / "logs", "--seed", 7,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, output, folder
+
+
+def test_writes_model_card_plot_and_keras_copy(trained):
+    result, output, _ = trained
+    assert {p.name for p in output.parent.iterdir()} == {
+        "small.h5", "small.keras", "small.json", "small_training.png"
+    }  # and no checkpoint or partial file left behind
+    plot = cv2.imread(str(output.with_name("small_training.png")))
+    assert plot is not None and plot.std() > 0
+    card = json.loads(output.with_suffix(".json").read_text())
+    assert card["class_names"] == list(CLASS_NAMES)
+    assert card["seed"] == 7 and card["input"]["size"] == [128, 128, 3]
+    assert card["images"]["usable"] == 48
+    assert card["images"]["train"] + card["images"]["validation"] + card["images"]["test"] <= 48
+    assert "--max-per-class 24" in card["command"]
+    assert 0.0 <= card["test_split"]["accuracy"] <= 1.0
+    assert set(card["test_split"]) >= {"accuracy", "balanced_accuracy", "mask", "no_mask"}
+    # The classification report and the per-epoch progress are printed.
+    assert "precision" in result.stdout and "no_mask" in result.stdout
+    assert re.search(r"^\d+/\d+ - \d+m?s - .*loss: [\d.]+ - val_accuracy", result.stdout, re.M), result.stdout
+
+
+@pytest.mark.parametrize("suffix", [".h5", ".keras"])
+def test_saved_model_is_self_contained(trained, suffix):
+    import keras
+
+    _, output, _ = trained
+    model = keras.models.load_model(output.with_suffix(suffix))  # no custom objects needed
+    assert tuple(model.input_shape) == (None, 128, 128, 3)
+    assert tuple(model.output_shape) == (None, 2)
+    faces = np.random.default_rng(0).integers(0, 256, (3, 128, 128, 3)).astype("float32")
+    probabilities = np.asarray(model(faces))
+    assert probabilities.shape == (3, 2)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_tensorboard_logs_for_train_and_validation(trained):
+    _, _, folder = trained
+    (run,) = (folder / "logs").iterdir()
+    for part in ("train", "validation"):
+        events = list((run / part).glob("events.out.tfevents.*"))
+        assert events and events[0].stat().st_size > 0, f"no {part} events in {run}"
+
+
+def copy_photos(source, destination, count):
+    """Copy ``count`` photos with distinct contents (the seed's dataset holds duplicates)."""
+    destination.mkdir(parents=True)
+    seen = set()
+    for path in sorted(source.iterdir()):
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest not in seen and path.suffix.lower() in (".jpg", ".jpeg", ".png"):
+            seen.add(digest)
+            shutil.copyfile(path, destination / path.name)
+        if len(seen) == count:
+            return
+
+
+def jpeg_only_opencv_reads(data, rng):
+    """Damage a JPEG so that OpenCV still decodes it but TensorFlow, which training uses, does not."""
+    import tensorflow as tf
+
+    start = data.index(b"\xff\xda")  # damage the compressed picture, not the headers
+    for _ in range(3000):
+        damaged = bytearray(data)
+        for _ in range(3):
+            damaged[rng.integers(start + 20, len(data) - 2)] ^= 1 << int(rng.integers(8))
+        if cv2.imdecode(np.frombuffer(damaged, np.uint8), cv2.IMREAD_REDUCED_COLOR_8) is None:
+            continue
+        try:
+            tf.io.decode_image(bytes(damaged), channels=3, expand_animations=False)
+        except tf.errors.InvalidArgumentError:
+            return bytes(damaged)
+    pytest.fail("no damaged JPEG found that only OpenCV reads")
+
+
+@pytest.fixture(scope="module")
+def dataset_runs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("datasets")
+    observations = require(DATASET / "observations")
+    (folder / "empty").mkdir()
+    copy_photos(observations / "with_mask", folder / "one class" / "with_mask", 3)
+    copy_photos(observations / "with_mask", folder / "other names" / "mask", 3)
+    copy_photos(observations / "without_mask", folder / "other names" / "no_mask", 3)
+    (folder / "a file").write_text("")
+    common = ("--logdir", folder / "logs", "--output", folder / "models" / "m.h5")
+    runs = {
+        name: ("train_mask_detector.py", "--dataset", folder / name, *common)
+        for name in ("missing", "empty", "one class", "other names")
+    }
+    runs["unwritable output"] = (
+        "train_mask_detector.py", "--dataset", observations, "--output", folder / "a file" / "m.h5",
+        "--logdir", folder / "unwritable logs",
+    )
+    results = run_all(runs)
+    results["folder"] = folder
+    return results
+
+
+def test_dataset_folder_that_does_not_exist(dataset_runs):
+    missing = dataset_runs["folder"] / "missing"
+    assert_one_line_error(dataset_runs["missing"], f"dataset folder {missing} does not exist")
+
+
+def test_dataset_folder_that_is_empty(dataset_runs):
+    assert_one_line_error(dataset_runs["empty"], "has no class folders: expected with_mask and without_mask")
+
+
+def test_dataset_with_only_one_class(dataset_runs):
+    assert_one_line_error(
+        dataset_runs["one class"], "no usable images in without_mask", "needs both with_mask/ and without_mask/"
+    )
+
+
+def test_dataset_with_other_class_names_says_which_it_expects(dataset_runs):
+    assert_one_line_error(
+        dataset_runs["other names"], "expected with_mask and without_mask, found mask, no_mask"
+    )
+
+
+def test_unwritable_output_is_reported_before_training(dataset_runs):
+    result = dataset_runs["unwritable output"]
+    assert_one_line_error(result, f"cannot write to {dataset_runs['folder'] / 'a file'}")
+    assert "images:" not in result.stdout  # it stopped before even listing the images
+    assert not (dataset_runs["folder"] / "unwritable logs").exists()
+
+
+def test_unreadable_files_are_skipped_and_counted(tmp_path):
+    observations = require(DATASET / "observations")
+    dataset = tmp_path / "dataset"
+    copy_photos(observations / "with_mask", dataset / "with_mask", 12)
+    copy_photos(observations / "without_mask", dataset / "without_mask", 12)
+    photo = next((dataset / "with_mask").glob("*.jpg")).read_bytes()
+    bad = {
+        "with_mask/empty.jpg": b"",
+        "with_mask/notes.txt": b"a note left among the photos\n",
+        "without_mask/truncated.jpg": photo[: len(photo) // 3],
+        "without_mask/noise.png": b"\x89PNG\r\n\x1a\n" + np.random.default_rng(1).bytes(2000),
+        "without_mask/damaged.jpg": jpeg_only_opencv_reads(photo, np.random.default_rng(2)),
+    }
+    for name, data in bad.items():
+        (dataset / name).write_bytes(data)
+    output = tmp_path / "models" / "small.h5"
+    result = run_script(
+        "train_mask_detector.py", "--dataset", dataset, "--epochs", 1, "--batch-size", 8,
+        "--output", output, "--logdir", tmp_path / "logs",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    warnings = [line for line in result.stdout.splitlines() if line.startswith("warning: skipping")]
+    assert len(warnings) == len(bad), result.stdout[-3000:]
+    for name in bad:  # one line each
+        assert sum(line.startswith(f"warning: skipping {dataset / name}: ") for line in warnings) == 1, name
+    assert ", 5 skipped, " in next(line for line in result.stdout.splitlines() if line.startswith("images:"))
+    card = json.loads(output.with_suffix(".json").read_text())
+    assert card["images"]["skipped_unreadable"] == 5
+    assert card["images"]["usable"] == 24
+
+
+def test_ctrl_c_keeps_the_best_checkpoint_and_no_half_written_model(tmp_path):
+    import keras
+
+    output = tmp_path / "models" / "interrupted.h5"
+    checkpoint = output.with_name("interrupted.checkpoint.keras")
+    command = [
+        sys.executable, str(ROOT / "train_mask_detector.py"), "--dataset", str(require(DATASET / "observations")),
+        "--max-per-class", "40", "--batch-size", "8", "--epochs", "50", "--patience", "50",
+        "--output", str(output), "--logdir", str(tmp_path / "logs"),
+    ]
+    with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=stdout, stderr=stderr)
+        try:
+            deadline = time.monotonic() + 300
+            while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert checkpoint.exists(), (tmp_path / "stderr").read_text()[-3000:]
+            process.send_signal(signal.SIGINT)
+            status = process.wait(timeout=120)
+        finally:
+            process.kill()
+    errors = (tmp_path / "stderr").read_text()
+    assert status == 130, errors[-3000:]
+    assert "Traceback" not in errors, errors[-3000:]
+    assert errors.strip().splitlines()[-1] == (
+        f"interrupted: no final model written; best checkpoint so far kept at {checkpoint}"
+    )
+    assert [p.name for p in output.parent.iterdir()] == [checkpoint.name]  # no .h5, .keras, card or partial file
+    model = keras.models.load_model(checkpoint)
+    assert tuple(model.input_shape) == (None, 128, 128, 3) and tuple(model.output_shape) == (None, 2)
