@@ -19,7 +19,7 @@ demo: setup
 	$(PY) detect_mask_image.py --image samples --no-display --output output/samples --json output/samples.jsonl
 
 live: setup
-	$(PY) detect_mask_video.py --model $(FLOAT16_MODEL)
+	$(PY) detect_mask_video.py
 
 test: setup $(VENV_CV4)/.installed
 	@{ command -v Xvfb && command -v xdotool; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool >/dev/null; } \

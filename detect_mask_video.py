@@ -1,17 +1,21 @@
-"""Live face-mask detection from a webcam, a video file or a stream.
+"""Live face-mask detection from a webcam, a video file or a stream: people, not frames.
 
     python detect_mask_video.py                      # camera 0, in a window; q quits
-    python detect_mask_video.py --source clip.mp4 --no-display --output annotated.mp4
-    python detect_mask_video.py --model models/mask_detector_float16.tflite   # fastest on a CPU
+    python detect_mask_video.py --source clip.mp4 --no-display --output annotated.mp4 --json frames.jsonl
+    python detect_mask_video.py --events people.jsonl --on-alert "notify-send 'No mask'" --snapshots alerts/
 
-Prints one summary line at the end: frames, seconds, frames per second,
-faces seen and how many of them without a mask.
+Each face is followed while in view and gets one label per person, decided
+over several frames. People without a mask raise one alert each. At the end
+it prints one line: frames, seconds, frames per second, people seen and
+their labels, alerts. --json writes one object per frame, then a summary;
+--events one line per alert and per person leaving view.
 """
 
 import sys
 
-from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, new_parser
-from mask_detector.errors import UserError, run_cli
+from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
+from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
+from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
 
 WINDOW = "Face mask detector (q quits)"
 
@@ -21,8 +25,21 @@ def parse_args(argv):
     parser.add_argument("-s", "--source", default="0", help="camera index, video file or stream URL")
     # A 480 px copy halves YuNet's time on a 640x480 webcam frame, at the price of its smallest
     # faces, and one pass is enough for faces near a camera (benchmarks/bench_pipeline.py measures).
-    add_pipeline_arguments(parser, detect_size=480, single_scale=True)
+    add_pipeline_arguments(parser, detect_size=480, single_scale=True, model=fastest_model())
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
+    parser.add_argument("--json", help="write one JSON object per frame, then a summary, here ('-' for stdout)")
+    parser.add_argument("--events", help="write a JSON line per alert and per person leaving view here")
+    parser.add_argument("--on-alert", metavar="COMMAND", help="run this shell command per alert, event JSON on stdin")
+    parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
+    parser.add_argument("--person-frames", type=at_least(1), default=5,
+                        help="frames a face must be found in to count as a person")
+    parser.add_argument("--alert-cooldown", type=at_least(0.0, float), default=3.0,
+                        help="a face found again within this many seconds near an alerted person who left "
+                        "view is taken for that person: no second alert")
+    parser.add_argument("--timeout", type=at_least(0.5, float), default=TIMEOUT_SECONDS,
+                        help="seconds to wait for a source to open or to send its next frame")
+    parser.add_argument("--reconnect-for", type=at_least(0.0, float), default=RECONNECT_SECONDS,
+                        help="seconds to keep reopening a camera or stream that stopped sending")
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
     return parser.parse_args(argv)
@@ -30,29 +47,32 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    stop_on_sigterm()
     from mask_detector.display import display_available
-    from mask_detector.live import run_live
-    from mask_detector.video import FrameSource, VideoOutput
+    from mask_detector.live import LiveOutputs, LiveRun
+    from mask_detector.people import People
+    from mask_detector.video import FrameSource
 
     if not args.no_display and not display_available():
         raise UserError("no display found; run with --no-display (and --output to keep the video)")
-    # The source opens before the model loads (seconds), so a wrong --source is told at once.
-    with FrameSource(args.source) as source:
+    outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots)
+    # The source opens before the models load, so a wrong --source is told at once.
+    with FrameSource(args.source, args.timeout, args.reconnect_for) as source, outputs:
         pipeline = build_pipeline(args)
-        writer = VideoOutput(args.output, source.fps) if args.output else None
-        counts = run_live(pipeline, source, writer, None if args.no_display else WINDOW, args.max_frames)
-        problem = source.error
-    print(
-        counts.summary_line()
-        + (f", written {args.output}" if writer else "")
-        + (f" ({counts.stopped_by})" if counts.stopped_by else "")
-    )
-    if problem:
-        print(f"error: {problem}", file=sys.stderr)
-        return 1
+        people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
+                        outputs.events, args.on_alert, args.snapshots)
+        writer = outputs.video_writer(source.fps)
+        window = None if args.no_display else WINDOW
+        counts = LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
+    print(counts.summary_line() + (f", written {args.output}" if writer else "")
+          + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
+          file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+    if counts.interruption:
+        return exit_status(counts.interruption)
+    if source.error:
+        raise UserError(source.error)
     if counts.frames == 0:
-        print(f"error: {args.source} gave no frames", file=sys.stderr)
-        return 1
+        raise UserError(f"{source.name} gave no frames")
     return 0
 
 

@@ -46,6 +46,7 @@ class MaskClassifier:
     """
 
     def __init__(self, path=DEFAULT_MODEL):
+        self.class_names = CLASS_NAMES
         path = Path(path)
         if not path.is_file():
             raise UserError(f"model file {path} not found; {TRAIN_HINT}")
@@ -118,12 +119,15 @@ class MaskClassifier:
         interpreter.invoke()
         return interpreter.get_tensor(self._output["index"])
 
-    def predict(self, crops):
-        """Probabilities of `mask` for a list of RGB crops (None entries give NaN)."""
+    def predict_probabilities(self, crops):
+        """Class probabilities (one row per crop, columns as CLASS_NAMES); None crops give NaN rows."""
         present = [i for i, crop in enumerate(crops) if crop is not None]
-        probabilities = np.full(len(crops), np.nan, dtype=np.float32)
+        probabilities = np.full((len(crops), len(CLASS_NAMES)), np.nan, dtype=np.float32)
         if present:
             batch = np.stack([crops[i] for i in present]).astype(np.float32)
-            scores = np.asarray(self._run(batch))
-            probabilities[present] = scores[:, CLASS_NAMES.index("mask")]
+            probabilities[present] = np.asarray(self._run(batch))
         return probabilities
+
+    def predict(self, crops):
+        """Probabilities of `mask` for a list of RGB crops (None entries give NaN)."""
+        return self.predict_probabilities(crops)[:, CLASS_NAMES.index("mask")]

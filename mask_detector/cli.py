@@ -2,7 +2,7 @@
 
 import argparse
 
-from mask_detector import DEFAULT_MODEL
+from mask_detector import DEFAULT_MODEL, FAST_MODEL
 from mask_detector.faces import FACE_DETECTORS
 
 
@@ -35,14 +35,14 @@ def at_least(minimum, kind=int):
     return parse
 
 
-def add_pipeline_arguments(parser, detect_size, single_scale):
+def add_pipeline_arguments(parser, detect_size, single_scale, model=DEFAULT_MODEL):
     """The flags that choose and tune the face detector and the classifier.
 
     Photos and live video want different YuNet defaults (``detect_size``,
     ``single_scale``): a photo is searched whole and twice, a live frame once
     and smaller, to keep the frame rate.
     """
-    parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="classifier .h5, .keras or .tflite")
+    parser.add_argument("-m", "--model", default=str(model), help="classifier .h5, .keras or .tflite")
     parser.add_argument(
         "-d", "--face-detector", "--detector", dest="face_detector", choices=FACE_DETECTORS, default="yunet",
         help="face detector",
@@ -58,6 +58,11 @@ def add_pipeline_arguments(parser, detect_size, single_scale):
         "--single-scale", action=argparse.BooleanOptionalAction, default=single_scale,
         help="YuNet: skip the second, enlarged pass that finds faces under 32 px (faster)",
     )
+
+
+def fastest_model():
+    """The live script's default: the LiteRT copy of the model when set-up made it, else the model itself."""
+    return FAST_MODEL if FAST_MODEL.is_file() else DEFAULT_MODEL
 
 
 def build_pipeline(args):

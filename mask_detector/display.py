@@ -7,20 +7,35 @@ import cv2
 
 MASK_COLOR = (0, 200, 0)  # BGR green
 NO_MASK_COLOR = (0, 0, 230)  # BGR red
+UNDECIDED_COLOR = (160, 160, 160)  # grey: a tracked person whose label is not decided yet
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
 
 
+def caption(result):
+    """The label drawn over a face: `Mask 98.1%`, `No Mask 87.0%`, with `#7` for a tracked person."""
+    masked = result.label == "mask"
+    if not getattr(result, "decided", True):
+        text = "..."  # a person whose label is not decided yet
+    else:
+        probability = result.mask_probability if masked else 1 - result.mask_probability
+        text = f"{'Mask' if masked else 'No Mask'} {probability * 100:.1f}%"
+    track_id = getattr(result, "track_id", None)
+    return text if track_id is None else f"#{track_id} {text}"
+
+
+def label_color(label):
+    return {"mask": MASK_COLOR, "no_mask": NO_MASK_COLOR, None: UNDECIDED_COLOR}[label]
+
+
 def draw_results(frame, results):
-    """Draw a box and a `Mask 98.1%` / `No Mask 87.0%` label per face, in place."""
+    """Draw a box and its caption per face, in place."""
     height = frame.shape[0]
     thickness = max(1, round(height / 400))
     font_scale = max(0.4, height / 1000)
     for result in results:
         x1, y1, x2, y2 = result.box
-        masked = result.label == "mask"
-        color = MASK_COLOR if masked else NO_MASK_COLOR
-        probability = result.mask_probability if masked else 1 - result.mask_probability
-        text = f"{'Mask' if masked else 'No Mask'} {probability * 100:.1f}%"
+        color = label_color(result.label if getattr(result, "decided", True) else None)
+        text = caption(result)
         cv2.rectangle(frame, (x1, y1), (x2, y2), color, thickness)
         (text_width, text_height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         # Put the label above the box, or inside it when the box touches the top edge.
@@ -33,10 +48,33 @@ def draw_results(frame, results):
     return frame
 
 
-def draw_status(frame, text):
-    """A status line (frame rate, counts) in the top-left corner, in place."""
-    cv2.putText(frame, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(frame, text, (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+def draw_panel(frame, lines):
+    """A small dark panel of text lines in the bottom-left corner (frame rate, counts), in place.
+
+    At the bottom, since faces are mostly in the upper half of a camera's view.
+    """
+    scale, thickness, step = 0.5, 1, 20
+    height = frame.shape[0]
+    width = max(cv2.getTextSize(line, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0] for line in lines)
+    top = height - 12 - step * len(lines)
+    overlay = frame.copy()
+    cv2.rectangle(overlay, (4, top), (16 + width, height - 4), (0, 0, 0), cv2.FILLED)
+    cv2.addWeighted(overlay, 0.6, frame, 0.4, 0, dst=frame)
+    for number, line in enumerate(lines, 1):
+        cv2.putText(frame, line, (10, top + step * number), cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255),
+                    thickness, cv2.LINE_AA)
+    return frame
+
+
+def draw_banner(frame, text):
+    """A red band with white text across the top of the frame, in place."""
+    width = frame.shape[1]
+    band = max(28, frame.shape[0] // 14)
+    cv2.rectangle(frame, (0, 0), (width, band), NO_MASK_COLOR, cv2.FILLED)
+    scale = band / 45
+    (text_width, text_height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
+    origin = (max(4, (width - text_width) // 2), (band + text_height) // 2)
+    cv2.putText(frame, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 2, cv2.LINE_AA)
     return frame
 
 

@@ -1,5 +1,6 @@
 """One kind of error for things a user can fix, and the wrapper that prints it."""
 
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -7,6 +8,24 @@ from pathlib import Path
 
 class UserError(Exception):
     """A problem with the input or set-up, told to the user in one line."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that the same clean-up runs (files finished, summary printed)."""
+
+
+def stop_on_sigterm():
+    """From now on SIGTERM raises Terminated in the main thread."""
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+def exit_status(interruption):
+    """The conventional exit status for a run stopped by Ctrl-C (130) or SIGTERM (143)."""
+    return 143 if isinstance(interruption, Terminated) else 130
 
 
 def first_line(error, limit=200):
@@ -22,9 +41,9 @@ def run_cli(main, argv=None):
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interruption:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.exit(exit_status(interruption))
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
         sys.exit(1)

@@ -20,16 +20,23 @@ from mask_detector.errors import UserError
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 
 
+def partial_path(path):
+    """The temporary name beside ``path`` a file is written under before it is renamed into place.
+
+    The suffix is kept, since some writers choose the format by it.
+    """
+    path = Path(path)
+    return path.with_name(f".{path.stem}.partial{path.suffix}")
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temporary name beside ``path``; rename it to ``path`` if the block succeeds.
 
     Whoever reads ``path`` sees the old file or the whole new one, never a
-    half-written one; on failure the temporary file is removed. The suffix is
-    kept, since some writers choose the format by it.
+    half-written one; on failure the temporary file is removed.
     """
-    path = Path(path)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    temporary = partial_path(path)
     try:
         yield temporary
         os.replace(temporary, path)

@@ -1,24 +1,66 @@
-"""Live detection: the loop over a frame source, with its counts and its summary line."""
+"""Live detection: the loop over a frame source that follows people, counts them and reports.
 
+Each frame: find the faces, link them to tracks, ask the classifier only
+about the faces that need an answer (a new or undecided person, a face that
+changed size, or one not asked for ``reclassify_every`` seconds), then draw,
+write and show. A steady face is not classified on every frame: that is
+most of the time a frame costs with several faces in view.
+"""
+
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
 
 from mask_detector import display
+from mask_detector.classifier import crop_faces
+from mask_detector.errors import Terminated, UserError
+from mask_detector.files import JsonLines, check_writable
+from mask_detector.people import describe
+from mask_detector.pipeline import face_json
+from mask_detector.tracking import FaceTracker
+from mask_detector.video import VideoOutput, describe_source
+
+
+@dataclass
+class TrackedFace:
+    """A face in one frame, with its person's track id and combined label."""
+
+    box: tuple
+    detection_score: float
+    label: str  # the person's label; until it is decided, the likeliest class so far
+    mask_probability: float
+    track_id: int
+    decided: bool  # whether the person's label is decided (drawn grey until it is)
+
+    def to_json(self):
+        return face_json(self) | {"track_id": self.track_id}
 
 
 @dataclass
 class LiveCounts:
     frames: int = 0
     seconds: float = 0.0
-    faces: int = 0
-    no_mask: int = 0
-    stopped_by: str = ""  # "q pressed", "window closed", "interrupted" or "" (source ended, or --max-frames)
+    stopped_by: str = ""  # "q pressed", "window closed", "interrupted", "terminated" or "" (end, --max-frames)
+    people: dict = None  # People.counts()
+    alerts: int = 0
+    interruption: KeyboardInterrupt | None = None  # what stopped the run, if Ctrl-C or SIGTERM did
+
+    @property
+    def fps(self):
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+    def summary(self):
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self.people
 
     def summary_line(self):
-        rate = self.frames / self.seconds if self.seconds > 0 else 0.0
+        people = self.people
         return (
-            f"frames {self.frames}, seconds {self.seconds:.2f}, fps {rate:.1f}, "
-            f"faces {self.faces}, no_mask {self.no_mask}"
+            f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people['people']} "
+            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}, "
+            f"incorrect {people['people_incorrect']}), alerts {self.alerts}"
         )
 
 
@@ -27,47 +69,149 @@ class FrameRate:
 
     def __init__(self):
         self.value = 0.0
-        self._last = None
+        self._last = time.perf_counter()
 
     def tick(self):
         now = time.perf_counter()
-        if self._last is not None:
-            instant = 1.0 / max(now - self._last, 1e-6)
-            self.value = instant if self.value == 0.0 else 0.9 * self.value + 0.1 * instant
+        instant = 1.0 / max(now - self._last, 1e-6)
+        self.value = instant if self.value == 0.0 else 0.9 * self.value + 0.1 * instant
         self._last = now
         return self.value
 
 
-def run_live(pipeline, source, writer=None, window=None, max_frames=0):
-    """Detect and classify every frame of ``source``; draw, write and show as asked; return the counts."""
-    counts = LiveCounts()
-    frame_rate = FrameRate()
-    start = time.perf_counter()
-    frame_rate.tick()
-    try:
-        for frame in source:
-            results = pipeline(frame)
-            counts.frames += 1
-            counts.faces += len(results)
-            counts.no_mask += sum(r.label == "no_mask" for r in results)
-            fps = frame_rate.tick()
-            if writer or window:
-                display.draw_results(frame, results)
-                display.draw_status(frame, f"{fps:.1f} FPS  faces {len(results)}")
-            if writer:
-                writer.write(frame)
-            if window:
-                counts.stopped_by = display.show_frame(window, frame)
-                if counts.stopped_by:
+class LiveRun:
+    """The per-frame work of the live script; ``run`` loops it over a source."""
+
+    def __init__(self, pipeline, people, reclassify_every=0.25, keep_lost=1.0):
+        self.pipeline = pipeline
+        self.class_names = people.class_names
+        self.tracker = FaceTracker(self.class_names, keep_lost=keep_lost)
+        self.people = people
+        self.reclassify_every = reclassify_every
+
+    def _needs_answer(self, track, now):
+        if track.vote.label is None or now - track.last_classified >= self.reclassify_every:
+            return True
+        width, old_width = track.box[2] - track.box[0], track.classified_box[2] - track.classified_box[0]
+        return not 0.7 < width / max(old_width, 1e-6) < 1.4
+
+    def step(self, frame):
+        """Track and label the faces of one Frame; the TrackedFaces, in detection order."""
+        faces = self.pipeline.face_detector.detect(frame.image)
+        tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
+        due = [i for i, track in enumerate(tracks) if self._needs_answer(track, frame.time)]
+        if due:
+            classifier = self.pipeline.classifier
+            crops = crop_faces(frame.image, [faces[i].box for i in due], classifier.input_size)
+            for i, probabilities in zip(due, classifier.predict_probabilities(crops)):
+                if not np.isnan(probabilities).any():
+                    tracks[i].vote.add(probabilities)
+                    tracks[i].last_classified = frame.time
+                    tracks[i].classified_box = tracks[i].box.copy()
+        self.people.update(tracks, frame)
+        self.people.left(gone)
+        return [self._face(face, track) for face, track in zip(faces, tracks)]
+
+    def _face(self, face, track):
+        probabilities = track.vote.probabilities
+        label = track.vote.label or self.class_names[int(np.argmax(probabilities))]
+        mask_probability = float(probabilities[self.class_names.index("mask")])
+        return TrackedFace(face.box, face.score, label, mask_probability, track.track_id, track.vote.label is not None)
+
+    def finish(self):
+        self.people.left(self.tracker.finish())
+        self.people.finish()
+
+    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0):
+        """Every frame of ``source``: track, label, report as asked; return the LiveCounts."""
+        counts = LiveCounts()
+        frame_rate = FrameRate()
+        start = time.perf_counter()
+        try:
+            for frame in source:
+                faces = self.step(frame)
+                counts.frames += 1
+                if json_lines:
+                    json_lines.write(
+                        {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
+                    )
+                fps = frame_rate.tick()
+                if writer or window:
+                    self.draw(frame, faces, fps)
+                if writer:
+                    writer.write(frame.image, frame.time)
+                if window:
+                    counts.stopped_by = display.show_frame(window, frame.image)
+                    if counts.stopped_by:
+                        break
+                if max_frames and counts.frames >= max_frames:
                     break
-            if max_frames and counts.frames >= max_frames:
-                break
-    except KeyboardInterrupt:
-        counts.stopped_by = "interrupted"
-    finally:
-        if writer:
-            writer.close()
-        if window:
-            display.close_windows()
-    counts.seconds = time.perf_counter() - start
-    return counts
+        except KeyboardInterrupt as interruption:
+            counts.stopped_by = "terminated" if isinstance(interruption, Terminated) else "interrupted"
+            counts.interruption = interruption
+        finally:
+            counts.seconds = time.perf_counter() - start
+            self.finish()
+            if window:
+                display.close_windows()
+        counts.people = self.people.counts()
+        counts.alerts = len(self.people.alerts)
+        if json_lines:
+            json_lines.write({"summary": counts.summary()})
+        return counts
+
+    def draw(self, frame, faces, fps):
+        display.draw_results(frame.image, faces)
+        counts = self.people.counts()
+        in_view = [f for f in faces if self.tracker.tracks[f.track_id].frames >= self.people.person_frames]
+        display.draw_panel(frame.image, [
+            f"{fps:.0f} FPS",
+            f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} no mask",
+            f"total: {counts['people']} people, {counts['people_no_mask']} {describe('no_mask').lower()}"
+            + (f", {counts['people_incorrect']} incorrect" if "incorrect" in self.class_names else ""),
+        ])
+        banner = self.people.banner_text(frame.time)
+        if banner:
+            display.draw_banner(frame.image, banner)
+
+
+class LiveOutputs:
+    """The files a live run writes: checked before the run, never over its source, closed whole."""
+
+    def __init__(self, source, video=None, json_path=None, events_path=None, snapshots=None):
+        kind, target = describe_source(source)
+        for path in (video, json_path, events_path):
+            if path and path != "-" and kind == "file" and _same_file(path, target):
+                raise UserError(f"{path} is the source video; choose another output name")
+        for path in (video, json_path, events_path):
+            if path and path != "-":
+                check_writable(path)
+        if snapshots:
+            check_writable(Path(snapshots) / "snapshot.jpg")
+        self.video = video
+        self.json_to_stdout = json_path == "-"
+        self.json_lines = JsonLines(json_path) if json_path else None
+        self.events = JsonLines(events_path) if events_path else None
+        self._writer = None
+
+    def video_writer(self, fps):
+        if self.video:
+            self._writer = VideoOutput(self.video, fps)
+        return self._writer
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        for lines in (self.json_lines, self.events):
+            if lines:
+                lines.close()
+        if self._writer:
+            self._writer.close()
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()

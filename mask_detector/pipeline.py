@@ -20,12 +20,17 @@ class FaceResult:
         return label_of(self.mask_probability)
 
     def to_json(self):
-        return {
-            "box": [int(v) for v in self.box],
-            "detection_score": round(float(self.detection_score), 4),
-            "label": self.label,
-            "mask_probability": round(float(self.mask_probability), 4),
-        }
+        return face_json(self)
+
+
+def face_json(face):
+    """A face as the scripts write it in JSON: plain numbers, rounded."""
+    return {
+        "box": [int(v) for v in face.box],
+        "detection_score": round(float(face.detection_score), 4),
+        "label": face.label,
+        "mask_probability": round(float(face.mask_probability), 4),
+    }
 
 
 class MaskPipeline:

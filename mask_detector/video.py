@@ -1,21 +1,33 @@
-"""Frame sources for live detection: cameras, video files and streams.
+"""Frame sources for live detection (cameras, video files, streams) and the video writer.
 
 Frames are read on a background thread so that decoding overlaps with
-detection. A video file gives every frame, as fast as they are taken; a
-camera or stream keeps only the newest frame, so a slow frame never makes
-the picture lag behind the world.
+detection, and so that a source that hangs never blocks Ctrl-C. A video file
+gives every frame, as fast as they are taken; a camera or stream keeps only
+the newest frame, so a slow frame never makes the picture lag behind the
+world. A camera or stream that stops sending is reopened, with growing
+pauses, for ``reconnect_for`` seconds before the run gives up.
 """
 
+import os
 import queue
+import re
+import shutil
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from mask_detector.errors import UserError, first_line
+from mask_detector.files import partial_path
 
 END = object()  # put on the queue when the source has no more frames
+# How long opening a source or waiting for its next frame may take, by default.
+TIMEOUT_SECONDS = 10.0
+# How long a dropped camera or stream is tried again, by default.
+RECONNECT_SECONDS = 30.0
 
 
 def describe_source(source):
@@ -27,50 +39,114 @@ def describe_source(source):
         return "stream", text
     if Path(text).is_file():
         return "file", text
-    raise UserError(f"--source {text!r} is neither a camera index, an existing video file nor a stream URL")
+    raise UserError(
+        f"--source {redact(text)!r} is neither a camera index, an existing video file nor a stream URL"
+    )
+
+
+def redact(text):
+    """A source name fit for messages: a password in a URL (user:password@host) becomes ***."""
+    return re.sub(r"(://[^/@:\s]*):[^/@\s]*@", r"\1:***@", str(text))
+
+
+@dataclass
+class Frame:
+    image: np.ndarray  # BGR
+    index: int  # position in the source, counting frames the reader dropped
+    time: float  # seconds: position in a file, time since the start for live sources
 
 
 class FrameSource:
-    """Iterate over BGR frames of a camera, file or stream; use as a context manager."""
+    """Iterate over the Frames of a camera, file or stream; use as a context manager."""
 
-    def __init__(self, source, stream_timeout=5.0):
-        self.kind, target = describe_source(source)
-        self.name = str(source)
-        self._capture = cv2.VideoCapture(target)
-        if not self._capture.isOpened():
-            self._capture.release()
-            what = {"camera": "camera", "file": "video file", "stream": "stream"}[self.kind]
-            raise UserError(f"cannot open {what} {source}")
-        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
-        self.stream_timeout = stream_timeout
+    def __init__(self, source, timeout=TIMEOUT_SECONDS, reconnect_for=RECONNECT_SECONDS):
+        self.kind, self._target = describe_source(source)
+        self.name = redact(source)
+        self.timeout = timeout
+        self.reconnect_for = reconnect_for if self.kind != "file" else 0.0
         self.error = None
+        self.reconnections = 0
+        self._capture = None
+        self._start = time.monotonic()
         # A file keeps every frame (bounded queue, the reader waits); live sources keep the newest.
         self._frames = queue.Queue(maxsize=8 if self.kind == "file" else 1)
         self._stop = threading.Event()
+        self._opened = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
         self._thread.start()
+        # Opening happens on the reader thread; waiting here in short steps keeps Ctrl-C working.
+        while not self._opened.wait(0.1):
+            pass
+        if self._capture is None:
+            self.close()
+            what = {"camera": "camera", "file": "video file", "stream": "stream"}[self.kind]
+            raise UserError(f"cannot open {what} {self.name}" + (f" within {timeout:g} s" if self.kind == "stream" else ""))
+        self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
+
+    def _open(self):
+        """A new opened capture, or None; bounded by the timeout where the backend allows it."""
+        timeout_ms = int(self.timeout * 1000)
+        if self.kind == "stream":
+            capture = cv2.VideoCapture(
+                self._target, cv2.CAP_FFMPEG,
+                [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms],
+            )
+        else:
+            capture = cv2.VideoCapture(self._target)
+        if capture.isOpened():
+            return capture
+        capture.release()
+        return None
 
     def _read_loop(self):
+        try:
+            self._capture = self._open()
+        except Exception:  # a backend that raises while opening: the same as not opening
+            self._capture = None
+        self._opened.set()
+        if self._capture is None:
+            return
+        index = 0
         failing_since = None
         while not self._stop.is_set():
             try:
-                ok, frame = self._capture.read()
+                ok, image = self._capture.read()
             except Exception as error:  # whatever happens, END must follow, or the reader waits forever
                 self.error = f"cannot read from {self.name}: {first_line(error)}"
                 break
-            if ok and frame is not None:
+            if ok and image is not None:
                 failing_since = None
-                self._put(frame)
+                seconds = index / self.fps if self.kind == "file" and self.fps > 0 else time.monotonic() - self._start
+                self._put(Frame(image, index, seconds))
+                index += 1
                 continue
             if self.kind == "file":
                 break
-            # Live sources may drop frames for a while; give up only after a quiet spell.
+            # Live sources may drop frames for a while: wait, then reopen, then give up.
             failing_since = failing_since or time.monotonic()
-            if time.monotonic() - failing_since > self.stream_timeout:
-                self.error = f"{self.name} sent no frame for {self.stream_timeout:g} s"
+            quiet = time.monotonic() - failing_since
+            if quiet > self.timeout and not self._reconnect(failing_since):
+                self.error = (
+                    f"{self.name} sent no frame for {time.monotonic() - failing_since:.1f} s"
+                    + (f" ({self.reconnections} reconnection attempts)" if self.reconnections else "")
+                )
                 break
             time.sleep(0.01)
         self._put(END, keep_newest=False)
+
+    def _reconnect(self, failing_since):
+        """Reopen with growing pauses until a frame comes or ``reconnect_for`` runs out; True if reopened."""
+        pause = 0.5
+        while not self._stop.is_set() and time.monotonic() - failing_since < self.timeout + self.reconnect_for:
+            self._capture.release()
+            self.reconnections += 1
+            capture = self._open()
+            if capture is not None:
+                self._capture = capture
+                return True
+            self._stop.wait(pause)
+            pause = min(pause * 2, 8.0)
+        return False
 
     def _put(self, item, keep_newest=True):
         if self.kind != "file" and keep_newest:
@@ -91,7 +167,13 @@ class FrameSource:
 
     def __iter__(self):
         while True:
-            item = self._frames.get()
+            # A timeout on get keeps the main thread able to take Ctrl-C.
+            try:
+                item = self._frames.get(timeout=0.1)
+            except queue.Empty:
+                if not self._thread.is_alive() and self._frames.empty():
+                    return
+                continue
             if item is END:
                 return
             yield item
@@ -99,7 +181,8 @@ class FrameSource:
     def close(self):
         self._stop.set()
         self._thread.join(timeout=2)
-        self._capture.release()
+        if self._capture is not None:
+            self._capture.release()
 
     def __enter__(self):
         return self
@@ -109,7 +192,13 @@ class FrameSource:
 
 
 class VideoOutput:
-    """Writes annotated frames to a video file; opened lazily at the first frame's size."""
+    """Writes annotated frames to a video file at the source's pace; opened at the first frame's size.
+
+    Frames are written at ``fps``, each as many times as the source's clock
+    says, so a recording plays at the speed of the world even when frames
+    were dropped. The file is written under a temporary name and renamed
+    when it is complete and checked.
+    """
 
     CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
 
@@ -123,16 +212,38 @@ class VideoOutput:
             raise UserError(f"cannot write {self.path}: {error.strerror or error}") from None
         self.fps = fps if 1 <= fps <= 240 else 25.0
         self._writer = None
+        self._written = 0
+        self._first_seconds = None
+        self._temporary = partial_path(self.path)
 
-    def write(self, frame):
+    def write(self, image, seconds=None):
+        """Write ``image``; with ``seconds`` (the frame's time), repeat it to keep the source's pace."""
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
-            height, width = frame.shape[:2]
-            self._writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
+            height, width = image.shape[:2]
+            self._writer = cv2.VideoWriter(str(self._temporary), fourcc, self.fps, (width, height))
             if not self._writer.isOpened():
                 raise UserError(f"cannot write video {self.path}")
-        self._writer.write(frame)
+            self._first_seconds = seconds
+        copies = 1
+        if seconds is not None:
+            copies = max(1, round((seconds - self._first_seconds) * self.fps) + 1 - self._written)
+        for _ in range(copies):
+            self._writer.write(image)
+        self._written += copies
 
     def close(self):
-        if self._writer is not None:
-            self._writer.release()
+        """Finish the file and put it in place; a file that did not come out whole is removed, with the reason."""
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        check = cv2.VideoCapture(str(self._temporary))
+        frames = int(check.get(cv2.CAP_PROP_FRAME_COUNT)) if check.isOpened() else 0
+        check.release()
+        if frames < self._written:
+            self._temporary.unlink(missing_ok=True)
+            free = shutil.disk_usage(self.path.parent).free
+            reason = "no space left on the device" if free < 10 * 1024 * 1024 else "the file came out incomplete"
+            raise UserError(f"cannot write video {self.path}: {reason}; nothing was written")
+        os.replace(self._temporary, self.path)

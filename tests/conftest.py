@@ -142,15 +142,37 @@ def mutate(data, rng):
     return bytes(data)
 
 
-def make_clip(photos, path, size=(640, 480), fps=10):
+def make_clip(photos, path, size=(640, 480), fps=10, frames_per_photo=FRAMES_PER_PHOTO):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     assert writer.isOpened()
     for photo in photos:
         frame = cv2.resize(cv2.imread(str(photo)), size)
-        for _ in range(FRAMES_PER_PHOTO):
+        for _ in range(frames_per_photo):
             writer.write(frame)
     writer.release()
     return path
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A folder on a 256 KiB file system of its own, to run out of space for real (needs root)."""
+    folder = tmp_path / "small disk"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.fail(f"cannot mount a small tmpfs (root is needed): {mounted.stderr.decode().strip()}")
+    yield folder
+    subprocess.run(["umount", str(folder)], check=True)
+
+
+def count_video_frames(path):
+    """How many frames a video file really holds, by decoding them all."""
+    capture = cv2.VideoCapture(str(path))
+    count = 0
+    while capture.isOpened() and capture.read()[0]:
+        count += 1
+    capture.release()
+    return count
 
 
 @pytest.fixture(scope="session")
@@ -304,3 +326,59 @@ def close_window_when_shown(process, display_name, timeout=120):
         time.sleep(0.2)
     process.kill()
     pytest.fail("the window never appeared or did not close")
+
+
+class MjpegServer:
+    """A real MJPEG stream over HTTP on 127.0.0.1, as many IP cameras serve one.
+
+    ``connections`` says what each connection, in turn, gets: a number of
+    frames of ``image`` at ``fps`` (then the connection is closed: a drop), or
+    "silent" (accepted, then nothing is ever sent). Connections past the list
+    are refused with 503. Use as a context manager; ``url`` is the address.
+    """
+
+    def __init__(self, image, connections, fps=25, user=None, password=None):
+        import http.server
+        import threading
+
+        ok, encoded = cv2.imencode(".jpg", image)
+        assert ok
+        jpeg, plan, served = encoded.tobytes(), list(connections), []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                if not plan:
+                    self.send_error(503)
+                    return
+                step = plan.pop(0)
+                served.append(step)
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                if step == "silent":
+                    time.sleep(3600)
+                for _ in range(step):
+                    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
+                    try:
+                        self.wfile.write(part + jpeg + b"\r\n")
+                    except OSError:
+                        return
+                    time.sleep(1 / fps)
+
+            def log_message(self, *args):
+                pass
+
+        self.served = served
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        credentials = f"{user}:{password}@" if user else ""
+        self.url = f"http://{credentials}127.0.0.1:{self._server.server_address[1]}/camera.mjpg"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,8 +1,22 @@
-"""The benchmark scripts run and print their tables (their figures are read by people, not asserted)."""
+"""The benchmark scripts run and print their tables (their figures are read by people, not asserted).
 
+The tracking benchmark's own parts are checked here: the clips and their
+truth, and the scorer's arithmetic on outputs built from that truth.
+"""
+
+import json
 import re
+import sys
 
-from conftest import run_script
+import cv2
+import pytest
+
+from conftest import ROOT, run_script
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import bench_tracking  # noqa: E402
+import make_clips  # noqa: E402
 
 
 def test_pipeline_benchmark_prints_a_row_per_pipeline_and_frame(default_model):
@@ -13,3 +27,106 @@ def test_pipeline_benchmark_prints_a_row_per_pipeline_and_frame(default_model):
     assert len(rows) == 4
     faces = [int(row.split("|")[3]) for row in rows]
     assert faces == [1, 1, 9, 9]  # both pipelines find every face of both frames
+
+
+@pytest.fixture(scope="module")
+def clip(voc_dev, tmp_path_factory):
+    """One 6-second clip of three dev photos and its truth."""
+    (path,) = make_clips.make_clips(voc_dev, tmp_path_factory.mktemp("clip"), clips=1, photos=3,
+                                    seconds_per_photo=2, seed=1)
+    return path, json.loads(make_clips.truth_path(path).read_text(encoding="utf-8"))
+
+
+def test_clip_truth_matches_the_video(clip):
+    path, truth = clip
+    assert truth["fps"] == 25 and truth["frame_size"] == [640, 480]
+    capture = cv2.VideoCapture(str(path))
+    frames = 0
+    while capture.read()[0]:
+        frames += 1
+    capture.release()
+    assert frames == len(truth["frames"]) > 100
+    assert [f["frame"] for f in truth["frames"]] == list(range(frames))
+
+
+def test_clip_truth_boxes_people_walker_and_drops(clip):
+    _, truth = clip
+    labels = {person["id"]: person["label"] for person in truth["people"]}
+    assert len(labels) == len(truth["people"]) and set(labels.values()) <= {"mask", "no_mask", "incorrect"}
+    faces = [face for frame in truth["frames"] for face in frame["faces"]]
+    for face in faces:
+        x1, y1, x2, y2 = face["box"]
+        assert 0 <= x1 <= x2 <= 640 and 0 <= y1 <= y2 <= 480
+        assert face["person"] in labels
+    assert any(not face["visible"] for face in faces)  # the walker hid someone
+    sides = [min(x2 - x1, y2 - y1) for x1, y1, x2, y2 in (face["box"] for face in faces)]
+    assert 24 <= sorted(sides)[len(sides) // 2] <= 120  # zoomed to useful sizes
+    sources = [frame["source_frame"] for frame in truth["frames"]]
+    steps = [b - a for a, b in zip(sources, sources[1:])]
+    assert min(steps) == 1 and max(steps) > 1  # dropped frames leave gaps
+    assert all(frame["time"] == pytest.approx(frame["source_frame"] / 25) for frame in truth["frames"])
+
+
+def test_clip_is_repeatable_from_its_seed(clip, voc_dev, tmp_path):
+    (again,) = make_clips.make_clips(voc_dev, tmp_path, clips=1, photos=3, seconds_per_photo=2, seed=1)
+    assert json.loads(make_clips.truth_path(again).read_text(encoding="utf-8")) == clip[1]
+
+
+def write_output(path, truth, track_of, label_of):
+    """The live script's JSON Lines for a tracker that reports every visible face as told."""
+    people = {person["id"]: person["label"] for person in truth["people"]}
+    true = bench_tracking.true_people(truth)
+    with open(path, "w", encoding="utf-8") as file:
+        for frame in truth["frames"]:
+            faces = [{"box": face["box"], "detection_score": 0.9, "label": label_of(people[face["person"]]),
+                      "mask_probability": 0.5, "track_id": track_of(face["person"], frame["frame"])}
+                     for face in frame["faces"] if face["visible"]]
+            file.write(json.dumps({"frame": frame["frame"], "time": frame["time"], "faces": faces}) + "\n")
+        counts = {f"people_{label}": sum(label_of(value) == label for value in true.values())
+                  for label in ("mask", "no_mask", "incorrect")}
+        file.write(json.dumps({"summary": {"frames": len(truth["frames"]), "seconds": 1, "fps": 25,
+                                           "people": len(true), **counts}}) + "\n")
+    return bench_tracking.figures(bench_tracking.score_clip(truth, *bench_tracking.read_output(path)))
+
+
+def test_score_of_perfect_tracks_is_one_everywhere(clip, tmp_path):
+    truth = clip[1]
+    result = write_output(tmp_path / "out.jsonl", truth, lambda person, frame: person, lambda label: label)
+    assert result["true_people"] > 0
+    for name in ("people_counted_per_true", "ids_per_person", "right_label", "flagged_per_violator",
+                 "violators_caught"):
+        assert result[name] == 1.0, name
+    assert result["never_matched"] == 0 and result["mask_wearers_flagged"] == 0
+
+
+def test_score_two_class_leaves_wrongly_worn_masks_out_of_right_label(clip, tmp_path):
+    truth = clip[1]
+    result = write_output(tmp_path / "out.jsonl", truth, lambda person, frame: person,
+                          lambda label: "no_mask" if label == "incorrect" else label)
+    assert result["right_label"] == 1.0
+    assert result["wrongly_worn_flagged"] in (1.0, None)  # None: no such person in this clip
+
+
+def test_score_counts_a_split_track_as_two_ids(clip, tmp_path):
+    truth = clip[1]
+    shown = {}  # person -> frames where visible
+    for frame in truth["frames"]:
+        for face in frame["faces"]:
+            if face["visible"]:
+                shown.setdefault(face["person"], []).append(frame["frame"])
+
+    def split(person, frame):
+        """Each person's track changes id halfway through the frames they are visible in."""
+        return person * 2 + (frame >= shown[person][len(shown[person]) // 2])
+
+    result = write_output(tmp_path / "out.jsonl", truth, split, lambda label: label)
+    assert result["ids_per_person"] == 2.0
+    assert result["right_label"] == 1.0
+
+
+def test_score_of_wrong_labels_is_zero(clip, tmp_path):
+    truth = clip[1]
+    swap = {"mask": "no_mask", "no_mask": "mask", "incorrect": "mask"}
+    result = write_output(tmp_path / "out.jsonl", truth, lambda person, frame: person, swap.get)
+    assert result["right_label"] == 0.0
+    assert result["violators_caught"] == 0.0 and result["ids_per_person"] == 1.0

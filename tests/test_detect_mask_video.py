@@ -1,27 +1,36 @@
-"""detect_mask_video.py on real video files made from the sample photos, on bad sources, and in a window."""
+"""detect_mask_video.py on real video files made from the sample photos, real streams, bad sources, a window."""
 
+import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import (
-    FRAMES_PER_PHOTO, ROOT, assert_one_line_error, close_window_when_shown, make_clip, run_all, run_script,
-    script_env, watch,
+    FRAMES_PER_PHOTO, ROOT, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
+    make_clip, run_all, run_script, script_env, watch,
 )
 
 SUMMARY = re.compile(
-    r"^frames (\d+), seconds ([\d.]+), fps ([\d.]+), faces (\d+), no_mask (\d+)(, written .+)?( \(.+\))?$"
+    r"^frames (\d+), seconds ([\d.]+), fps ([\d.]+), people (\d+) \(mask (\d+), no_mask (\d+), "
+    r"incorrect (\d+)\), alerts (\d+)(, written .+?)?( \(.+\))?$"
 )
+STOPPED = 10  # the SUMMARY group that says why the run stopped early
 
 
 @pytest.fixture(scope="module")
 def clip(samples, tmp_path_factory):
     return make_clip(samples, tmp_path_factory.mktemp("video") / "samples clip.mp4")
+
+
+def json_lines(path):
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 def summary_of(result):
@@ -33,13 +42,15 @@ def summary_of(result):
 
 def test_every_frame_of_a_file_is_processed_and_written(clip, samples, default_model, tmp_path):
     output = tmp_path / "annotated.avi"
-    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output,
+                        "--json", tmp_path / "frames.jsonl")
     assert result.returncode == 0, result.stderr
-    frames, _, fps, faces, no_mask = (float(v) for v in summary_of(result).groups()[:5])
+    frames, _, fps = (float(v) for v in summary_of(result).groups()[:3])
     assert frames == len(samples) * FRAMES_PER_PHOTO
     assert fps > 0
-    assert faces >= frames  # every sample photo shows at least one face
-    assert 0 <= no_mask <= faces
+    records = json_lines(tmp_path / "frames.jsonl")
+    assert [r["frame"] for r in records[:-1]] == list(range(int(frames)))
+    assert all(r["faces"] for r in records[:-1])  # every sample photo shows at least one face
     written = cv2.VideoCapture(str(output))
     assert written.isOpened()
     count = 0
@@ -95,7 +106,7 @@ def test_video_file_that_ends(video_runs):
     assert result.returncode == 0, result.stderr[-3000:]
     assert "Traceback" not in result.stderr
     summary = SUMMARY.match(result.stdout.strip().splitlines()[-1])
-    assert summary and summary.group(1) == "12" and summary.group(7) is None, result.stdout
+    assert summary and summary.group(1) == "12" and summary.group(STOPPED) is None, result.stdout
 
 
 def test_video_window_shows_frames_and_closes_at_the_end(display, samples, default_model, tmp_path):
@@ -122,5 +133,176 @@ def test_video_window_closed_by_the_user(display, samples, default_model, tmp_pa
     assert status == 0, stderr[-3000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     summary = SUMMARY.match(stdout.strip().splitlines()[-1])
-    assert summary and summary.group(7) == " (window closed)", stdout
+    assert summary and summary.group(STOPPED) == " (window closed)", stdout
     assert 0 < int(summary.group(1)) < len(samples) * 15 * 4
+
+
+def photo_with(samples, faces):
+    """The sample photo in which the live script finds exactly ``faces`` faces at 640x480 (they are known)."""
+    names = {1: "maksssksksss716.jpg", 3: "maksssksksss244.jpg", 6: "maksssksksss148.jpg"}
+    return next(p for p in samples if p.name == names[faces])
+
+
+@pytest.fixture(scope="module")
+def tracked_run(samples, tmp_path_factory):
+    """Three photos, 20 frames each, with --json and --events: people, not frames."""
+    folder = tmp_path_factory.mktemp("tracked")
+    photos = [photo_with(samples, 6), photo_with(samples, 1), photo_with(samples, 3)]
+    clip = make_clip(photos, folder / "three photos.mp4", frames_per_photo=20)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", folder / "frames.jsonl",
+                        "--events", folder / "events.jsonl", "--on-alert", f"cat >> '{folder / 'alerts.txt'}'",
+                        "--snapshots", folder / "snapshots",
+                        # Faces of different photos stand at the same places: no cooldown between them.
+                        "--alert-cooldown", 0)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result, folder
+
+
+def test_each_person_keeps_one_track_id_while_in_view(tracked_run):
+    _, folder = tracked_run
+    frames = json_lines(folder / "frames.jsonl")[:-1]
+    assert len(frames) == 60
+    for first in (0, 20, 40):  # each photo: its faces keep their ids from frame to frame
+        ids = [sorted(face["track_id"] for face in record["faces"]) for record in frames[first:first + 20]]
+        assert all(frame_ids == ids[0] for frame_ids in ids), ids
+        assert len(set(ids[0])) == len(ids[0])
+    # A new photo is new people: no id of one photo comes back in the next.
+    segments = [{f["track_id"] for r in frames[first:first + 20] for f in r["faces"]} for first in (0, 20, 40)]
+    assert not segments[0] & segments[1] and not segments[1] & segments[2]
+
+
+def test_labels_are_per_person_and_do_not_flicker(tracked_run):
+    _, folder = tracked_run
+    frames = json_lines(folder / "frames.jsonl")[:-1]
+    labels = {}
+    for record in frames:
+        for face in record["faces"]:
+            labels.setdefault(face["track_id"], []).append(face["label"])
+            assert 0.0 <= face["mask_probability"] <= 1.0
+            assert set(face) == {"box", "detection_score", "label", "mask_probability", "track_id"}
+    for track_id, sequence in labels.items():
+        assert set(sequence) <= {"mask", "no_mask"}
+        # Decided at the third answer; from then on one label, however each frame looks.
+        assert len(set(sequence[2:])) == 1, (track_id, sequence)
+
+
+def test_people_are_counted_once_in_summary_json_and_events(tracked_run):
+    result, folder = tracked_run
+    records = json_lines(folder / "frames.jsonl")
+    summary = records[-1]["summary"]
+    assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask", "people_incorrect"}
+    assert summary["frames"] == 60 and summary["people"] == 6 + 1 + 3
+    assert summary["people_mask"] + summary["people_no_mask"] + summary["people_incorrect"] == summary["people"]
+    line = summary_of(result)
+    assert [int(line.group(i)) for i in (4, 5, 6, 7)] == [
+        summary["people"], summary["people_mask"], summary["people_no_mask"], summary["people_incorrect"]]
+    events = json_lines(folder / "events.jsonl")
+    people = [e for e in events if e["event"] == "person"]
+    assert sorted(e["track_id"] for e in people) == sorted({f["track_id"] for r in records[:-1] for f in r["faces"]})
+    assert sum(e["label"] == "no_mask" for e in people) == summary["people_no_mask"]
+    for event in people:
+        assert event["frames"] == 20 and event["last_time"] - event["first_time"] == pytest.approx(1.9)
+
+
+def test_one_alert_per_person_without_a_mask(tracked_run):
+    result, folder = tracked_run
+    events = json_lines(folder / "events.jsonl")
+    alerts = [e for e in events if e["event"] == "alert"]
+    no_mask_people = {e["track_id"] for e in events if e["event"] == "person" and e["label"] == "no_mask"}
+    assert sorted(a["track_id"] for a in alerts) == sorted(no_mask_people)  # each once
+    assert int(summary_of(result).group(8)) == len(alerts)
+    # The alert command ran once per alert, with the event on its standard input (the commands
+    # run side by side, not one after the other, so their lines come in any order).
+    received = [json.loads(line) for line in (folder / "alerts.txt").read_text().splitlines()]
+    assert sorted(received, key=lambda e: e["track_id"]) == sorted(alerts, key=lambda e: e["track_id"])
+    snapshots = sorted((folder / "snapshots").iterdir())
+    assert sorted(str(p) for p in snapshots) == sorted(a["snapshot"] for a in alerts)
+    assert all(cv2.imread(str(p)) is not None for p in snapshots)
+
+
+@pytest.mark.parametrize("cooldown, alerts", [(3, 1), (0, 2)])
+def test_a_person_found_again_soon_raises_no_second_alert(samples, tmp_path, cooldown, alerts):
+    blank = tmp_path / "blank.jpg"
+    cv2.imwrite(str(blank), np.zeros((480, 640, 3), np.uint8))
+    person = photo_with(samples, 1)  # one face, no mask
+    # 2 s in view, 2 s gone (longer than a track waits), 2 s in view again at the same place.
+    clip = make_clip([person, person, blank, blank, person, person], tmp_path / "back again.mp4",
+                     frames_per_photo=10)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--alert-cooldown", cooldown,
+                        "--events", tmp_path / "events.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    events = json_lines(tmp_path / "events.jsonl")
+    assert [e["label"] for e in events if e["event"] == "person"] == ["no_mask", "no_mask"]  # two tracks
+    assert sum(e["event"] == "alert" for e in events) == alerts
+
+
+def test_a_stream_that_drops_is_reopened_and_counting_carries_on(samples):
+    image = cv2.resize(cv2.imread(str(photo_with(samples, 1))), (640, 480))
+    with MjpegServer(image, [40, 40], fps=20, user="viewer", password="s3cret") as server:
+        result = run_script("detect_mask_video.py", "--source", server.url, "--no-display",
+                            "--timeout", 1, "--reconnect-for", 2, timeout=120)
+    assert server.served == [40, 40]  # the script came back after the first connection dropped
+    assert result.returncode == 1
+    assert "s3cret" not in result.stdout + result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("error: http://viewer:***@127.0.0.1:") and "sent no frame for" in error, error
+    assert "reconnection attempts" in error
+    summary = summary_of(result)
+    assert int(summary.group(1)) >= 60  # frames from both connections
+    # The counts carry on across the drop. The outage lasts about as long as a track waits
+    # for its face, so the one person may come back as a second track, but raises one alert.
+    assert int(summary.group(4)) in (1, 2) and int(summary.group(6)) == int(summary.group(4))
+    assert int(summary.group(8)) == 1
+
+
+def test_a_stream_that_never_sends_is_given_up_within_the_timeout(samples):
+    image = cv2.imread(str(samples[0]))
+    with MjpegServer(image, ["silent"]) as server:
+        start = time.monotonic()
+        result = run_script("detect_mask_video.py", "--source", server.url, "--no-display", "--timeout", 2,
+                            timeout=120)
+        seconds = time.monotonic() - start
+    assert_one_line_error(result, "cannot open stream http://127.0.0.1:", "within 2 s")
+    assert seconds < 20
+
+
+def test_output_over_the_source_is_refused(clip, tmp_path):
+    source = tmp_path / "source.mp4"
+    source.write_bytes(clip.read_bytes())
+    for option in ("--output", "--json", "--events"):
+        result = run_script("detect_mask_video.py", "--source", source, "--no-display", option, source)
+        assert_one_line_error(result, f"{source} is the source video")
+        assert source.read_bytes() == clip.read_bytes()
+
+
+@pytest.mark.parametrize("signal_number, status, reason", [
+    (signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated"),
+])
+def test_stopping_finishes_the_video_and_prints_the_summary(samples, tmp_path, signal_number, status, reason):
+    clip = make_clip(samples * 30, tmp_path / "long.mp4", size=(320, 240))
+    output = tmp_path / "annotated.mp4"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
+         "--output", str(output), "--json", str(tmp_path / "frames.jsonl")],
+        cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    frames_file = tmp_path / "frames.jsonl"
+    while time.monotonic() < deadline and (not frames_file.exists() or frames_file.stat().st_size < 2000):
+        time.sleep(0.1)
+    process.send_signal(signal_number)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr[-3000:]
+    summary = SUMMARY.match(stdout.strip().splitlines()[-1])
+    assert summary and summary.group(STOPPED) == f" ({reason})", stdout
+    frames = int(summary.group(1))
+    assert 0 < frames < len(samples) * 30 * FRAMES_PER_PHOTO
+    assert count_video_frames(output) == frames  # a whole, playable file
+    assert json_lines(frames_file)[-1]["summary"]["frames"] == frames
+
+
+def test_a_full_disk_is_reported_and_leaves_no_partial_video(clip, small_disk):
+    output = small_disk / "annotated.avi"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
+    assert_one_line_error(result, f"cannot write video {output}: no space left on the device")
+    assert list(small_disk.iterdir()) == []

@@ -1,0 +1,212 @@
+"""People, not frames: follow each face from frame to frame and give each person one label.
+
+FaceTracker links the faces of a new frame to the tracks of the last ones:
+each track's box is moved on by its own velocity to where the face should
+be now, and the pairs that overlap most are linked first. A track that
+finds no face is kept, still moving, for ``keep_lost`` seconds, so a missed
+detection or a moment behind someone does not make a new person.
+
+LabelVote turns the classifier's answers over a track's frames into the
+person's label: it averages the log-probabilities (so a confident frame
+counts more than an unsure one, but no single frame can outvote the rest),
+decides after a few answers, and changes its mind only on clear evidence.
+
+Why not a tracker library: the maintained ones (the `trackers` package,
+ByteTrack in `supervision`) run on numpy 2 and OpenCV 5, but importing them
+takes 1.4-1.8 s on a 2-core CPU (they bring SciPy and plotting code), which
+alone breaks the live script's goal of showing the first frame within 1.5 s.
+Faces are few per frame and move smoothly, which this small tracker handles;
+benchmarks/bench_tracking.py scores it.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mask_detector.evaluation import iou_matrix
+
+
+class LabelVote:
+    """A person's label from the class probabilities of several frames.
+
+    ``decide_after`` answers are needed before there is a label at all; after
+    that, the label changes only when another class reaches
+    ``switch_probability`` in the combined vote. Each answer's probabilities
+    are floored at ``floor`` so that one frame saying 0.0 cannot veto a class.
+    """
+
+    def __init__(self, class_names, decide_after=3, switch_probability=0.75, floor=0.02, memory=0.9):
+        self.class_names = tuple(class_names)
+        self.decide_after = decide_after
+        self.switch_probability = switch_probability
+        self.floor = floor
+        # Older answers fade by this factor per answer, so that a person who takes
+        # a mask off is relabelled after some answers, not after as many as came before.
+        self.memory = memory
+        self.answers = 0
+        self._weight = 0.0
+        self._log_sum = np.zeros(len(self.class_names))
+        self.label = None
+
+    def add(self, probabilities):
+        probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), self.floor, 1.0)
+        self._log_sum = self.memory * self._log_sum + np.log(probabilities)
+        self._weight = self.memory * self._weight + 1.0
+        self.answers += 1
+        combined = self.probabilities
+        best = self.class_names[int(np.argmax(combined))]
+        if self.answers < self.decide_after:
+            return
+        if self.label is None or combined[self.class_names.index(best)] >= self.switch_probability:
+            self.label = best
+
+    @property
+    def probabilities(self):
+        """The combined vote: softmax of the mean log-probability of each class."""
+        if self.answers == 0:
+            return np.full(len(self.class_names), 1 / len(self.class_names))
+        mean = self._log_sum / self._weight
+        weights = np.exp(mean - mean.max())
+        return weights / weights.sum()
+
+
+@dataclass
+class Track:
+    track_id: int
+    box: np.ndarray  # float x1, y1, x2, y2 where the face was last seen
+    first_time: float
+    last_time: float
+    vote: LabelVote
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(4))  # box change per second
+    frames: int = 1  # frames in which the face was found
+    missed: int = 0  # frames in a row without it, up to now
+    last_classified: float = -np.inf  # time of the last classifier answer
+    classified_box: np.ndarray | None = None  # the box the last answer was for
+    alerted: bool = False
+
+    def predicted_box(self, now):
+        return self.box + self.velocity * (now - self.last_time)
+
+
+class FaceTracker:
+    """Gives each face a track id that stays with the person while they are in view.
+
+    ``least_iou``: how much a face must overlap a track's predicted box to
+    continue it. ``keep_lost``: seconds a track waits for its face to come
+    back. A lost track is also continued by a face near its predicted centre
+    and of about its size, since a face coming back from behind someone has
+    often drifted from where the track expected it.
+    """
+
+    def __init__(self, class_names, least_iou=0.3, keep_lost=1.0, vote_options=None):
+        self.class_names = tuple(class_names)
+        self.least_iou = least_iou
+        self.keep_lost = keep_lost
+        self.vote_options = vote_options or {}
+        self.tracks = {}  # track_id -> Track, those in view or recently lost
+        self._next_id = 1
+
+    def update(self, boxes, now):
+        """Link this frame's face ``boxes`` to tracks; return (tracks for the boxes, tracks that left view)."""
+        gone = [track for track in self.tracks.values() if now - track.last_time > self.keep_lost]
+        for track in gone:
+            del self.tracks[track.track_id]
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        live = list(self.tracks.values())
+        assigned = [None] * len(boxes)
+        jumped = set()  # boxes linked across a camera jump: their move says nothing of the face's speed
+        if live and len(boxes):
+            predicted = np.array([track.predicted_box(now) for track in live])
+            lost = np.array([track.missed > 0 for track in live])
+            pairs = self._pairs(predicted, boxes, lost)
+            # Faces the first pass left over: the camera may have jumped (a dropped frame, a
+            # shake), moving every face alike. Shift the leftover tracks by that common move.
+            left_tracks = [t for t in range(len(live)) if t not in {t for t, _ in pairs}]
+            left_boxes = [b for b in range(len(boxes)) if b not in {b for _, b in pairs}]
+            shift = common_shift(predicted[left_tracks], boxes[left_boxes]) if left_tracks and left_boxes else None
+            if shift is not None:
+                moved = predicted[left_tracks] + np.concatenate([shift, shift])
+                extra = [(left_tracks[t], left_boxes[b])
+                         for t, b in self._pairs(moved, boxes[left_boxes], np.ones(len(left_tracks), bool))]
+                pairs += extra
+                jumped = {b for _, b in extra}
+            for t, b in pairs:
+                assigned[b] = live[t]
+        for track in live:
+            track.missed += 1
+        for b, track in enumerate(assigned):
+            if track is None:
+                assigned[b] = self._start(boxes[b], now)
+            else:
+                self._continue(track, boxes[b], now, measure_speed=b not in jumped)
+        return assigned, gone
+
+    def _pairs(self, predicted, boxes, lost):
+        """(track, box) index pairs: most overlap first; a lost track may also take a face that is near."""
+        affinity = iou_matrix(predicted, boxes)
+        close = near(predicted, boxes) & lost[:, None]
+        affinity = np.where((affinity < self.least_iou) & close, self.least_iou, affinity)
+        return _greedy_pairs(affinity, self.least_iou)
+
+    def _start(self, box, now):
+        track = Track(self._next_id, box, now, now, LabelVote(self.class_names, **self.vote_options))
+        self.tracks[track.track_id] = track
+        self._next_id += 1
+        return track
+
+    @staticmethod
+    def _continue(track, box, now, measure_speed=True):
+        elapsed = now - track.last_time
+        if elapsed > 0 and measure_speed:
+            measured = (box - track.box) / elapsed
+            # Smoothed, so that one badly framed detection does not send the track flying.
+            track.velocity = measured if track.frames == 1 else 0.6 * track.velocity + 0.4 * measured
+        track.box = box
+        track.last_time = now
+        track.frames += 1
+        track.missed = 0
+
+    def finish(self):
+        """Every track still in view, which leaves with the end of the video."""
+        remaining = list(self.tracks.values())
+        self.tracks.clear()
+        return remaining
+
+
+def common_shift(track_boxes, boxes):
+    """The move (dx, dy) that brings the most track boxes onto a face, if it fits two or more; else None."""
+    track_centres = (track_boxes[:, :2] + track_boxes[:, 2:]) / 2
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    reach = 0.5 * (track_boxes[:, 2] - track_boxes[:, 0])[:, None]
+    best, support = None, 1
+    for shift in (centres[None, :, :] - track_centres[:, None, :]).reshape(-1, 2):
+        distance = np.linalg.norm(track_centres[:, None, :] + shift - centres[None, :, :], axis=2)
+        fitted = int((distance < reach).any(axis=1).sum())
+        if fitted > support:
+            best, support = shift, fitted
+    return best
+
+
+def near(a, b):
+    """Pairs whose centres are within half a face width and whose sizes differ by less than half."""
+    centre_a = (a[:, None, :2] + a[:, None, 2:]) / 2
+    centre_b = (b[None, :, :2] + b[None, :, 2:]) / 2
+    width_a = (a[:, 2] - a[:, 0])[:, None]
+    width_b = (b[:, 2] - b[:, 0])[None, :]
+    distance = np.linalg.norm(centre_a - centre_b, axis=2)
+    ratio = np.maximum(width_a, width_b) / np.maximum(np.minimum(width_a, width_b), 1e-6)
+    return (distance < 0.5 * np.maximum(width_a, width_b)) & (ratio < 1.5)
+
+
+def _greedy_pairs(affinity, least):
+    """(row, column) pairs, highest affinity first, each row and column used once, affinity >= least."""
+    pairs = []
+    affinity = affinity.copy()
+    while affinity.size:
+        row, column = np.unravel_index(np.argmax(affinity), affinity.shape)
+        if affinity[row, column] < least:
+            break
+        pairs.append((int(row), int(column)))
+        affinity[row, :] = -1
+        affinity[:, column] = -1
+    return pairs

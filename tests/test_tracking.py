@@ -1,0 +1,76 @@
+"""mask_detector/tracking.py: track ids through misses and camera jumps, and the per-person vote."""
+
+import numpy as np
+
+from mask_detector.tracking import FaceTracker, LabelVote, common_shift
+
+CLASSES = ("mask", "no_mask")
+
+
+def box_at(x, y, size=40):
+    return [x, y, x + size, y + size]
+
+
+def ids(tracks):
+    return [track.track_id for track in tracks]
+
+
+def test_a_moving_face_keeps_its_id_through_missed_frames():
+    tracker = FaceTracker(CLASSES, keep_lost=1.0)
+    first, _ = tracker.update([box_at(100, 100)], 0.0)
+    for step in range(1, 10):  # 12 px a frame at 10 frames a second: the boxes barely overlap
+        tracks, gone = tracker.update([box_at(100 + 12 * step, 100)], step / 10)
+        assert ids(tracks) == ids(first) and gone == []
+    tracker.update([], 1.0)
+    tracker.update([], 1.1)  # two frames without it: predicted on at its speed
+    tracks, _ = tracker.update([box_at(100 + 12 * 12, 100)], 1.2)
+    assert ids(tracks) == ids(first)
+
+
+def test_a_face_gone_longer_than_keep_lost_comes_back_as_a_new_track():
+    tracker = FaceTracker(CLASSES, keep_lost=0.5)
+    first, _ = tracker.update([box_at(100, 100)], 0.0)
+    tracks, gone = tracker.update([box_at(100, 100)], 0.8)
+    assert ids(gone) == ids(first) and ids(tracks) != ids(first)
+    assert ids(tracker.finish()) == ids(tracks)
+
+
+def test_two_faces_crossing_keep_their_own_ids():
+    tracker = FaceTracker(CLASSES)
+    start, _ = tracker.update([box_at(0, 100), box_at(300, 130)], 0.0)
+    for step in range(1, 16):  # they walk towards each other and past
+        tracks, _ = tracker.update([box_at(20 * step, 100), box_at(300 - 20 * step, 130)], step / 10)
+    assert ids(tracks) == ids(start)
+
+
+def test_a_camera_jump_moves_every_face_alike_and_keeps_their_ids():
+    tracker = FaceTracker(CLASSES)
+    faces = [box_at(100, 100), box_at(200, 120), box_at(320, 90)]
+    first, _ = tracker.update(faces, 0.0)
+    tracker.update(faces, 0.04)
+    jumped = [[x1 - 60, y1 + 25, x2 - 60, y2 + 25] for x1, y1, x2, y2 in faces]  # frames dropped: no overlap
+    tracks, gone = tracker.update(jumped, 0.08)
+    assert ids(tracks) == ids(first) and gone == []
+    assert np.allclose([t.velocity for t in tracks], 0)  # a jump is not a speed
+
+
+def test_common_shift_needs_two_faces_to_agree():
+    tracks = np.array([box_at(100, 100), box_at(200, 100)], float)
+    moved = tracks + [50, 10, 50, 10]
+    assert np.allclose(common_shift(tracks, moved), [50, 10])
+    assert common_shift(tracks[:1], moved[:1]) is None
+
+
+def test_the_vote_decides_after_three_answers_and_resists_one_odd_frame():
+    vote = LabelVote(CLASSES, decide_after=3)
+    vote.add([0.9, 0.1])
+    vote.add([0.8, 0.2])
+    assert vote.label is None
+    vote.add([0.95, 0.05])
+    assert vote.label == "mask"
+    vote.add([0.01, 0.99])  # one blurred frame
+    assert vote.label == "mask"
+    for _ in range(8):  # the mask comes off: clear evidence
+        vote.add([0.05, 0.95])
+    assert vote.label == "no_mask"
+    assert np.isclose(vote.probabilities.sum(), 1.0)
