@@ -60,7 +60,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from make_clips import make_clips, truth_path  # noqa: E402
-from mask_detector import DEFAULT_MODEL, label_of  # noqa: E402
+from mask_detector import DEFAULT_MODEL, label_of, two_class  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
 from mask_detector.evaluation import iou_matrix  # noqa: E402
@@ -206,7 +206,7 @@ class IouTracker:
             track.frames += 1
             track.probabilities.append(result.mask_probability)
             probability = float(np.mean(track.probabilities))
-            track.label = label_of(probability)
+            track.label = label_of(two_class(probability))
             faces.append(result.to_json() | {
                 "label": track.label, "mask_probability": round(probability, 4), "track_id": track_id})
             current.append((result.box, track_id))

@@ -48,8 +48,6 @@ FACE_RANGE = (24, 120)
 # Past 5x a 400 px photo is mush; below 1.25x the frame's own fill there is no room to pan.
 MAX_ZOOM = 5.0
 PAN_ROOM = 1.25
-# load_voc names a mask worn wrongly None: the clips keep it as a class of its own.
-LABELS = {"mask": "mask", "no_mask": "no_mask", None: "incorrect"}
 WALKER_COLOUR = (38, 34, 30)  # dark clothes
 
 
@@ -208,7 +206,7 @@ def make_clip(photos, path, seconds_per_photo, rng, walker_every=2, drop_events=
         raise RuntimeError(f"cannot write {path}")
     for (annotation, image, zooms), (first, frames) in zip(photos, segments):
         ids = list(range(len(people), len(people) + len(annotation.boxes)))
-        people += [{"id": i, "photo": annotation.image.name, "label": LABELS[label]}
+        people += [{"id": i, "photo": annotation.image.name, "label": label}
                    for i, label in zip(ids, annotation.labels)]
         zoom, x0, y0 = camera_path(image.shape, zooms, frames, rng)
         for step in range(frames):

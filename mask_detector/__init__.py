@@ -11,11 +11,22 @@ DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
 # Its LiteRT float16 copy (made by set-up): the same answers, several times faster per face on a CPU.
 FAST_MODEL = DEFAULT_MODEL.with_name("mask_detector_float16.tflite")
 
+# What a model may tell apart: a mask worn correctly, no mask, and (three-class models) a mask
+# worn wrongly (below the nose, on the chin). Two-class models know the first two.
 CLASS_NAMES = ("mask", "no_mask")
-# A face is called `mask` when the classifier gives `mask` at least this probability.
-MASK_THRESHOLD = 0.5
+THREE_CLASS_NAMES = ("mask", "no_mask", "incorrect")
+# The labels that call for action.
+VIOLATIONS = ("no_mask", "incorrect")
 
 
-def label_of(mask_probability):
-    """The label a face gets for its probability of `mask`."""
-    return "mask" if mask_probability >= MASK_THRESHOLD else "no_mask"
+def label_of(probabilities):
+    """The label a face gets: the likeliest class of ``probabilities`` (name -> probability).
+
+    On a tie the first class wins, so a two-class model's 0.5 is `mask`.
+    """
+    return max(probabilities, key=probabilities.get)
+
+
+def two_class(mask_probability):
+    """The class probabilities of a two-class model, from its probability of `mask`."""
+    return {"mask": mask_probability, "no_mask": 1 - mask_probability}

@@ -1,9 +1,15 @@
 """Score face detection and mask classification on PASCAL VOC annotated photos.
 
 Ground truth classes are ``with_mask``, ``without_mask`` and
-``mask_weared_incorrect``. The last one counts as a face for recall, but is
-left out of the mask / no-mask scores (a detection on it is neither right
-nor wrong), since it belongs to neither class cleanly.
+``mask_weared_incorrect`` (here `mask`, `no_mask`, `incorrect`). Two sets
+of figures:
+- two-class (mask / no_mask), from each face's probability of `mask`: a
+  face annotated `incorrect` counts for recall but is left out of these
+  scores (a detection on it is neither right nor wrong);
+- three-class, the usual figures on this photo set: VOC AP@0.5 for each of
+  the three classes (no ignore regions), the 3x3 confusion of matched faces,
+  and "violation" (no_mask or incorrect) precision / recall / F1. A
+  two-class model never says `incorrect`, so its AP there is 0.
 
 A face's size is the shorter side of its ground-truth box.
 """
@@ -14,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import CLASS_NAMES, label_of
+from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES, VIOLATIONS, label_of, two_class
 from mask_detector.errors import UserError
 
-VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": None}
+VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect"}
 SIZE_BANDS = (("<16", 0, 16), ("16-32", 16, 32), (">=32", 32, float("inf")))
 IOU_THRESHOLD = 0.5
 
@@ -26,7 +32,7 @@ IOU_THRESHOLD = 0.5
 class Annotation:
     image: Path
     boxes: np.ndarray  # (n, 4) x1, y1, x2, y2
-    labels: list  # "mask", "no_mask" or None (worn incorrectly)
+    labels: list  # "mask", "no_mask" or "incorrect" (worn wrongly)
 
     @property
     def sizes(self):
@@ -102,8 +108,8 @@ def average_precision(scores, correct, positives):
     return float(np.sum((recall[steps + 1] - recall[steps]) * precision[steps + 1]))
 
 
-def binary_scores(truth, predicted, positive="no_mask"):
-    """Accuracy, balanced accuracy and precision / recall / F1 of ``positive``."""
+def binary_scores(truth, predicted, positive="no_mask", classes=CLASS_NAMES):
+    """Accuracy, balanced accuracy (over ``classes``) and precision / recall / F1 of ``positive``."""
     truth, predicted = np.asarray(truth), np.asarray(predicted)
     if len(truth) == 0:
         return {"count": 0}
@@ -112,7 +118,7 @@ def binary_scores(truth, predicted, positive="no_mask"):
     fn = int(np.sum((predicted != positive) & (truth == positive)))
     precision = tp / (tp + fp) if tp + fp else 0.0
     recall = tp / (tp + fn) if tp + fn else 0.0
-    recalls = [np.mean(predicted[truth == c] == c) for c in CLASS_NAMES if np.any(truth == c)]
+    recalls = [np.mean(predicted[truth == c] == c) for c in classes if np.any(truth == c)]
     return {
         "count": int(len(truth)),
         "accuracy": float(np.mean(truth == predicted)),
@@ -129,9 +135,14 @@ class Detection:
 
     score: float
     mask_probability: float
-    truth_label: str  # the matched face's label, "" for a detection of nothing, None for a mask worn incorrectly
+    probabilities: dict  # every class the model knows
+    truth_label: str  # the matched face's label, or "" for a detection of nothing
     size: float  # the matched face's size, or the detection's own when unmatched
-    ignored: bool  # matched a face that is neither class (mask worn incorrectly): not judged
+
+    @property
+    def ignored(self):
+        """Left out of the two-class scores: a face with a mask worn wrongly is neither class."""
+        return self.truth_label == "incorrect"
 
 
 @dataclass
@@ -140,7 +151,7 @@ class Tally:
 
     faces_by_band: dict = field(default_factory=lambda: {name: [0, 0] for name, _, _ in SIZE_BANDS})
     detections: list = field(default_factory=list)  # Detection per detected face
-    positives: dict = field(default_factory=lambda: {(c, s): 0 for c in CLASS_NAMES for s in ("all", ">=32")})
+    positives: dict = field(default_factory=lambda: {(c, s): 0 for c in THREE_CLASS_NAMES for s in ("all", ">=32")})
     crops_truth: list = field(default_factory=list)
     crops_predicted: list = field(default_factory=list)
 
@@ -161,23 +172,21 @@ def tally_image(tally, annotation, results, crop_probabilities=None, crop_min_si
         counts[0] += 1
         counts[1] += index in found
         label = annotation.labels[index]
-        if label is not None:
-            tally.positives[(label, "all")] += 1
-            tally.positives[(label, ">=32")] += size >= 32
+        tally.positives[(label, "all")] += 1
+        tally.positives[(label, ">=32")] += size >= 32
     for result, truth_index in zip(results, matched):
         if truth_index >= 0:
-            truth_label = annotation.labels[truth_index]
-            size = float(truth_sizes[truth_index])
-            ignored = truth_label is None
+            truth_label, size = annotation.labels[truth_index], float(truth_sizes[truth_index])
         else:
             x1, y1, x2, y2 = result.box
-            truth_label, size, ignored = "", float(min(x2 - x1, y2 - y1)), False
-        tally.detections.append(Detection(result.detection_score, result.mask_probability, truth_label, size, ignored))
+            truth_label, size = "", float(min(x2 - x1, y2 - y1))
+        tally.detections.append(
+            Detection(result.detection_score, result.mask_probability, result.probabilities, truth_label, size))
     if crop_probabilities is not None:
         for label, size, probability in zip(annotation.labels, truth_sizes, crop_probabilities):
-            if label is not None and size >= crop_min_side and not np.isnan(probability):
+            if label != "incorrect" and size >= crop_min_side and not np.isnan(probability):
                 tally.crops_truth.append(label)
-                tally.crops_predicted.append(label_of(probability))
+                tally.crops_predicted.append(label_of(two_class(probability)))
 
 
 def summary(tally):
@@ -186,23 +195,52 @@ def summary(tally):
         figures["face_recall"][name] = {"faces": total, "recall": found / total if total else float("nan")}
     for subset, min_size in (("all", 0), (">=32", 32)):
         aps = {}
-        for class_index, class_name in enumerate(CLASS_NAMES):
+        for class_name in CLASS_NAMES:
             scores, correct = [], []
             for detection in tally.detections:
                 if detection.ignored or detection.size < min_size:
                     continue  # faces outside the subset, and incorrectly worn masks, are not judged
-                probability = detection.mask_probability
-                scores.append(detection.score * (probability if class_name == "mask" else 1 - probability))
+                probability = two_class(detection.mask_probability)[class_name]
+                scores.append(detection.score * probability)
                 correct.append(detection.truth_label == class_name)
             aps[class_name] = average_precision(scores, correct, tally.positives[(class_name, subset)])
         figures[f"ap_{subset}"] = aps
         figures[f"map_{subset}"] = float(np.nanmean(list(aps.values())))
-        matched = [d for d in tally.detections if d.truth_label and d.size >= min_size]
+        matched = [d for d in tally.detections if d.truth_label and not d.ignored and d.size >= min_size]
         figures[f"matched_{subset}"] = binary_scores(
-            [d.truth_label for d in matched], [label_of(d.mask_probability) for d in matched]
+            [d.truth_label for d in matched], [label_of(two_class(d.mask_probability)) for d in matched]
         )
+    small = [d for d in tally.detections if d.truth_label and not d.ignored and d.size < 32]
+    figures["matched_<32"] = binary_scores(
+        [d.truth_label for d in small], [label_of(two_class(d.mask_probability)) for d in small])
     if tally.crops_truth:
         figures["classifier_on_truth_boxes"] = binary_scores(tally.crops_truth, tally.crops_predicted)
+    return figures | three_class_summary(tally)
+
+
+def three_class_summary(tally):
+    """AP@0.5 per class and its mean, the confusion of matched faces, and violation scores."""
+    figures = {}
+    for subset, min_size in (("all", 0), (">=32", 32)):
+        judged = [d for d in tally.detections if d.size >= min_size]
+        aps = {}
+        for class_name in THREE_CLASS_NAMES:
+            # A class the model does not know is never predicted: its AP is 0, not a ranking of zeros.
+            known = [d for d in judged if class_name in d.probabilities]
+            scores = [d.score * d.probabilities[class_name] for d in known]
+            correct = [d.truth_label == class_name for d in known]
+            aps[class_name] = average_precision(scores, correct, tally.positives[(class_name, subset)])
+        figures[f"ap3_{subset}"] = aps
+        figures[f"map3_{subset}"] = float(np.nanmean(list(aps.values())))
+        matched = [d for d in judged if d.truth_label]
+        truth = ["violation" if d.truth_label in VIOLATIONS else "ok" for d in matched]
+        predicted = ["violation" if label_of(d.probabilities) in VIOLATIONS else "ok" for d in matched]
+        figures[f"violation_{subset}"] = binary_scores(truth, predicted, "violation", ("ok", "violation"))
+        figures[f"confusion_{subset}"] = {
+            truth_name: {name: sum(d.truth_label == truth_name and label_of(d.probabilities) == name
+                                   for d in matched) for name in THREE_CLASS_NAMES}
+            for truth_name in THREE_CLASS_NAMES
+        }
     return figures
 
 
@@ -218,6 +256,11 @@ def format_table(figures):
         ("AP mask / no_mask, all faces", "{:.3f} / {:.3f}".format(*figures["ap_all"].values())),
         ("accuracy, matched faces >= 32 px", figures["matched_>=32"].get("accuracy", float("nan"))),
         ("`no_mask` F1, matched faces >= 32 px", figures["matched_>=32"].get("no_mask_f1", float("nan"))),
+        ("`no_mask` recall, matched faces < 32 px", figures["matched_<32"].get("no_mask_recall", float("nan"))),
+        ("three-class mAP@0.5 (mask, no_mask, incorrect), all faces", figures["map3_all"]),
+        ("AP mask / no_mask / incorrect, all faces", "{:.3f} / {:.3f} / {:.3f}".format(*figures["ap3_all"].values())),
+        ("violation F1, matched faces", figures["violation_all"].get("violation_f1", float("nan"))),
+        ("violation F1, matched faces >= 32 px", figures["violation_>=32"].get("violation_f1", float("nan"))),
     ]
     crops = figures.get("classifier_on_truth_boxes")
     if crops:
@@ -230,6 +273,10 @@ def format_table(figures):
     lines = ["| measure | value |", "|---|---|"]
     for name, value in rows:
         lines.append(f"| {name} | {value if isinstance(value, str) else f'{value:.3f}'} |")
+    lines += ["", "Matched faces (rows: annotated, columns: predicted):", "",
+              "| | " + " | ".join(THREE_CLASS_NAMES) + " |", "|---|---|---|---|"]
+    for truth_name, row in figures["confusion_all"].items():
+        lines.append(f"| {truth_name} | " + " | ".join(str(row[name]) for name in THREE_CLASS_NAMES) + " |")
     return "\n".join(lines)
 
 

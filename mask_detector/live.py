@@ -1,10 +1,10 @@
 """Live detection: the loop over a frame source that follows people, counts them and reports.
 
-Each frame: find the faces, link them to tracks, ask the classifier only
-about the faces that need an answer (a new or undecided person, a face that
-changed size, or one not asked for ``reclassify_every`` seconds), then draw,
-write and show. A steady face is not classified on every frame: that is
-most of the time a frame costs with several faces in view.
+Each frame: find the faces, link them to tracks, ask the classifier about
+at most ``classify_per_frame`` of them (undecided people first, then those
+asked longest ago), then draw, write and show. With few faces in view each is
+asked every frame; with many, each is asked in turn, so the classifier's cost
+per frame stays bounded however crowded the view.
 """
 
 import os
@@ -82,24 +82,23 @@ class FrameRate:
 class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
-    def __init__(self, pipeline, people, reclassify_every=0.25, keep_lost=1.0):
+    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0):
         self.pipeline = pipeline
         self.class_names = people.class_names
         self.tracker = FaceTracker(self.class_names, keep_lost=keep_lost)
         self.people = people
-        self.reclassify_every = reclassify_every
+        self.classify_per_frame = classify_per_frame
 
-    def _needs_answer(self, track, now):
-        if track.vote.label is None or now - track.last_classified >= self.reclassify_every:
-            return True
-        width, old_width = track.box[2] - track.box[0], track.classified_box[2] - track.classified_box[0]
-        return not 0.7 < width / max(old_width, 1e-6) < 1.4
+    def _due(self, tracks):
+        """The indices of the faces to classify now: undecided people first, then the longest unasked."""
+        order = sorted(range(len(tracks)), key=lambda i: (tracks[i].vote.label is not None, tracks[i].last_classified))
+        return order[:self.classify_per_frame]
 
     def step(self, frame):
         """Track and label the faces of one Frame; the TrackedFaces, in detection order."""
         faces = self.pipeline.face_detector.detect(frame.image)
         tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
-        due = [i for i, track in enumerate(tracks) if self._needs_answer(track, frame.time)]
+        due = self._due(tracks)
         if due:
             classifier = self.pipeline.classifier
             crops = crop_faces(frame.image, [faces[i].box for i in due], classifier.input_size)
@@ -107,7 +106,6 @@ class LiveRun:
                 if not np.isnan(probabilities).any():
                     tracks[i].vote.add(probabilities)
                     tracks[i].last_classified = frame.time
-                    tracks[i].classified_box = tracks[i].box.copy()
         self.people.update(tracks, frame)
         self.people.left(gone)
         return [self._face(face, track) for face, track in zip(faces, tracks)]

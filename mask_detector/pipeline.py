@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mask_detector import label_of
+from mask_detector import label_of, two_class
 from mask_detector.classifier import MaskClassifier, crop_faces
 from mask_detector.faces import create_face_detector
 
@@ -13,14 +13,20 @@ from mask_detector.faces import create_face_detector
 class FaceResult:
     box: tuple  # x1, y1, x2, y2 in pixels
     detection_score: float
-    mask_probability: float
+    mask_probability: float  # of a mask worn correctly
+    # Every class the model knows, name -> probability; a two-class model's from mask_probability.
+    probabilities: dict | None = None
+
+    def __post_init__(self):
+        if self.probabilities is None:
+            self.probabilities = two_class(self.mask_probability)
 
     @property
     def label(self):
-        return label_of(self.mask_probability)
+        return label_of(self.probabilities)
 
     def to_json(self):
-        return face_json(self)
+        return face_json(self) | {"probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()}}
 
 
 def face_json(face):
@@ -51,9 +57,10 @@ class MaskPipeline:
 
     def __call__(self, frame):
         faces = self.face_detector.detect(frame)
-        probabilities = self.classify(frame, faces)
+        crops = crop_faces(frame, [face.box for face in faces], self.classifier.input_size)
+        names = self.classifier.class_names
         return [
-            FaceResult(face.box, face.score, float(p))
-            for face, p in zip(faces, probabilities)
-            if not np.isnan(p)
+            FaceResult(face.box, face.score, float(row[names.index("mask")]), dict(zip(names, map(float, row))))
+            for face, row in zip(faces, self.classifier.predict_probabilities(crops))
+            if not np.isnan(row).any()
         ]

@@ -81,7 +81,6 @@ class Track:
     frames: int = 1  # frames in which the face was found
     missed: int = 0  # frames in a row without it, up to now
     last_classified: float = -np.inf  # time of the last classifier answer
-    classified_box: np.ndarray | None = None  # the box the last answer was for
     alerted: bool = False
 
     def predicted_box(self, now):

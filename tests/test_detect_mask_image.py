@@ -17,7 +17,7 @@ from conftest import (
 )
 from mask_detector.evaluation import load_voc
 
-FACE_KEYS = {"box", "detection_score", "label", "mask_probability"}
+FACE_KEYS = {"box", "detection_score", "label", "mask_probability", "probabilities"}
 IMAGE_KEYS = {"image", "width", "height", "faces"}
 ERROR_KEYS = {"image", "error"}
 ODD_FOLDER = "odd photos ü 写真"  # spaces and non-ASCII characters in every path of the folder run
@@ -49,7 +49,11 @@ def test_json_lines_follow_the_schema_exactly(sample_run, samples):
             assert 0 <= x1 < x2 <= width and 0 <= y1 < y2 <= height
             assert 0.0 <= face["detection_score"] <= 1.0
             assert 0.0 <= face["mask_probability"] <= 1.0
-            assert face["label"] == ("mask" if face["mask_probability"] >= 0.5 else "no_mask")
+            probabilities = face["probabilities"]
+            assert probabilities["mask"] == face["mask_probability"]
+            assert set(probabilities) in ({"mask", "no_mask"}, {"mask", "no_mask", "incorrect"})
+            assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+            assert face["label"] == max(probabilities, key=probabilities.get)
 
 
 def test_faces_found_and_labelled_like_the_annotations(sample_run):

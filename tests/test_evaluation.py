@@ -25,7 +25,7 @@ def test_summary_of_one_photo():
     annotation = Annotation(
         image=None,
         boxes=np.array([[0, 0, 40, 40], [100, 0, 120, 20], [200, 0, 210, 10], [300, 0, 340, 40]], np.float32),
-        labels=["mask", "no_mask", "no_mask", None],
+        labels=["mask", "no_mask", "no_mask", "incorrect"],
     )
     results = [
         FaceResult((0, 0, 40, 40), 0.9, 0.8),  # right: mask
@@ -45,3 +45,34 @@ def test_summary_of_one_photo():
     assert figures["matched_all"]["accuracy"] == 0.5
     # Crops of the true boxes >= 24 px with a clear label: only the first face.
     assert figures["classifier_on_truth_boxes"]["count"] == 1
+
+
+def test_three_class_figures_of_one_photo():
+    annotation = Annotation(
+        image=None,
+        boxes=np.array([[0, 0, 40, 40], [100, 0, 140, 40], [200, 0, 240, 40], [300, 0, 320, 20]], np.float32),
+        labels=["mask", "no_mask", "incorrect", "incorrect"],
+    )
+
+    def result(box, mask, no_mask, incorrect):
+        return FaceResult(box, 1.0, mask, {"mask": mask, "no_mask": no_mask, "incorrect": incorrect})
+
+    results = [
+        result((0, 0, 40, 40), 0.8, 0.1, 0.1),  # right
+        result((100, 0, 140, 40), 0.1, 0.3, 0.6),  # called incorrect, is no_mask: a violation either way
+        result((200, 0, 240, 40), 0.2, 0.1, 0.7),  # right
+        result((300, 0, 320, 20), 0.75, 0.2, 0.05),  # called mask, is incorrect: a missed violation
+    ]
+    tally = Tally()
+    tally_image(tally, annotation, results)
+    figures = summary(tally)
+    # incorrect ranking: 0.7 (right), 0.6 (wrong), 0.1 (wrong, the mask face), 0.05 (right); 2 true.
+    assert figures["ap3_all"]["incorrect"] == pytest.approx(0.5 * 1.0 + 0.5 * 2 / 4)
+    assert figures["ap3_all"]["mask"] == pytest.approx(1.0)
+    assert figures["confusion_all"]["no_mask"] == {"mask": 0, "no_mask": 0, "incorrect": 1}
+    assert figures["confusion_all"]["incorrect"] == {"mask": 1, "no_mask": 0, "incorrect": 1}
+    violation = figures["violation_all"]
+    assert (violation["violation_precision"], violation["violation_recall"]) == (1.0, pytest.approx(2 / 3))
+    assert figures["violation_>=32"]["violation_recall"] == 1.0  # the missed one is under 32 px
+    # The two-class figures leave the faces with a mask worn wrongly out.
+    assert figures["matched_all"]["count"] == 2

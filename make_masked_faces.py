@@ -1,0 +1,264 @@
+"""Make a class-folder dataset of synthetic masks from photos of faces without one.
+
+    python make_masked_faces.py --faces dataset/observations/without_mask \\
+        --faces dataset/chandrikadeb7/without_mask --output dataset_synthetic --seed 0
+    python make_masked_faces.py --faces dataset/observations/without_mask --grid docs/synthetic_grid.jpg
+
+In each photo with exactly one face, YuNet's five landmarks place a drawn
+mask: worn correctly in OUTPUT/with_mask/, below the nose, off the mouth or
+on the chin in OUTPUT/incorrect_mask/, and, for some faces, a hand, phone,
+cup or beard over the lower face (not a mask) in OUTPUT/without_mask/.
+OUTPUT/sources.jsonl names each image's source photo and its sha256, so a
+split can keep every image made from a face on the same side as that face.
+The same --seed and photos make the same files. Images this script wrote
+earlier into OUTPUT are replaced; any other file there stops it.
+"""
+
+import hashlib
+import json
+import re
+import time
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mask_detector import synthetic
+from mask_detector.cli import at_least, new_parser
+from mask_detector.errors import UserError, run_cli
+from mask_detector.faces import YuNetDetector
+from mask_detector.files import IMAGE_SUFFIXES, read_image, write_bytes_atomically, write_image
+
+CLASS_FOLDERS = ("with_mask", "incorrect_mask", "without_mask")
+SOURCES_FILE = "sources.jsonl"
+# What this script names its images: the source's sha256 prefix, what was drawn, a counter.
+OWN_IMAGE = re.compile(r"[0-9a-f]{16}_[a-z_]+_\d+\.jpg")
+# The crops are tight, so YuNet, which needs some room around a face, gets a border of this
+# share of the longer side; grey, because a mirrored border would hold mirrored faces.
+BORDER = 0.3
+DETECT_SIZE = 320  # the padded crops are 200-900 px: a 320 px copy keeps their faces large and is fast
+PROGRESS_EVERY = 500
+GRID_TILE = 200
+GRID_COLUMNS = 6
+
+
+def parse_args(argv):
+    parser = new_parser(__doc__)
+    parser.add_argument("--faces", action="append", required=True,
+                        help="a folder of photos of unmasked faces, or one photo; repeat for more")
+    parser.add_argument("-o", "--output", help="the dataset folder to write")
+    parser.add_argument("--seed", type=int, default=0, help="seed of every random choice (default: %(default)s)")
+    parser.add_argument("--per-face-correct", type=at_least(0.0, float), default=1.0,
+                        help="images with a mask worn correctly per face (fractions: on average)")
+    parser.add_argument("--per-face-incorrect", type=at_least(0.0, float), default=1.0,
+                        help="images with a mask worn wrongly per face")
+    parser.add_argument("--per-face-negative", type=at_least(0.0, float), default=0.3,
+                        help="images with a hand, phone, cup or beard (no mask) per face")
+    parser.add_argument("--max-faces", type=at_least(1), help="stop after this many faces")
+    parser.add_argument("--grid", help="instead, write a picture of what the engine draws (a JPEG) here")
+    args = parser.parse_args(argv)
+    if not args.grid and not args.output:
+        parser.error("give --output (or --grid)")
+    return args
+
+
+def find_photos(places):
+    """Every image file of the --faces folders (in name order) or the photo given."""
+    photos = []
+    for place in map(Path, places):
+        if place.is_file():
+            photos.append(place)
+        elif place.is_dir():
+            photos += sorted(p for p in place.rglob("*") if p.is_file() and not p.name.startswith(".")
+                             and p.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            raise UserError(f"--faces {place} does not exist")
+    if not photos:
+        raise UserError(f"no photos in {', '.join(places)}")
+    return photos
+
+
+def prepare_output(output, places):
+    """Refuse an output that overlaps the photos or holds others' files; remove this script's earlier images."""
+    target = output.resolve()
+    for place in map(Path, places):
+        folder = place.resolve() if place.is_dir() else place.resolve().parent
+        if target == folder or folder in target.parents or target in folder.parents:
+            raise UserError(f"--output {output} overlaps --faces {place}; write the dataset to a folder of its own")
+    if target.is_file():
+        raise UserError(f"--output {output} is a file")
+    files = [p for p in target.rglob("*") if p.is_file()] if target.is_dir() else []
+    foreign = [p for p in files if p.relative_to(target).as_posix() != SOURCES_FILE
+               and not (p.parent.parent == target and p.parent.name in CLASS_FOLDERS and OWN_IMAGE.fullmatch(p.name))]
+    if foreign:
+        raise UserError(f"--output {output} holds files this script did not write (such as {foreign[0]}); "
+                        "choose a new folder")
+    for path in files:
+        path.unlink()
+
+
+def find_landmarks(detector, image):
+    """(landmarks, None) of the photo's one face, or (None, why not)."""
+    border = round(BORDER * max(image.shape[:2]))
+    padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(127, 127, 127))
+    faces = detector.detect(padded)
+    if len(faces) != 1:
+        return None, "no face" if not faces else "several faces"
+    landmarks = faces[0].landmarks - border
+    return landmarks, synthetic.landmark_problem(landmarks)
+
+
+def how_many(expected, rng):
+    """An integer count whose average is ``expected``: 0.3 gives 1 for three faces in ten."""
+    return int(expected) + int(rng.random() < expected % 1)
+
+
+def drawings(image, landmarks, rng, args):
+    """(class folder, what is drawn, the image) for each image asked of one face.
+
+    The image is None when every choice would fall mostly outside the photo.
+    """
+    plans = ([("with_mask", ("correct",))] * how_many(args.per_face_correct, rng)
+             + [("incorrect_mask", synthetic.INCORRECT_PLACEMENTS)] * how_many(args.per_face_incorrect, rng)
+             + [("without_mask", synthetic.NEGATIVES)] * how_many(args.per_face_negative, rng))
+    for folder, kinds in plans:
+        kind = synthetic.choose_fitting(rng, kinds, image.shape, landmarks)
+        if kind is None:
+            yield folder, None, None
+        elif folder == "without_mask":
+            yield folder, kind, synthetic.draw_negative(image, landmarks, rng, kind)[0]
+        else:
+            yield folder, kind, synthetic.draw_mask(image, landmarks, synthetic.random_style(rng), kind, rng)
+
+
+def source_rng(seed, digest):
+    """The random generator of one source photo: the same photo gives the same images, whatever else is read."""
+    return np.random.default_rng([seed, int(digest[:16], 16)])
+
+
+def load_face(detector, path):
+    """(image, sha256 of the file, landmarks, None), or with the last item saying why the photo cannot be used."""
+    try:
+        image, digest = read_image(path), hashlib.sha256(path.read_bytes()).hexdigest()
+    except (UserError, OSError):
+        return None, None, None, "unreadable"
+    return (image, digest, *find_landmarks(detector, image))
+
+
+def make_dataset(detector, photos, output, args):
+    """Draw and write the images.
+
+    Returns the sources.jsonl records, the faces used, and counts of the photos skipped (by reason), the
+    images written and those not drawn (by class).
+    """
+    records, skipped, written, not_drawn, seen = [], Counter(), Counter(), Counter(), set()
+    for number, path in enumerate(photos, 1):
+        if number % PROGRESS_EVERY == 0:
+            print(f"{number} / {len(photos)} photos, {sum(written.values())} images", flush=True)
+        image, digest, landmarks, problem = load_face(detector, path)
+        if digest in seen:
+            problem = "duplicate"
+        if problem:
+            skipped[problem] += 1
+            continue
+        seen.add(digest)
+        counters = Counter()
+        for folder, kind, drawn in drawings(image, landmarks, source_rng(args.seed, digest), args):
+            if drawn is None:
+                not_drawn[folder] += 1
+                continue
+            name = f"{folder}/{digest[:16]}_{kind}_{counters[folder]}.jpg"
+            counters[folder] += 1
+            write_image(output / name, drawn)
+            records.append({"image": name, "source": digest, "source_path": str(path)})
+            written[folder] += 1
+        if len(seen) == args.max_faces:
+            break
+    return records, len(seen), skipped, written, not_drawn
+
+
+def make_grid(detector, photos, seed):
+    """A labelled picture: each column one face; rows the photo, correct masks, wrong ones, and not-masks."""
+    faces = []
+    # Spread over the photos; a few spare, for photos without a usable face.
+    for index in np.unique(np.linspace(0, len(photos) - 1, GRID_COLUMNS * 4).round().astype(int)):
+        image, digest, landmarks, problem = load_face(detector, photos[index])
+        if not problem:
+            faces.append((image, landmarks, source_rng(seed, digest)))
+        if len(faces) == GRID_COLUMNS:
+            break
+    if not faces:
+        raise UserError("no usable face in the photos for a grid")
+    rows = {"source photo": [], "with_mask: one per shape": [], "with_mask: random style": [],
+            "incorrect_mask": [], "without_mask: hard negatives": []}
+    for column, (image, landmarks, rng) in enumerate(faces):
+        shaped = replace(synthetic.random_style(rng), shape=synthetic.SHAPES[column % len(synthetic.SHAPES)])
+        style = synthetic.random_style(rng)
+        # Each column shows another placement and not-mask, or the next that fits in its photo.
+        placement = first_fitting(image, landmarks, synthetic.INCORRECT_PLACEMENTS, column) or "below_nose"
+        negative, kind = synthetic.draw_negative(image, landmarks, rng,
+                                                 first_fitting(image, landmarks, synthetic.NEGATIVES, column))
+        tiles = [(image, ""), (synthetic.draw_mask(image, landmarks, shaped, "correct", rng), shaped.shape),
+                 (synthetic.draw_mask(image, landmarks, style, "correct", rng), f"{style.shape} {style.pattern}"),
+                 (synthetic.draw_mask(image, landmarks, style, placement, rng), placement.replace("_", " ")),
+                 (negative, kind)]
+        for row, tile in zip(rows.values(), tiles):
+            row.append(grid_tile(*tile))
+    strips = []
+    for title, tiles in rows.items():
+        strip = np.full((26, GRID_TILE * len(faces), 3), 255, np.uint8)
+        cv2.putText(strip, title, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
+        strips += [strip, np.hstack(tiles)]
+    return np.vstack(strips)
+
+
+def first_fitting(image, landmarks, kinds, start):
+    """The first of ``kinds``, from the ``start``-th on (cycling), that fits in the photo, or None."""
+    order = [kinds[(start + i) % len(kinds)] for i in range(len(kinds))]
+    fitting = synthetic.fitting_kinds(image.shape, landmarks, order)
+    return fitting[0] if fitting else None
+
+
+def grid_tile(image, caption):
+    """The image fitted into a square tile, its caption written on it."""
+    scale = GRID_TILE / max(image.shape[:2])
+    fitted = cv2.resize(image, (round(image.shape[1] * scale), round(image.shape[0] * scale)),
+                        interpolation=cv2.INTER_AREA)
+    tile = np.full((GRID_TILE, GRID_TILE, 3), 255, np.uint8)
+    top, left = (GRID_TILE - fitted.shape[0]) // 2, (GRID_TILE - fitted.shape[1]) // 2
+    tile[top:top + fitted.shape[0], left:left + fitted.shape[1]] = fitted
+    for colour, width in (((0, 0, 0), 3), ((255, 255, 255), 1)):  # white on a black outline reads on any photo
+        cv2.putText(tile, caption, (5, GRID_TILE - 8), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, width, cv2.LINE_AA)
+    return tile
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    photos = find_photos(args.faces)
+    detector = YuNetDetector(detect_size=DETECT_SIZE)
+    if args.grid:
+        # Quality 85: 60 % of the bytes of the default 95, for a picture that lives in the repository.
+        encoded = cv2.imencode(Path(args.grid).suffix or ".jpg", make_grid(detector, photos, args.seed),
+                               [cv2.IMWRITE_JPEG_QUALITY, 85])[1]
+        write_bytes_atomically(encoded.tobytes(), args.grid)
+        print(f"wrote {args.grid}")
+        return 0
+    output = Path(args.output)
+    prepare_output(output, args.faces)
+    started = time.monotonic()
+    records, used, skipped, written, not_drawn = make_dataset(detector, photos, output, args)
+    lines = "".join(json.dumps(record) + "\n" for record in sorted(records, key=lambda r: r["image"]))
+    write_bytes_atomically(lines.encode(), output / SOURCES_FILE)
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())) or "none"
+    classes = ", ".join(f"{folder} {written[folder]}" for folder in CLASS_FOLDERS)
+    missing = ", ".join(f"{folder} {count}" for folder, count in not_drawn.items()) or "none"
+    print(f"{sum(skipped.values()) + used} photos read in {time.monotonic() - started:.0f} s, {used} faces used, "
+          f"skipped {sum(skipped.values())} ({reasons}); wrote {len(records)} images ({classes}) to {output}; "
+          f"not drawn, as they would fall off the photo: {missing}")
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,91 @@
+"""make_masked_faces.py on a dozen real unmasked faces: the class folders, sources.jsonl, repeatability, refusals."""
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import cv2
+
+from conftest import DATASET, assert_one_line_error, require, run_script
+
+CLASSES = ("with_mask", "incorrect_mask", "without_mask")
+
+
+def copy_faces(folder, count=12):
+    folder.mkdir()
+    for photo in sorted(require(DATASET / "observations" / "without_mask").glob("*.jpg"))[:count]:
+        shutil.copyfile(photo, folder / photo.name)
+    return folder
+
+
+def files_of(folder):
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_writes_three_classes_with_their_sources_and_repeats_exactly(tmp_path):
+    faces = copy_faces(tmp_path / "faces")
+    output = tmp_path / "synthetic"
+    arguments = ("--faces", faces, "--seed", "3", "--per-face-negative", "1")
+    result = run_script("make_masked_faces.py", *arguments, "--output", output)
+    assert result.returncode == 0, result.stderr
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("12 photos read") and "faces used" in summary, summary
+
+    images = {p.relative_to(output).as_posix() for p in output.rglob("*.jpg")}
+    records = [json.loads(line) for line in (output / "sources.jsonl").read_text().splitlines()]
+    assert {r["image"] for r in records} == images and len(records) == len(images)
+    counts = {name: sum(1 for image in images if image.startswith(name + "/")) for name in CLASSES}
+    used = len({r["source"] for r in records})
+    assert used >= 8, summary  # a few of these photos hold no usable face
+    # One image a class per face, as asked, each named after its source.
+    assert counts == {name: used for name in CLASSES}, counts
+    for record in records:
+        source = Path(record["source_path"])  # as given: --faces was given whole here
+        assert source.parent == faces
+        assert hashlib.sha256(source.read_bytes()).hexdigest() == record["source"]
+        assert record["image"].split("/")[1].startswith(record["source"][:16])
+        image = cv2.imread(str(output / record["image"]))
+        assert image is not None and image.shape == cv2.imread(str(source)).shape
+
+    # The same seed gives the same bytes, into a new folder or over the first run's own files.
+    first = files_of(output)
+    again = run_script("make_masked_faces.py", *arguments, "--output", tmp_path / "again")
+    assert again.returncode == 0, again.stderr
+    assert files_of(tmp_path / "again") == first
+    over = run_script("make_masked_faces.py", *arguments, "--output", output)
+    assert over.returncode == 0, over.stderr
+    assert files_of(output) == first
+    other = run_script("make_masked_faces.py", "--faces", faces, "--seed", "4", "--per-face-negative", "1",
+                       "--output", tmp_path / "other")
+    assert other.returncode == 0, other.stderr
+    different = files_of(tmp_path / "other")
+    # with_mask/<source>_correct_0.jpg exists in both runs: another seed draws another mask.
+    common = [name for name in different if name.startswith("with_mask/") and name in first]
+    assert len(common) == counts["with_mask"]
+    assert all(different[name] != first[name] for name in common)
+
+
+def test_refuses_an_output_inside_the_photos_or_holding_other_files(tmp_path):
+    faces = copy_faces(tmp_path / "faces", count=2)
+    before = files_of(faces)
+    inside = run_script("make_masked_faces.py", "--faces", faces, "--output", faces / "synthetic")
+    assert_one_line_error(inside, "overlaps --faces")
+    same = run_script("make_masked_faces.py", "--faces", faces, "--output", faces)
+    assert_one_line_error(same, "overlaps --faces")
+    assert files_of(faces) == before
+    crowded = tmp_path / "crowded"
+    (crowded / "with_mask").mkdir(parents=True)
+    (crowded / "with_mask" / "mine.jpg").write_bytes(b"a photo of the user's")
+    taken = run_script("make_masked_faces.py", "--faces", faces, "--output", crowded)
+    assert_one_line_error(taken, "did not write")
+    assert (crowded / "with_mask" / "mine.jpg").read_bytes() == b"a photo of the user's"
+
+
+def test_grid_picture(tmp_path):
+    faces = copy_faces(tmp_path / "faces")
+    grid = tmp_path / "grid.jpg"
+    result = run_script("make_masked_faces.py", "--faces", faces, "--grid", grid)
+    assert result.returncode == 0, result.stderr
+    picture = cv2.imread(str(grid))
+    assert picture is not None and picture.shape[0] > 5 * 200 and picture.shape[1] >= 3 * 200
