@@ -11,6 +11,7 @@ import json
 import sys
 from pathlib import Path
 
+from mask_detector import plural
 from mask_detector.cli import add_pipeline_arguments, build_pipeline, new_parser
 from mask_detector.errors import UserError, run_cli
 from mask_detector.files import check_writable, write_json_atomically
@@ -40,7 +41,7 @@ def main(argv=None):
     figures = evaluate(pipeline, annotations, report=lambda line: print(line, file=sys.stderr))
     figures["detector"] = args.face_detector + (" single-scale" if args.single_scale else "")
     figures["model"] = Path(args.model).name
-    print(f"{len(annotations)} photos, detector {args.face_detector}, model {figures['model']}")
+    print(f"{plural(len(annotations), 'photo')}, detector {args.face_detector}, model {figures['model']}")
     print(format_table(figures))
     if args.json:
         write_json_atomically(figures, args.json)

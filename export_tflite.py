@@ -8,43 +8,44 @@ the same output as the Keras model, so the detection scripts accept them as
 --model. int8 is calibrated on training images from --dataset.
 """
 
-import argparse
 from pathlib import Path
 
-from mask_detector import DEFAULT_MODEL
+from mask_detector import DEFAULT_DATASET, DEFAULT_MODEL
+from mask_detector.cli import at_least, new_parser
 from mask_detector.errors import UserError, run_cli
 from mask_detector.export import KINDS, convert
 from mask_detector.files import write_bytes_atomically
 
 
 def parse_args(argv):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = new_parser(__doc__)
     parser.add_argument("-m", "--model", default=str(DEFAULT_MODEL), help="Keras model (.h5 or .keras)")
-    parser.add_argument("--kind", choices=KINDS + ("all",), default="all", help="what to export (default: all)")
-    parser.add_argument("--dataset", action="append", help="images to calibrate int8 on (default: dataset)")
-    parser.add_argument("--calibration-images", type=int, default=200, help="how many (default: %(default)s)")
-    parser.add_argument("-o", "--output", help="output .tflite (one kind only); default: <model>_<kind>.tflite")
+    parser.add_argument("--kind", choices=KINDS + ("all",), default="all", help="what to export")
+    parser.add_argument("--dataset", action="append",
+                        help=f"images to calibrate int8 on; repeat to merge (default: {DEFAULT_DATASET})")
+    parser.add_argument("--calibration-images", type=at_least(1), default=200, help="how many")
+    parser.add_argument(
+        "-o", "--output", help="output .tflite, for one --kind (default: <model>_<kind>.tflite beside the model)"
+    )
     args = parser.parse_args(argv)
-    args.dataset = args.dataset or ["dataset"]
+    args.dataset = args.dataset or [str(DEFAULT_DATASET)]
     if args.output and args.kind == "all":
         parser.error("--output needs a single --kind")
-    if args.output and Path(args.output).suffix != ".tflite":
+    if args.output and Path(args.output).suffix.lower() != ".tflite":
         parser.error("--output must end in .tflite")
-    if args.calibration_images < 1:
-        parser.error("--calibration-images must be at least 1")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     model = Path(args.model)
-    if model.suffix not in (".h5", ".keras"):
+    if model.suffix.lower() not in (".h5", ".keras"):
         raise UserError(f"--model must be a Keras .h5 or .keras file, got {model.name}")
     for kind in KINDS if args.kind == "all" else (args.kind,):
         output = Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
         data = convert(model, kind, args.dataset if kind == "int8" else (), args.calibration_images)
         write_bytes_atomically(data, output)
-        print(f"wrote {output} ({len(data) / 1e6:.1f} MB, {kind})")
+        print(f"wrote {output.resolve()} ({len(data) / 1e6:.1f} MB, {kind})")
     return 0
 
 

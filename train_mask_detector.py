@@ -4,46 +4,56 @@
     python train_mask_detector.py --dataset dataset/observations --dataset dataset/chandrikadeb7
 
 Writes the model as .h5 and .keras, a JSON model card, a plot of the curves
-and TensorBoard logs (`tensorboard --logdir logs`).
+and TensorBoard logs (`tensorboard --logdir logs`). The defaults are in the
+project's folder, wherever the script is run from. The classic recipe's
+flags work too: -d/--dataset, -m/--model (the model to write) and -p/--plot.
 """
 
 import datetime
 import sys
 from pathlib import Path
 
+from mask_detector import DEFAULT_DATASET, DEFAULT_MODEL, PROJECT_ROOT, plural
 from mask_detector.cli import at_least, new_parser
 from mask_detector.errors import run_cli
 from mask_detector.files import check_writable
 
 
 def parse_args(argv):
+    from mask_detector.data import least_images_per_class
+
     parser = new_parser(__doc__)
-    parser.add_argument("--dataset", action="append", help="dataset folder; repeat to merge (default: dataset)")
-    parser.add_argument("--output", default="models/mask_detector.h5", help="model path, .h5")
+    parser.add_argument("-d", "--dataset", action="append",
+                        help=f"dataset folder; repeat to merge (default: {DEFAULT_DATASET})")
+    parser.add_argument("--output", "-m", "--model", dest="output", default=str(DEFAULT_MODEL), help="model path, .h5")
+    parser.add_argument("-p", "--plot", help="where to write the plot of the curves (default: beside the model)")
     # The new head settles within a few epochs; unfreezing the backbone's top blocks
     # afterwards is what lifts accuracy on real street photos.
     parser.add_argument("--epochs", type=at_least(1), default=5, help="most epochs with the backbone frozen")
     parser.add_argument("--fine-tune-epochs", type=at_least(0), default=3, help="then this many with its top unfrozen")
     parser.add_argument("--patience", type=at_least(1), default=3, help="epochs without improvement before stopping")
-    parser.add_argument("--batch-size", type=at_least(1), default=32)
+    parser.add_argument("--batch-size", type=at_least(1), default=32, help="images per training step")
     parser.add_argument("--image-size", type=at_least(32), default=128, help="side of the square face crop")
-    parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--learning-rate", type=float, default=1e-3, help="of the first phase; fine-tuning uses 1/100")
     parser.add_argument("--max-per-class", type=at_least(0), default=0, help="use at most N images per class (0: all)")
-    parser.add_argument("--logdir", default="logs", help="TensorBoard folder")
+    parser.add_argument("--logdir", default=str(PROJECT_ROOT / "logs"), help="TensorBoard folder")
     parser.add_argument("--seed", type=int, default=42, help="makes the split and the training repeatable")
     args = parser.parse_args(argv)
-    args.dataset = args.dataset or ["dataset"]
-    if Path(args.output).suffix != ".h5":
+    args.dataset = args.dataset or [str(DEFAULT_DATASET)]
+    if Path(args.output).suffix.lower() != ".h5":
         parser.error("--output must end in .h5 (a .keras copy is written beside it)")
+    if 0 < args.max_per_class < least_images_per_class():
+        parser.error(f"--max-per-class must be 0 (all) or at least {least_images_per_class()}, "
+                     f"so that the test and validation splits hold each class")
     return args
 
 
 def main(argv=None):
     args = parse_args(argv)
     output = Path(args.output)
-    run_name = f"{output.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
-    check_writable(output)
-    check_writable(Path(args.logdir) / run_name)
+    logs = Path(args.logdir) / f"{output.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    for path in (output, args.plot or output, logs):
+        check_writable(path)
     from mask_detector import data, training
 
     training.set_seed(args.seed)
@@ -53,7 +63,7 @@ def main(argv=None):
     validation_data, test_data = data.make_dataset(validation, size, batch), data.make_dataset(test, size, batch)
 
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
-    callbacks = training.standard_callbacks(args.patience, Path(args.logdir) / run_name) + [checkpoint]
+    callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
     with training.Timer() as timer:
         try:
             model = training.build_model(size)
@@ -70,10 +80,11 @@ def main(argv=None):
     report, test_figures = training.score_on_test_split(model, test_data, test.labels)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures)
-    training.save_outputs(model, history, card, output)
+    written = training.save_outputs(model, history, card, output, args.plot)
     checkpoint.path.unlink(missing_ok=True)
-    print(f"saved {output}, {output.with_suffix('.keras')}, {output.stem}.json, {output.stem}_training.png; "
-          f"test accuracy {test_figures['accuracy']:.4f}; {card['epochs_trained']} epochs in {timer.seconds:.0f} s")
+    print(f"test accuracy {test_figures['accuracy']:.4f}; {plural(card['epochs_trained'], 'epoch')} "
+          f"in {timer.seconds:.0f} s")
+    print(f"wrote {', '.join(str(path.resolve()) for path in written)}; TensorBoard logs in {logs.resolve()}")
     return 0
 
 

@@ -5,11 +5,18 @@ What every module agrees on is set here, once.
 
 from pathlib import Path
 
+from mask_detector.quiet import silence_libraries
+
+# Before any module loads OpenCV, TensorFlow or Qt, which read their log settings then.
+silence_libraries()
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 # The trained classifier the scripts load when no --model is given.
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
 # Its LiteRT float16 copy (made by set-up): the same answers, several times faster per face on a CPU.
 FAST_MODEL = DEFAULT_MODEL.with_name("mask_detector_float16.tflite")
+# Training data, for training and for calibrating int8 exports.
+DEFAULT_DATASET = PROJECT_ROOT / "dataset"
 
 # What a model may tell apart: a mask worn correctly, no mask, and (three-class models) a mask
 # worn wrongly (below the nose, on the chin). Two-class models know the first two.
@@ -30,3 +37,8 @@ def label_of(probabilities):
 def two_class(mask_probability):
     """The class probabilities of a two-class model, from its probability of `mask`."""
     return {"mask": mask_probability, "no_mask": 1 - mask_probability}
+
+
+def plural(count, noun):
+    """`1 face`, `2 faces`: a count with its noun, in the right number."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

@@ -3,7 +3,9 @@
 import argparse
 
 from mask_detector import DEFAULT_MODEL, FAST_MODEL
+from mask_detector.classifier import PREPROCESSING
 from mask_detector.faces import FACE_DETECTORS
+from mask_detector.quiet import be_verbose
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -11,13 +13,31 @@ class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action):
         text = action.help or ""
-        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text:
+        # A switch that is off unless given (store_true) has no default worth showing; an on/off pair has.
+        shown = all(action.default is not unset for unset in (None, False, argparse.SUPPRESS))  # 0 is shown
+        if (shown or isinstance(action, argparse.BooleanOptionalAction)) and "%(default)" not in text:
             text += " (default: %(default)s)"
         return text
 
 
+class _Verbose(argparse.Action):
+    """--verbose: the libraries' own messages are shown again, from the moment the flag is read."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        be_verbose()
+        setattr(namespace, self.dest, True)
+
+
 def new_parser(doc):
-    return argparse.ArgumentParser(description=doc, formatter_class=_HelpFormatter)
+    """A script's parser: its docstring as the description, every default shown, and --verbose."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=_HelpFormatter)
+    parser.add_argument(
+        "--verbose", action=_Verbose, help="also show the libraries' own messages (OpenCV, TensorFlow, Qt)"
+    )
+    return parser
 
 
 def at_least(minimum, kind=int):
@@ -58,6 +78,12 @@ def add_pipeline_arguments(parser, detect_size, single_scale, model=DEFAULT_MODE
         "--single-scale", action=argparse.BooleanOptionalAction, default=single_scale,
         help="YuNet: skip the second, enlarged pass that finds faces under 32 px (faster)",
     )
+    parser.add_argument(
+        "--preprocess", choices=PREPROCESSING, default="auto",
+        help="pixels the classifier expects: none = RGB 0-255 (this project's models scale inside); "
+        "mobilenet_v2 = scaled to [-1, 1] first, as the classic recipe's preprocess_input; "
+        "auto = none, but a model that shows no scaling of its own is refused",
+    )
 
 
 def fastest_model():
@@ -69,4 +95,6 @@ def build_pipeline(args):
     """The MaskPipeline the flags of add_pipeline_arguments describe."""
     from mask_detector.pipeline import MaskPipeline
 
-    return MaskPipeline(args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale)
+    return MaskPipeline(
+        args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale, args.preprocess
+    )

@@ -6,16 +6,20 @@ which are then merged.
 """
 
 import hashlib
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mask_detector import CLASS_NAMES
 from mask_detector.errors import UserError
-from mask_detector.files import IMAGE_SUFFIXES
+from mask_detector.files import IMAGE_SUFFIXES, walk_folder
 
 # Folder name on disk for each class, in the order of CLASS_NAMES.
 CLASS_FOLDERS = ("with_mask", "without_mask")
+# The share of each class's distinct images kept out of training to test, and to validate.
+TEST_FRACTION = 0.2
+VALIDATION_FRACTION = 0.1
 # Formats tf.io.decode_image reads, by their first bytes.
 IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
 
@@ -41,21 +45,43 @@ class ImageList:
         )
 
 
-def _dataset_roots(folder):
-    """The folders below ``folder`` (itself included) that hold the class folders."""
+def least_images_per_class(test_fraction=TEST_FRACTION, validation_fraction=VALIDATION_FRACTION):
+    """The fewest distinct images of a class that give the test and the validation split one each."""
+    return math.ceil(round(1 / min(test_fraction, validation_fraction), 6))
+
+
+def _is_dataset(folder):
+    return any((folder / name).is_dir() for name in CLASS_FOLDERS)
+
+
+def _dataset_roots(folder, warn):
+    """The folders below ``folder`` (itself included) that hold the class folders; says what else it ignores."""
     folder = Path(folder)
     if not folder.is_dir():
         raise UserError(f"dataset folder {folder} does not exist")
-    if any((folder / name).is_dir() for name in CLASS_FOLDERS):
+    if _is_dataset(folder):
         return [folder]
-    roots = sorted(p for p in folder.iterdir() if p.is_dir() and any((p / n).is_dir() for n in CLASS_FOLDERS))
+    subfolders = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    roots = [p for p in subfolders if _is_dataset(p)]
     if not roots:
-        found = sorted(p.name for p in folder.iterdir() if p.is_dir())
         raise UserError(
             f"dataset folder {folder} has no class folders: expected {' and '.join(CLASS_FOLDERS)}"
-            + (f", found {', '.join(found[:5])}" if found else ", found no sub-folders")
+            + (f", found {', '.join(p.name for p in subfolders[:5])}" if subfolders else ", found no sub-folders")
         )
+    ignored = [p.name + "/" for p in subfolders if p not in roots]
+    if ignored:
+        warn(f"note: {folder}: ignoring {', '.join(ignored)} (no {' or '.join(CLASS_FOLDERS)} inside)")
     return roots
+
+
+def _class_folders(root, warn):
+    """The class folders of one dataset folder, [(label, folder)]; says which are used and which ignored."""
+    used = [(label, root / name) for label, name in enumerate(CLASS_FOLDERS) if (root / name).is_dir()]
+    others = sorted(p.name + "/" for p in root.iterdir()
+                    if p.is_dir() and p.name not in CLASS_FOLDERS and not p.name.startswith("."))
+    warn(f"{root}: using {', '.join(f'{folder.name}/' for _, folder in used)}"
+         + (f"; ignoring {', '.join(others)} (not a class: expected {' and '.join(CLASS_FOLDERS)})" if others else ""))
+    return used
 
 
 def _check_image(path):
@@ -83,14 +109,14 @@ def find_images(folders, warn=print):
     """List every image of every dataset folder; unreadable files are skipped with a warning."""
     images = ImageList()
     for folder in folders:
-        for root in _dataset_roots(folder):
-            for label, class_folder in enumerate(CLASS_FOLDERS):
-                class_dir = root / class_folder
-                if not class_dir.is_dir():
-                    continue
-                for path in sorted(class_dir.rglob("*")):
-                    if not path.is_file() or path.name.startswith("."):
-                        continue
+        for root in _dataset_roots(folder, warn):
+            for label, class_dir in _class_folders(root, warn):
+                # Sub-folders count, also through symbolic links; what is no file is said and skipped.
+                files, others, _ = walk_folder(class_dir)
+                for path, what in others:
+                    warn(f"warning: skipping {path}: it {what}")
+                    images.skipped.append((str(path), what))
+                for path in files:
                     reason, digest = _check_image(path)
                     if reason is None and path.suffix.lower() not in IMAGE_SUFFIXES:
                         reason = f"unexpected file type {path.suffix or '(none)'}"
@@ -123,7 +149,7 @@ def limit_per_class(images, most, seed):
     return images.subset(keep)
 
 
-def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed=42):
+def split_without_leaks(images, test_fraction=TEST_FRACTION, validation_fraction=VALIDATION_FRACTION, seed=42):
     """Split into train, validation and test so that identical files stay together.
 
     Exact duplicates (same sha256) would otherwise land on both sides and
@@ -147,12 +173,25 @@ def split_without_leaks(images, test_fraction=0.2, validation_fraction=0.1, seed
         "duplicates_dropped": len(images.paths) - len(unique),
     }
     labels = [images.labels[i] for i in unique]
+    _check_enough(Counter(labels), test_fraction, validation_fraction)
     rest, test = train_test_split(unique, test_size=test_fraction, stratify=labels, random_state=seed)
     rest_labels = [images.labels[i] for i in rest]
     train, validation = train_test_split(
         rest, test_size=validation_fraction / (1 - test_fraction), stratify=rest_labels, random_state=seed
     )
     return images.subset(train), images.subset(validation), images.subset(test), stats
+
+
+def _check_enough(per_class, test_fraction, validation_fraction):
+    needed = least_images_per_class(test_fraction, validation_fraction)
+    short = [f"{folder}/ has {per_class[label]}" for label, folder in enumerate(CLASS_FOLDERS)
+             if per_class[label] < needed]
+    if short:
+        raise UserError(
+            f"too few images to train: {' and '.join(short)}; training needs at least {needed} distinct images "
+            f"per class, so that the test split ({test_fraction:.0%}) and the validation split "
+            f"({validation_fraction:.0%}) each hold one"
+        )
 
 
 def load_split(folders, max_per_class=0, seed=42, report=print):

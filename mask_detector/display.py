@@ -1,50 +1,112 @@
 """Drawing results on frames, and the OpenCV windows that show them."""
 
+import ctypes
+import ctypes.util
+import dataclasses
 import os
 import sys
+import threading
 
 import cv2
 
+from mask_detector.errors import UserError
+
 MASK_COLOR = (0, 200, 0)  # BGR green
 NO_MASK_COLOR = (0, 0, 230)  # BGR red
+INCORRECT_COLOR = (0, 140, 255)  # BGR orange
+# What a label says on screen.
+LABEL_TEXT = {"mask": "Mask", "no_mask": "No Mask", "incorrect": "Mask below nose"}
 UNDECIDED_COLOR = (160, 160, 160)  # grey: a tracked person whose label is not decided yet
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
+# A photo window is at most this size (it fits a 1280x1024 screen with its panels), and
+# small photos are enlarged until their longer side is READABLE_SIDE, so that faces and labels can be read.
+LARGEST_WINDOW = (1280, 900)
+READABLE_SIDE = 800
+DISPLAY_TIMEOUT = 5.0  # seconds to wait for an X server to answer
+
+
+def _overlaps(a, b):
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def place_label(box, size, frame_size, taken):
+    """Where a label of ``size`` (width, height) goes for ``box``: (x1, y1, x2, y2) inside the frame.
+
+    Above the box if there is room, else below it or inside its top; when
+    another label (``taken``) is there, the nearest free height above or
+    below. Its left edge moves left as far as needed to stay in the frame.
+    """
+    (width, height), (frame_width, frame_height) = size, frame_size
+    x1, y1, _, y2 = box
+    left = max(0, min(x1, frame_width - width))
+    lowest = max(0, frame_height - height)
+    preferred = [y1 - height, y2, y1]
+    # Sliding from the usual place, the first free height is next to a label in the way, or at an edge.
+    edges = [0, lowest] + [top for other in taken for top in (other[1] - height, other[3])]
+    for top in preferred + sorted(edges, key=lambda top: abs(top - preferred[0])):
+        top = min(max(0, top), lowest)
+        spot = (left, top, left + width, top + height)
+        if not any(_overlaps(spot, other) for other in taken):
+            return spot
+    top = min(max(0, preferred[0]), lowest)  # no free room at all: the usual place
+    return left, top, left + width, top + height
+
+
+def _font(frame_height):
+    """(font scale, thickness) of labels on a frame this high."""
+    return max(0.4, frame_height / 1000), max(1, round(frame_height / 400))
+
+
+def label_layout(frame_size, results):
+    """Each face's label and its place: [(text, (x1, y1, x2, y2))], in the order of ``results``.
+
+    Labels are placed top to bottom, so that each one's usual place is taken
+    first by its own face; none leaves the frame or covers another.
+    """
+    font_scale, thickness = _font(frame_size[1])
+    layout, taken = [None] * len(results), []
+    for index in sorted(range(len(results)), key=lambda i: results[i].box[1]):
+        text = caption(results[index])
+        (text_width, text_height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
+        spot = place_label(results[index].box, (text_width + 2, text_height + baseline + 2), frame_size, taken)
+        taken.append(spot)
+        layout[index] = (text, spot)
+    return layout
 
 
 def caption(result):
     """The label drawn over a face: `Mask 98.1%`, `No Mask 87.0%`, with `#7` for a tracked person."""
-    masked = result.label == "mask"
-    if not getattr(result, "decided", True):
-        text = "..."  # a person whose label is not decided yet
+    if getattr(result, "decided", True):
+        text = f"{LABEL_TEXT[result.label]} {result.probabilities[result.label] * 100:.1f}%"
     else:
-        probability = result.mask_probability if masked else 1 - result.mask_probability
-        text = f"{'Mask' if masked else 'No Mask'} {probability * 100:.1f}%"
+        text = "..."  # a person whose label is not decided yet
     track_id = getattr(result, "track_id", None)
     return text if track_id is None else f"#{track_id} {text}"
 
 
 def label_color(label):
-    return {"mask": MASK_COLOR, "no_mask": NO_MASK_COLOR, None: UNDECIDED_COLOR}[label]
+    return {"mask": MASK_COLOR, "no_mask": NO_MASK_COLOR, "incorrect": INCORRECT_COLOR, None: UNDECIDED_COLOR}[label]
 
 
 def draw_results(frame, results):
-    """Draw a box and its caption per face, in place."""
-    height = frame.shape[0]
-    thickness = max(1, round(height / 400))
-    font_scale = max(0.4, height / 1000)
-    for result in results:
-        x1, y1, x2, y2 = result.box
-        color = label_color(result.label if getattr(result, "decided", True) else None)
-        text = caption(result)
-        cv2.rectangle(frame, (x1, y1), (x2, y2), color, thickness)
-        (text_width, text_height), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
-        # Put the label above the box, or inside it when the box touches the top edge.
-        top = y1 - text_height - baseline - 2 if y1 - text_height - baseline - 2 >= 0 else y1
-        cv2.rectangle(frame, (x1, top), (x1 + text_width + 2, top + text_height + baseline + 2), color, cv2.FILLED)
-        cv2.putText(
-            frame, text, (x1 + 1, top + text_height + 1), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
-            (255, 255, 255), thickness, cv2.LINE_AA,
-        )
+    """Draw a box and its caption per face, in place.
+
+    A label moved away from its box is tied to it by a thin line.
+    """
+    height, width = frame.shape[:2]
+    font_scale, thickness = _font(height)
+    colors = [label_color(result.label if getattr(result, "decided", True) else None) for result in results]
+    for result, color in zip(results, colors):
+        cv2.rectangle(frame, result.box[:2], result.box[2:], color, thickness)
+    for result, color, (text, spot) in zip(results, colors, label_layout((width, height), results)):
+        x1, y1, _, y2 = result.box
+        if spot[3] < y1 - 1 or spot[1] > y2 + 1:
+            above = spot[3] < y1
+            cv2.line(frame, (spot[0] + 1, spot[3] if above else spot[1]), (x1, y1 if above else y2), color, 1)
+        cv2.rectangle(frame, spot[:2], spot[2:], color, cv2.FILLED)
+        baseline_y = spot[3] - cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)[1] - 1
+        cv2.putText(frame, text, (spot[0] + 1, baseline_y), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
+                    (255, 255, 255), thickness, cv2.LINE_AA)
     return frame
 
 
@@ -79,17 +141,66 @@ def draw_banner(frame, text):
 
 
 def display_available():
-    """True when a window can be shown (an X display or a non-X desktop)."""
+    """True when a display is named (an X display or a non-X desktop); see window_problem for one that works."""
     if sys.platform.startswith("linux"):
         return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     return True
 
 
+def _x_display_answers(name):
+    """Whether the X server ``name`` accepts a connection; True when libX11 is not there to ask."""
+    library = ctypes.util.find_library("X11")
+    if library is None:
+        return True
+    x11 = ctypes.CDLL(library)
+    x11.XOpenDisplay.restype = ctypes.c_void_p
+    x11.XOpenDisplay.argtypes = [ctypes.c_char_p]
+    x11.XCloseDisplay.argtypes = [ctypes.c_void_p]
+    answer = []
+
+    def connect():
+        connection = x11.XOpenDisplay(name.encode())
+        answer.append(bool(connection))
+        if connection:
+            x11.XCloseDisplay(connection)
+
+    # A server behind a dead network link may never answer: wait on a thread, for a bounded time.
+    thread = threading.Thread(target=connect, daemon=True)
+    thread.start()
+    thread.join(DISPLAY_TIMEOUT)
+    return bool(answer and answer[0])
+
+
+def window_problem():
+    """Why no window can be opened here, as one line ending in `run with --no-display`; "" when one can.
+
+    A display that is named but cannot be reached (a dead `ssh -X`, a
+    container) is found here: OpenCV's Qt would abort the whole process.
+    """
+    if not display_available():
+        return "no display found; run with --no-display"
+    name = os.environ.get("DISPLAY")
+    if sys.platform.startswith("linux") and name and not _x_display_answers(name):
+        return f"cannot open a window on display {name}; run with --no-display"
+    return ""
+
+
+def require_window():
+    """Raise the UserError of window_problem, if there is one: for scripts that must show a window."""
+    problem = window_problem()
+    if problem:
+        raise UserError(problem)
+
+
 def window_wanted(no_display):
-    """Whether a photo run shows its window: without a display it goes on without one, and says so."""
+    """Whether a photo run shows its window: without any display it goes on without one, and says so.
+
+    A display that is named but does not answer stops the run before any work.
+    """
     if no_display:
         return False
     if display_available():
+        require_window()
         return True
     print("note: no display found, running without a window", file=sys.stderr)
     return False
@@ -112,13 +223,30 @@ def close_windows():
         pass  # already gone with the window the user closed (Qt backend)
 
 
-def show_image(window, image, wait_ms):
-    """Show a photo in a resizable window fitted to 1280 px; True once the user wants to stop."""
+def photo_scale(height, width):
+    """How much a photo is enlarged (> 1) or shrunk (< 1) on screen: 1 when it fits and is readable."""
+    fit = min(LARGEST_WINDOW[0] / width, LARGEST_WINDOW[1] / height)
+    return min(fit, max(1.0, READABLE_SIDE / max(width, height)))
+
+
+def show_photo(window, image, results, wait_ms, title):
+    """Show a photo with its labels, one screen pixel per pixel (scaled only to fit or to be readable).
+
+    The labels are drawn at the size they are shown, so they stay readable.
+    ``title`` is the window's title; returns True once the user wants to stop.
+    """
     height, width = image.shape[:2]
-    cv2.namedWindow(window, cv2.WINDOW_NORMAL)
-    scale = min(1.0, 1280 / max(width, height))
-    cv2.resizeWindow(window, int(width * scale), int(height * scale))
-    cv2.imshow(window, image)
+    scale = photo_scale(height, width)
+    shown = image.copy()
+    if scale != 1.0:
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        shown = cv2.resize(image, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+        results = [dataclasses.replace(r, box=tuple(round(v * scale) for v in r.box)) for r in results]
+    draw_results(shown, results)
+    # GUI_NORMAL: no toolbar; AUTOSIZE: the window is the image's size, not stretched.
+    cv2.namedWindow(window, cv2.WINDOW_AUTOSIZE | cv2.WINDOW_GUI_NORMAL)
+    cv2.setWindowTitle(window, title)
+    cv2.imshow(window, shown)
     key = cv2.waitKey(wait_ms) & 0xFF
     return key in QUIT_KEYS or window_closed(window)
 

@@ -1,9 +1,12 @@
 """One kind of error for things a user can fix, and the wrapper that prints it."""
 
+import errno
 import signal
 import sys
 import traceback
 from pathlib import Path
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
 class UserError(Exception):
@@ -26,6 +29,11 @@ def stop_on_sigterm():
 def exit_status(interruption):
     """The conventional exit status for a run stopped by Ctrl-C (130) or SIGTERM (143)."""
     return 143 if isinstance(interruption, Terminated) else 130
+def write_failure(path, error):
+    """The one line that says why writing ``path`` failed (an OSError)."""
+    if error.errno in FULL_DISK:
+        return f"no space left on device writing {path}"
+    return f"cannot write {path}: {error.strerror or error}"
 
 
 def first_line(error, limit=200):
@@ -47,13 +55,23 @@ def run_cli(main, argv=None):
     except MemoryError:
         print("error: out of memory", file=sys.stderr)
         sys.exit(1)
-    except Exception as error:
-        # A bug, not bad input: still one line, with where it happened so it can be reported.
-        frame = traceback.extract_tb(error.__traceback__)[-1]
-        print(
-            f"error: unexpected {type(error).__name__} at {Path(frame.filename).name}:{frame.lineno}: "
-            f"{first_line(error)}; please report this",
-            file=sys.stderr,
-        )
+    except OSError as error:
+        if error.errno not in FULL_DISK:
+            _report_bug(error)
+        # A library writing its own file (a Keras model, a plot) can fill the disk too.
+        print(f"error: {write_failure(error.filename or 'a file', error)}", file=sys.stderr)
         sys.exit(1)
+    except Exception as error:
+        _report_bug(error)
     sys.exit(status or 0)
+
+
+def _report_bug(error):
+    """A bug, not bad input: still one line, with where it happened so it can be reported."""
+    frame = traceback.extract_tb(error.__traceback__)[-1]
+    print(
+        f"error: unexpected {type(error).__name__} at {Path(frame.filename).name}:{frame.lineno}: "
+        f"{first_line(error)}; please report this",
+        file=sys.stderr,
+    )
+    sys.exit(1)

@@ -6,12 +6,10 @@ the value ranges it picks match the faces it will see. Both keep float32
 input and output, so the file is a drop-in ``--model`` for the scripts.
 """
 
-import os
 import tempfile
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-from mask_detector.errors import UserError, first_line  # noqa: E402
+from mask_detector.errors import UserError, first_line
+from mask_detector.quiet import native_stderr_silenced
 
 KINDS = ("float16", "int8")
 
@@ -64,6 +62,7 @@ def _convert(converter, kind, size, calibration_folders, calibration_count):
         converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
-        return converter.convert()
+        with native_stderr_silenced():  # the converter's "fully_quantize: 0, inference_type: 6, ..." line
+            return converter.convert()
     except Exception as error:  # the converter raises many internal types
         raise UserError(f"LiteRT conversion failed: {first_line(error)}") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import display
+from mask_detector import display, label_of
 from mask_detector.classifier import crop_faces
 from mask_detector.errors import Terminated, UserError
 from mask_detector.files import JsonLines, check_writable
@@ -34,6 +34,7 @@ class TrackedFace:
     mask_probability: float
     track_id: int
     decided: bool  # whether the person's label is decided (drawn grey until it is)
+    probabilities: dict  # the person's combined vote, class name -> probability
 
     def to_json(self):
         return face_json(self) | {"track_id": self.track_id}
@@ -111,10 +112,10 @@ class LiveRun:
         return [self._face(face, track) for face, track in zip(faces, tracks)]
 
     def _face(self, face, track):
-        probabilities = track.vote.probabilities
-        label = track.vote.label or self.class_names[int(np.argmax(probabilities))]
-        mask_probability = float(probabilities[self.class_names.index("mask")])
-        return TrackedFace(face.box, face.score, label, mask_probability, track.track_id, track.vote.label is not None)
+        probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
+        label = track.vote.label or label_of(probabilities)
+        return TrackedFace(face.box, face.score, label, probabilities["mask"], track.track_id,
+                           track.vote.label is not None, probabilities)
 
     def finish(self):
         self.people.left(self.tracker.finish())

@@ -1,39 +1,109 @@
 """Running the pipeline over photo files: which files, one record per photo, where copies go."""
 
+import os
+import sys
 from pathlib import Path
 
 import cv2
 
+from mask_detector import display, plural
 from mask_detector.errors import UserError, first_line
-from mask_detector.files import IMAGE_SUFFIXES, read_image
+from mask_detector.files import (
+    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, walk_folder, what_is_there, write_image,
+)
+
+WINDOW = "Face mask detector"
 
 
-def list_images(inputs):
-    """Expand folders into their image files; a missing path stops the run at once."""
-    paths = []
+def note(text):
+    print(f"note: {text}", file=sys.stderr)
+
+
+def find_photos(inputs, recursive=False):
+    """The photos named by files and folders: [(path, name)], each file once, in the order given.
+
+    A photo's ``name`` is its path inside the folder it was found in (its
+    file name, for a file given by itself): the name of its annotated copy.
+    A path that is neither a file nor a folder stops the run at once.
+    """
+    photos, seen = [], set()
     for item in inputs:
         path = Path(item)
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                raise UserError(f"folder {path} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
-            paths += found
+            found = _photos_in_folder(path, recursive)
+            photos += [(photo, photo.relative_to(path)) for photo in found]
         elif path.is_file():
-            paths.append(path)
+            photos.append((path, Path(path.name)))
         else:
-            raise UserError(f"{path} does not exist")
-    return paths
+            raise UserError(f"{path} {what_is_there(path)}")
+    unique = []
+    for photo, name in photos:
+        key = os.path.realpath(photo)
+        if key not in seen:
+            seen.add(key)
+            unique.append((photo, name))
+    return unique
 
 
-def output_path_for(output, image_path, many):
-    """Where the annotated copy of ``image_path`` goes: ``output`` itself for one photo named like an image."""
+def _photos_in_folder(folder, recursive):
+    files, others, not_searched = walk_folder(folder, recursive)
+    for other, what in others:
+        note(f"skipping {other}: it {what}")
+    if not_searched:
+        names = ", ".join(p.name for p in not_searched[:3]) + (", ..." if len(not_searched) > 3 else "")
+        note(f"{plural(len(not_searched), 'sub-folder')} of {folder} not searched ({names}); add --recursive")
+    found = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not found:
+        raise UserError(f"folder {folder} holds no images ({', '.join(sorted(IMAGE_SUFFIXES))})")
+    return found
+
+
+def plan_outputs(photos, output, json_path):
+    """Where each photo's annotated copy goes, {path: copy}, after checking no output destroys an input.
+
+    ``output`` is a file only when it is named like an image and there is
+    one photo; otherwise a folder, where each copy keeps its name, or, when
+    two photos from different folders share one, the input tree is mirrored.
+    """
+    inputs = {_identity(photo) for photo, _ in photos}
+    if json_path and json_path != "-":
+        if Path(json_path).is_dir():
+            raise UserError(f"--json {json_path} is a folder; give a file name such as results.jsonl")
+        if _identity(json_path) in inputs:
+            raise UserError(f"--json {json_path} is one of the input photos, which it would overwrite")
+        check_writable(json_path)
+    if not output:
+        return {}
     output = Path(output)
-    if not many and output.suffix.lower() in IMAGE_SUFFIXES:
-        return output
-    return output / image_path.name
+    if output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir():
+        if len(photos) > 1:
+            raise UserError(f"--output {output} names one image, but there are {len(photos)} photos; give a folder")
+        plan = {photos[0][0]: output}
+    else:
+        names = [name for _, name in photos]
+        if len({str(name).casefold() for name in names}) < len(names):
+            common = os.path.commonpath([os.path.abspath(photo.parent) for photo, _ in photos])
+            names = [Path(os.path.relpath(os.path.abspath(photo), common)) for photo, _ in photos]
+        plan = {photo: output / name for (photo, _), name in zip(photos, names)}
+    for photo, copy in plan.items():
+        if _identity(copy) in inputs:
+            raise UserError(f"--output {output} would overwrite the input photo {copy}; choose another folder")
+        if json_path and _identity(json_path) in (_identity(copy), _identity(output)):
+            raise UserError(f"--output {output} and --json {json_path} name the same file")
+    check_writable(next(iter(plan.values())))
+    return plan
 
 
-def detect_in_photo(pipeline, path):
+def _identity(path):
+    """What makes two names one file: device and inode if it exists (links, case), else the absolute path."""
+    try:
+        info = os.stat(path)
+        return info.st_dev, info.st_ino
+    except OSError:
+        return os.path.abspath(path)
+
+
+def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read one photo and run the pipeline: (JSON record, image or None, results).
 
     A photo that cannot be read or processed gives a record with "error" and
@@ -41,7 +111,7 @@ def detect_in_photo(pipeline, path):
     """
     record = {"image": str(path)}
     try:
-        image = read_image(path)
+        image = read_image(path, max_pixels)
         results = pipeline(image)
     except (UserError, cv2.error, MemoryError) as error:
         message = str(error) if isinstance(error, UserError) else f"cannot process {path}: {first_line(error)}"
@@ -57,4 +127,35 @@ def summary_line(record):
         return f"{record['image']}: error: {record['error']}"
     faces = record["faces"]
     masked = sum(face["label"] == "mask" for face in faces)
-    return f"{record['image']}: {len(faces)} faces, {masked} mask, {len(faces) - masked} no mask"
+    return f"{record['image']}: {plural(len(faces), 'face')}, {masked} mask, {len(faces) - masked} no mask"
+
+
+def run_photos(pipeline, photos, copies, json_lines, show=False, wait_ms=0, max_pixels=DEFAULT_MAX_PIXELS):
+    """Detect in each photo: its line printed, its copy written, its JSON line, its window; the failures.
+
+    The window, when shown, stops the run on q, Esc or closing it, once the
+    photo on screen has its JSON line.
+    """
+    # With JSON on stdout, the per-photo lines go to stderr to keep stdout parseable.
+    summary_out = sys.stderr if json_lines.to_stdout else sys.stdout
+    failures = 0
+    try:
+        for done, (path, _) in enumerate(photos, 1):
+            record, image, results = detect_in_photo(pipeline, path, max_pixels)
+            failures += "error" in record
+            if image is not None and path in copies:
+                write_image(copies[path], display.draw_results(image.copy(), results))
+            print(summary_line(record), file=sys.stderr if "error" in record else summary_out)
+            json_lines.write(record)
+            if show and image is not None:
+                hint = "any key: next photo, q or Esc: stop" if done < len(photos) else "any key closes"
+                if display.show_photo(WINDOW, image, results, wait_ms, f"{WINDOW}: {path.name} ({hint})"):
+                    if done < len(photos):
+                        print(f"stopped after {done} of {len(photos)} images", file=sys.stderr)
+                    break
+    finally:
+        if show:
+            display.close_windows()
+    if failures:
+        print(f"{failures} of {plural(len(photos), 'image')} failed", file=sys.stderr)
+    return failures

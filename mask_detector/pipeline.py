@@ -43,12 +43,14 @@ class MaskPipeline:
     """A face detector and a mask classifier used together on BGR frames.
 
     ``face_detector`` names the detector (see faces.FACE_DETECTORS); the
-    other settings go to faces.create_face_detector.
+    other settings go to faces.create_face_detector. ``preprocess`` says
+    what the classifier expects of its pixels (see classifier.PREPROCESSING).
     """
 
-    def __init__(self, model_path, face_detector="yunet", confidence=None, detect_size=1280, single_scale=True):
+    def __init__(self, model_path, face_detector="yunet", confidence=None, detect_size=1280, single_scale=True,
+                 preprocess="auto"):
         self.face_detector = create_face_detector(face_detector, confidence, detect_size, single_scale)
-        self.classifier = MaskClassifier(model_path)
+        self.classifier = MaskClassifier(model_path, preprocess)
 
     def classify(self, frame, faces):
         """Probability of `mask` for each detected face (NaN where its crop is empty)."""

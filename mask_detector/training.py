@@ -10,21 +10,18 @@
 
 import datetime
 import logging
-import os
 import platform
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import keras
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mask_detector import CLASS_NAMES  # noqa: E402
-from mask_detector.assets import backbone_weights_path  # noqa: E402
-from mask_detector.errors import UserError  # noqa: E402
-from mask_detector.files import atomic_path, write_json_atomically  # noqa: E402
+from mask_detector import CLASS_NAMES
+from mask_detector.assets import backbone_weights_path
+from mask_detector.errors import UserError
+from mask_detector.files import atomic_path, write_json_atomically
 
 
 def set_seed(seed):
@@ -214,13 +211,20 @@ def model_card(output, datasets, seed, image_size, image_counts, history, second
     }
 
 
-def save_outputs(model, history, card, output):
-    """The model as .h5 and .keras, the plot of its curves and its card, each written atomically."""
+def plot_path_for(output):
+    """Where the plot of the curves goes unless told: beside the model."""
+    return output.with_name(f"{output.stem}_training.png")
+
+
+def save_outputs(model, history, card, output, plot=None):
+    """The model as .h5 and .keras, the plot of its curves and its card, each written atomically; their paths."""
+    paths = [output, output.with_suffix(".keras"), output.with_suffix(".json"), Path(plot or plot_path_for(output))]
     output.parent.mkdir(parents=True, exist_ok=True)
-    save_model(model, output)
-    save_model(model, output.with_suffix(".keras"))
-    plot_history(history, output.with_name(f"{output.stem}_training.png"))
-    write_json_atomically(card, output.with_suffix(".json"))
+    save_model(model, paths[0])
+    save_model(model, paths[1])
+    write_json_atomically(card, paths[2])
+    plot_history(history, paths[3])
+    return paths
 
 
 def environment_versions():

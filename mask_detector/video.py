@@ -243,7 +243,9 @@ class VideoOutput:
         check.release()
         if frames < self._written:
             self._temporary.unlink(missing_ok=True)
-            free = shutil.disk_usage(self.path.parent).free
-            reason = "no space left on the device" if free < 10 * 1024 * 1024 else "the file came out incomplete"
-            raise UserError(f"cannot write video {self.path}: {reason}; nothing was written")
+            # The writer reports no errors; a file that holds fewer frames than it was given
+            # tells one happened, and a full disk is the usual reason.
+            if shutil.disk_usage(self.path.parent).free < 10 * 1024 * 1024:
+                raise UserError(f"no space left on device writing {self.path}")
+            raise UserError(f"cannot write video {self.path}: the file came out incomplete")
         os.replace(self._temporary, self.path)

@@ -5,6 +5,7 @@ detector files in face_detector/, the datasets in dataset/, the annotated
 photos in evaluation/ and the sample photos in samples/.
 """
 
+import contextlib
 import ctypes
 import ctypes.util
 import json
@@ -39,6 +40,32 @@ def script_env(**extra):
     env.pop("DISPLAY", None)
     env.update({k: str(v) for k, v in extra.items()})
     return env
+
+
+def user_env():
+    """The environment of a user who set nothing: the scripts must keep the libraries quiet themselves."""
+    env = script_env()
+    for name in ("TF_CPP_MIN_LOG_LEVEL", "OPENCV_LOG_LEVEL", "QT_LOGGING_RULES"):
+        env.pop(name, None)
+    return env
+
+
+@contextlib.contextmanager
+def small_disk(folder, size="1m", read_only=False):
+    """A real, tiny file system (tmpfs) mounted at ``folder``: it fills up, or refuses every write.
+
+    Mounting needs root, as in CI; a root user ignores file permissions, so
+    only a read-only mount really refuses writes.
+    """
+    if os.geteuid() != 0:
+        pytest.fail("this test mounts a small tmpfs and needs root (as in CI)")
+    folder.mkdir(parents=True, exist_ok=True)
+    options = f"size={size}" + (",ro" if read_only else "")
+    subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 def run_script(script, *args, timeout=600, env=None, python=sys.executable, cwd=ROOT):
@@ -151,18 +178,6 @@ def make_clip(photos, path, size=(640, 480), fps=10, frames_per_photo=FRAMES_PER
             writer.write(frame)
     writer.release()
     return path
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A folder on a 256 KiB file system of its own, to run out of space for real (needs root)."""
-    folder = tmp_path / "small disk"
-    folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.fail(f"cannot mount a small tmpfs (root is needed): {mounted.stderr.decode().strip()}")
-    yield folder
-    subprocess.run(["umount", str(folder)], check=True)
 
 
 def count_video_frames(path):

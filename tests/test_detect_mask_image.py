@@ -2,8 +2,11 @@
 
 import json
 import os
+import re
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,8 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import (
-    ROOT, VOC_DEV, assert_one_line_error, close_window_when_shown, match_to_truth, mutate, read_records, require,
-    run_script, script_env, watch,
+    DATASET, ROOT, VOC_DEV, assert_one_line_error, close_window_when_shown, match_to_truth, mutate, read_records,
+    require, run_all, run_script, script_env, small_disk, user_env, watch,
 )
 from mask_detector.evaluation import load_voc
 
@@ -94,7 +97,8 @@ def test_one_summary_line_per_photo(sample_run, samples):
     for line, record in zip(lines, records):
         faces = record["faces"]
         masked = sum(f["label"] == "mask" for f in faces)
-        assert line == f"{record['image']}: {len(faces)} faces, {masked} mask, {len(faces) - masked} no mask"
+        counted = f"{len(faces)} face" + ("" if len(faces) == 1 else "s")
+        assert line == f"{record['image']}: {counted}, {masked} mask, {len(faces) - masked} no mask"
 
 
 def test_json_to_stdout_single_file_and_ssd(samples, default_model, tmp_path):
@@ -213,7 +217,7 @@ def test_empty_file(odd_run):
 
 
 def test_text_file_named_jpg(odd_run):
-    assert_error_record(odd_run.records["text"], "is not an image OpenCV can read")
+    assert_error_record(odd_run.records["text"], "is not an image file")
 
 
 def test_truncated_jpeg(odd_run):
@@ -257,7 +261,8 @@ def test_path_with_spaces_and_non_ascii(odd_run):
     record = assert_photo_record(records["plain"], odd_run)
     assert record["image"].endswith(f"{ODD_FOLDER}/{files['plain']}")
     assert record["faces"]
-    assert f"{record['image']}: {len(record['faces'])} faces" in result.stdout
+    faces = len(record["faces"])
+    assert f"{record['image']}: {faces} face{'' if faces == 1 else 's'}," in result.stdout
 
 
 def test_faces_crossing_the_border(odd_run):
@@ -308,7 +313,7 @@ def test_fuzzed_images_in_one_folder_run(samples, default_model, tmp_path):
 
 
 def test_unwritable_output_folder(model_runs):
-    assert_one_line_error(model_runs["unwritable output"], "cannot write", "out.jpg")
+    assert_one_line_error(model_runs["unwritable output"], "cannot write to", "a file: it is a file")
 
 
 def test_image_window_shows_the_annotated_photo(display, samples, default_model, tmp_path):
@@ -340,3 +345,306 @@ def test_image_window_closed_by_the_user_keeps_the_result(display, samples, defa
     assert stderr.strip().splitlines()[-1] == "stopped after 1 of 2 images"
     (record,) = read_records(results).values()  # the photo on screen when the window closed
     assert record["image"] == str(samples[0]) and set(record) == IMAGE_KEYS
+
+
+# Issue 9: never damage a user's file, fail fast and say why.
+
+def photo_folder(folder, photos, names=None):
+    """Copy ``photos`` into ``folder`` (under ``names`` if given); return {name: original bytes}."""
+    folder.mkdir(parents=True, exist_ok=True)
+    kept = {}
+    for photo, name in zip(photos, names or [p.name for p in photos]):
+        (folder / name).write_bytes(photo.read_bytes())
+        kept[name] = photo.read_bytes()
+    return kept
+
+
+def assert_unchanged(folder, kept):
+    assert sorted(p.name for p in folder.iterdir()) == sorted(kept)
+    for name, data in kept.items():
+        assert (folder / name).read_bytes() == data, f"{name} was changed"
+
+
+@pytest.fixture(scope="module")
+def refused_runs(samples, tmp_path_factory):
+    """Runs that must be refused before any work, each with the folder it must leave as it was."""
+    base = tmp_path_factory.mktemp("refused")
+    folders = {name: base / name for name in ("into itself", "json on a photo", "one photo onto itself", "many")}
+    kept = {name: photo_folder(folder, samples[:2]) for name, folder in folders.items()}
+    first = folders["one photo onto itself"] / samples[0].name
+    runs = {
+        "into itself": ("--image", folders["into itself"], "--output", folders["into itself"]),
+        "json on a photo": ("--image", folders["json on a photo"], "--json", folders["json on a photo"] / samples[1].name),
+        "one photo onto itself": ("--image", first, "--output", first),
+        "many": ("--image", *sorted(folders["many"].iterdir()), "--output", folders["many"] / "result.jpg"),
+    }
+    results = run_all({name: ("detect_mask_image.py", *args, "--no-display") for name, args in runs.items()})
+    return SimpleNamespace(results=results, folders=folders, kept=kept)
+
+
+def test_output_into_the_input_folder_is_refused(refused_runs, samples):
+    """Issue 9, case 1: annotated copies would replace the photos."""
+    folder = refused_runs.folders["into itself"]
+    assert_one_line_error(
+        refused_runs.results["into itself"], f"--output {folder} would overwrite the input photo {folder / samples[0].name}"
+    )
+    assert_unchanged(folder, refused_runs.kept["into itself"])
+    assert_one_line_error(refused_runs.results["one photo onto itself"], "would overwrite the input photo")
+    assert_unchanged(refused_runs.folders["one photo onto itself"], refused_runs.kept["one photo onto itself"])
+
+
+def test_json_naming_an_input_photo_is_refused(refused_runs, samples):
+    """Issue 9, case 2: the JSON Lines would have replaced the photo before it was read."""
+    folder = refused_runs.folders["json on a photo"]
+    assert_one_line_error(
+        refused_runs.results["json on a photo"], f"--json {folder / samples[1].name} is one of the input photos"
+    )
+    assert_unchanged(folder, refused_runs.kept["json on a photo"])
+
+
+def test_image_named_output_for_several_photos_is_refused(refused_runs):
+    """Issue 9, case 4: `--output result.jpg` for two photos made a folder named result.jpg."""
+    folder = refused_runs.folders["many"]
+    assert_one_line_error(
+        refused_runs.results["many"], f"--output {folder / 'result.jpg'} names one image, but there are 2 photos"
+    )
+    assert_unchanged(folder, refused_runs.kept["many"])
+
+
+def test_photos_with_one_name_in_two_folders_are_both_kept(samples, default_model, tmp_path):
+    """Issue 9, case 4: copies of a.jpg from two folders overwrote each other; now the input tree is mirrored."""
+    photo_folder(tmp_path / "monday", [samples[0]], ["photo.jpg"])
+    photo_folder(tmp_path / "tuesday", [samples[4]], ["photo.jpg"])
+    photo_folder(tmp_path / "tuesday", [samples[1]])
+    result = run_script(
+        "detect_mask_image.py", "--image", tmp_path / "monday", tmp_path / "tuesday", "--no-display",
+        "--output", tmp_path / "annotated", "--json", tmp_path / "results.jsonl",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    written = sorted(str(p.relative_to(tmp_path / "annotated")) for p in (tmp_path / "annotated").rglob("*.jpg"))
+    assert written == ["monday/photo.jpg", f"tuesday/{samples[1].name}", "tuesday/photo.jpg"]
+    for record in records:
+        copy = tmp_path / "annotated" / Path(record["image"]).relative_to(tmp_path)
+        assert cv2.imread(str(copy)).shape[:2] == (record["height"], record["width"])
+    assert {(r["width"], r["height"]) for r in records[:1] + records[2:]} == {
+        cv2.imread(str(p)).shape[1::-1] for p in (samples[0], samples[4])
+    }
+
+
+def fill_up(disk, leave):
+    """Fill the file system of ``disk`` until only ``leave`` bytes are free."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as stream:
+        try:
+            while stream.write(b"\0" * 4096):
+                pass
+        except OSError:
+            pass  # full
+    os.truncate(filler, max(0, filler.stat().st_size - leave))
+
+
+def test_full_disk_says_so_and_leaves_no_partial_file(samples, default_model, tmp_path):
+    """Issue 9, case 6: a truncated JPEG, a lost JSON line, `unexpected OSError`; now one line, nothing half-written."""
+    with small_disk(tmp_path / "images disk") as images_disk, small_disk(tmp_path / "json disk") as json_disk:
+        for disk in (images_disk, json_disk):
+            (disk / "results.jsonl").write_text('{"image": "from an earlier run"}\n')
+        fill_up(images_disk, leave=16_000)  # less than one annotated photo
+        fill_up(json_disk, leave=0)
+        runs = {
+            "images": ("detect_mask_image.py", "--image", *samples[:3], "--no-display",
+                       "--output", images_disk / "annotated", "--json", images_disk / "results.jsonl"),
+            "json": ("detect_mask_image.py", "--image", *samples[:3], "--no-display", "--json", json_disk / "results.jsonl"),
+        }
+        results = run_all(runs)
+        assert_one_line_error(results["images"], f"no space left on device writing {images_disk / 'annotated'}")
+        assert_one_line_error(results["json"], f"no space left on device writing {json_disk / 'results.jsonl'}")
+        for disk in (images_disk, json_disk):
+            left = sorted(str(p.relative_to(disk)) for p in disk.rglob("*"))
+            assert left in (["filler", "results.jsonl"], ["annotated", "filler", "results.jsonl"]), left
+            assert (disk / "results.jsonl").read_text() == '{"image": "from an earlier run"}\n'
+    with open("/dev/full", "w") as full:
+        result = subprocess.run(
+            [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), "--no-display", "--json", "-"],
+            cwd=ROOT, env=script_env(), stdout=full, stderr=subprocess.PIPE, text=True, timeout=300,
+        )
+    assert_one_line_error(result, "no space left on device writing standard output")
+
+
+def test_two_runs_writing_one_json_file_at_once(default_model, tmp_path):
+    """Issue 9, case 7: interleaved lines and NUL bytes before; now the file is one whole run's lines."""
+    observations = require(DATASET / "observations")
+    sets = [sorted((observations / folder).glob("*.jpg"))[:60] for folder in ("with_mask", "without_mask")]
+    results = tmp_path / "shared" / "results.jsonl"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", *map(str, photos), "--no-display",
+             "--single-scale", "--json", str(results)],
+            cwd=ROOT, env=script_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+        for photos in sets
+    ]
+    for process in processes:
+        _, stderr = process.communicate(timeout=600)
+        assert process.returncode in (0, 1), stderr[-3000:]
+        assert "Traceback" not in stderr and "unexpected" not in stderr, stderr[-3000:]
+    data = results.read_bytes()
+    assert b"\0" not in data
+    images = [json.loads(line)["image"] for line in data.decode().splitlines()]
+    assert images in ([str(p) for p in sets[0]], [str(p) for p in sets[1]])
+    assert [p.name for p in results.parent.iterdir()] == ["results.jsonl"]  # no partial file left
+
+
+def test_display_that_does_not_answer(samples, tmp_path):
+    """Issue 9, case 9: Qt aborted the process (exit 134) and left an empty JSON file."""
+    number = next(n for n in range(99, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
+    result = run_script(
+        "detect_mask_image.py", "--image", samples[0], "--json", tmp_path / "results.jsonl",
+        env=script_env(DISPLAY=f":{number}"),
+    )
+    assert_one_line_error(result, f"cannot open a window on display :{number}; run with --no-display")
+    assert not (tmp_path / "results.jsonl").exists()
+
+
+def png_header(width, height):
+    """A PNG file that claims ``width`` x ``height`` pixels and holds almost none of them."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b"")
+
+
+def run_measuring_memory(tmp_path, *args):
+    """Run the image script; its exit status, stderr and peak memory (bytes) of that process alone."""
+    with open(tmp_path / "stderr", "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "detect_mask_image.py"), *map(str, args)],
+            cwd=ROOT, env=script_env(), stdout=subprocess.DEVNULL, stderr=stderr,
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, (tmp_path / "stderr").read_text(), usage.ru_maxrss * 1024
+
+
+def test_huge_images_and_huge_junk_are_refused_from_their_header(samples, default_model, tmp_path):
+    """Issue 9, case 11: 6 GB for a 30000x30000 PNG, and a 4 GB junk file read whole; now neither is loaded."""
+    folder = tmp_path / "photos"
+    photo_folder(folder, [samples[0]])
+    (folder / "huge.png").write_bytes(png_header(30000, 30000))
+    with open(folder / "junk.jpg", "wb") as junk:
+        junk.truncate(4 * 2**30)  # sparse: 4 GB that take no disk
+    status, stderr, peak = run_measuring_memory(
+        tmp_path, "--image", folder, "--no-display", "--json", tmp_path / "results.jsonl"
+    )
+    assert status == 1, stderr[-3000:]
+    records = read_records(tmp_path / "results.jsonl")
+    assert_error_record(records["huge.png"], "is 30000x30000 = 900000000 pixels, more than the limit of 200000000")
+    assert records["huge.png"]["error"].endswith("raise it with --max-pixels")
+    assert_error_record(records["junk.jpg"], "junk.jpg is not an image file")
+    assert set(records[samples[0].name]) == IMAGE_KEYS
+    assert peak < 3 * 2**30, f"peak memory {peak / 2**30:.1f} GB: the junk file was read"
+
+
+def test_max_pixels_sets_the_limit(samples, default_model, tmp_path):
+    height, width = cv2.imread(str(samples[0])).shape[:2]
+    small = tmp_path / "small.jpg"
+    cv2.imwrite(str(small), cv2.resize(cv2.imread(str(samples[0])), (width // 2, height // 2)))
+    limit = width * height - 1
+    result = run_script("detect_mask_image.py", "--image", samples[0], small, "--no-display",
+                        "--max-pixels", limit, "--json", tmp_path / "results.jsonl")
+    assert result.returncode == 1, result.stderr[-3000:]
+    records = read_records(tmp_path / "results.jsonl")
+    assert_error_record(records[samples[0].name], f"more than the limit of {limit}")
+    assert set(records["small.jpg"]) == IMAGE_KEYS
+
+
+@pytest.fixture(scope="module")
+def folder_runs(samples, tmp_path_factory):
+    """A folder of photos with a sub-folder, a FIFO and a broken link, searched with and without --recursive."""
+    base = tmp_path_factory.mktemp("tree")
+    folder = base / "photos"
+    photo_folder(folder, [samples[0]])
+    photo_folder(folder / "sub", [samples[1]])
+    os.mkfifo(folder / "fifo.jpg")
+    (folder / "broken.jpg").symlink_to(base / "gone.jpg")
+    runs = {
+        "flat": ("--image", folder, "--json", base / "flat.jsonl"),
+        "recursive": ("--image", folder, "--recursive", "--output", base / "annotated", "--json", base / "deep.jsonl"),
+        "fifo": ("--image", folder / "fifo.jpg"),
+        "broken link": ("--image", folder / "broken.jpg"),
+    }
+    results = run_all({name: ("detect_mask_image.py", *args, "--no-display") for name, args in runs.items()})
+    return SimpleNamespace(results=results, folder=folder, base=base)
+
+
+def test_sub_folders_are_searched_only_when_asked(folder_runs, samples):
+    """Issue 9, case 19: sub-folders were skipped without a word; now said, and searched with --recursive."""
+    flat, folder = folder_runs.results["flat"], folder_runs.folder
+    assert flat.returncode == 0, flat.stderr[-3000:]
+    assert f"note: 1 sub-folder of {folder} not searched (sub); add --recursive" in flat.stderr.splitlines()
+    assert list(read_records(folder_runs.base / "flat.jsonl")) == [samples[0].name]
+    deep = folder_runs.results["recursive"]
+    assert deep.returncode == 0, deep.stderr[-3000:]
+    assert "not searched" not in deep.stderr
+    assert sorted(read_records(folder_runs.base / "deep.jsonl")) == sorted([samples[0].name, samples[1].name])
+    annotated = folder_runs.base / "annotated"
+    written = sorted(str(p.relative_to(annotated)) for p in annotated.rglob("*.jpg"))
+    assert written == sorted([samples[0].name, f"sub/{samples[1].name}"])
+
+
+def test_fifo_and_broken_link_are_called_what_they_are(folder_runs):
+    """Issue 9, case 19: both were reported as "does not exist"."""
+    folder, results = folder_runs.folder, folder_runs.results
+    assert_one_line_error(results["fifo"], f"{folder / 'fifo.jpg'} is a FIFO (named pipe), not a file")
+    assert_one_line_error(results["broken link"], f"{folder / 'broken.jpg'} is a broken symbolic link (to ")
+    notes = results["flat"].stderr.splitlines()
+    assert f"note: skipping {folder / 'fifo.jpg'}: it is a FIFO (named pipe), not a file" in notes
+    assert any(line.startswith(f"note: skipping {folder / 'broken.jpg'}: it is a broken symbolic link") for line in notes)
+
+
+def test_make_demo_prints_only_the_projects_own_lines(samples, default_model, tmp_path):
+    """No OpenCV, TensorFlow or oneDNN lines, for a user who set nothing; --verbose shows them."""
+    result = run_script(
+        "detect_mask_image.py", "--image", "samples", "--no-display", "--output", tmp_path / "samples",
+        "--json", tmp_path / "samples.jsonl", env=user_env(),
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    assert len(lines) == len(samples)
+    assert all(re.fullmatch(r"samples/\S+\.jpg: \d+ faces?, \d+ mask, \d+ no mask", line) for line in lines), lines
+    verbose = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--verbose", env=user_env())
+    assert verbose.returncode == 0, verbose.stderr
+    assert "setPreferableTarget" in verbose.stderr  # OpenCV's own warning, hidden by default
+
+
+def test_image_window_shows_small_photos_enlarged_and_says_how_to_close(display, samples, default_model, tmp_path):
+    """The window is the photo's size (small photos enlarged to be readable), its title tells which key closes it.
+
+    And Qt's font warnings stay off the console, for a user who set nothing.
+    """
+    from mask_detector.display import photo_scale
+
+    height, width = cv2.imread(str(samples[0])).shape[:2]
+    scale = photo_scale(height, width)
+    assert scale > 1  # the sample photos are small
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), "--wait", "8000"],
+        cwd=ROOT, env=user_env() | {"DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    shot = watch(process, display)
+    xdotool = {**os.environ, "DISPLAY": display}
+    window = subprocess.run(["xdotool", "search", "--name", "Face mask detector"], env=xdotool,
+                            capture_output=True, text=True).stdout.split()
+    assert shot is not None and window, process.stderr.read()[-2000:] if process.poll() is not None else "no window"
+    title = subprocess.run(["xdotool", "getwindowname", window[0]], env=xdotool, capture_output=True, text=True).stdout
+    geometry = subprocess.run(["xdotool", "getwindowgeometry", window[0]], env=xdotool,
+                              capture_output=True, text=True).stdout
+    _, stderr = process.communicate(timeout=120)
+    assert stderr == ""
+    assert title.strip() == f"Face mask detector: {samples[0].name} (any key closes)"
+    assert f"Geometry: {round(width * scale)}x{round(height * scale)}" in geometry
+    from PIL import Image
+
+    Image.fromarray(shot).save(tmp_path / "small_photo_window.png")

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import (
     FRAMES_PER_PHOTO, ROOT, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
-    make_clip, run_all, run_script, script_env, watch,
+    make_clip, run_all, run_script, script_env, small_disk, watch,
 )
 
 SUMMARY = re.compile(
@@ -301,8 +301,9 @@ def test_stopping_finishes_the_video_and_prints_the_summary(samples, tmp_path, s
     assert json_lines(frames_file)[-1]["summary"]["frames"] == frames
 
 
-def test_a_full_disk_is_reported_and_leaves_no_partial_video(clip, small_disk):
-    output = small_disk / "annotated.avi"
-    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
-    assert_one_line_error(result, f"cannot write video {output}: no space left on the device")
-    assert list(small_disk.iterdir()) == []
+def test_a_full_disk_is_reported_and_leaves_no_partial_video(clip, tmp_path):
+    with small_disk(tmp_path / "disk", size="256k") as disk:
+        output = disk / "annotated.avi"
+        result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
+        assert_one_line_error(result, f"no space left on device writing {output}")
+        assert list(disk.iterdir()) == []

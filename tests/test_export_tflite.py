@@ -5,20 +5,27 @@ import json
 import numpy as np
 import pytest
 
-from conftest import DATASET, require, run_script
+from conftest import run_script
 
 
 @pytest.fixture(scope="module")
 def exported(default_model, tmp_path_factory):
+    """Both kinds; int8 from another folder, calibrated on the project's dataset, its default (issue 9, case 17)."""
     folder = tmp_path_factory.mktemp("export")
     paths = {}
-    for kind, extra in (("float16", []), ("int8", ["--dataset", require(DATASET / "observations"),
-                                                  "--calibration-images", 32])):
+    for kind, extra in (("float16", []), ("int8", ["--calibration-images", 32])):
         paths[kind] = folder / f"classifier_{kind}.tflite"
-        result = run_script("export_tflite.py", "--model", default_model, "--kind", kind, "--output", paths[kind], *extra)
+        result = run_script("export_tflite.py", "--model", default_model, "--kind", kind, "--output", paths[kind],
+                            *extra, cwd=folder)
         assert result.returncode == 0, result.stderr[-2000:]
         assert result.stdout.startswith(f"wrote {paths[kind]}")
     return paths
+
+
+def test_int8_export_from_another_folder_finds_the_dataset(exported):
+    """The fixture ran it from its own folder, without --dataset: calibration found the project's dataset."""
+    assert not (exported["int8"].parent / "dataset").exists()
+    assert exported["int8"].stat().st_size > 0
 
 
 def detections(model, samples, tmp_path, name):

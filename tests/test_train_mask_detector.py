@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-from conftest import DATASET, ROOT, assert_one_line_error, require, run_all, run_script, script_env
+from conftest import (
+    DATASET, ROOT, assert_one_line_error, require, run_all, run_script, script_env, small_disk, user_env,
+)
 from mask_detector import CLASS_NAMES
 
 
@@ -112,16 +115,25 @@ def dataset_runs(tmp_path_factory):
     copy_photos(observations / "with_mask", folder / "other names" / "mask", 3)
     copy_photos(observations / "without_mask", folder / "other names" / "no_mask", 3)
     (folder / "a file").write_text("")
+    copy_photos(observations / "with_mask", folder / "one image" / "with_mask", 1)
+    copy_photos(observations / "without_mask", folder / "one image" / "without_mask", 3)
+    for name in ("with_mask", "without_mask", "mask_weared_incorrect"):
+        copy_photos(observations / name.replace("mask_weared_incorrect", "with_mask"), folder / "three each" / name, 3)
     common = ("--logdir", folder / "logs", "--output", folder / "models" / "m.h5")
     runs = {
         name: ("train_mask_detector.py", "--dataset", folder / name, *common)
-        for name in ("missing", "empty", "one class", "other names")
+        for name in ("missing", "empty", "one class", "other names", "one image", "three each")
     }
     runs["unwritable output"] = (
         "train_mask_detector.py", "--dataset", observations, "--output", folder / "a file" / "m.h5",
         "--logdir", folder / "unwritable logs",
     )
-    results = run_all(runs)
+    runs["read-only logdir"] = (
+        "train_mask_detector.py", "--dataset", observations, "--output", folder / "models" / "m.h5",
+        "--logdir", folder / "read-only" / "logs",
+    )
+    with small_disk(folder / "read-only", read_only=True):
+        results = run_all(runs)
     results["folder"] = folder
     return results
 
@@ -152,6 +164,83 @@ def test_unwritable_output_is_reported_before_training(dataset_runs):
     assert_one_line_error(result, f"cannot write to {dataset_runs['folder'] / 'a file'}")
     assert "images:" not in result.stdout  # it stopped before even listing the images
     assert not (dataset_runs["folder"] / "unwritable logs").exists()
+
+
+def test_too_few_images_in_a_class_says_how_many_are_needed(dataset_runs):
+    """Issue 9, case 16: one image, or three per class, ended in `unexpected ValueError ... test_size`."""
+    assert_one_line_error(
+        dataset_runs["one image"], "too few images to train: with_mask/ has 1 and without_mask/ has 3; "
+        "training needs at least 10 distinct images per class, so that the test split (20%) and the validation "
+        "split (10%) each hold one"
+    )
+    assert_one_line_error(dataset_runs["three each"], "with_mask/ has 3 and without_mask/ has 3", "at least 10")
+
+
+def test_class_folders_used_and_ignored_are_said(dataset_runs):
+    """Issue 9, case 19: a third class folder was skipped without a word."""
+    dataset = dataset_runs["folder"] / "three each"
+    assert (
+        f"{dataset}: using with_mask/, without_mask/; ignoring mask_weared_incorrect/ "
+        "(not a class: expected with_mask and without_mask)"
+    ) in dataset_runs["three each"].stdout.splitlines()
+
+
+def test_read_only_logdir_is_reported_before_training(dataset_runs):
+    """Issue 9, case 16: a read-only --logdir failed only after training."""
+    result = dataset_runs["read-only logdir"]
+    assert_one_line_error(result, f"cannot write to {dataset_runs['folder'] / 'read-only' / 'logs'}: Read-only file system")
+    assert "images:" not in result.stdout  # it stopped before even listing the images
+
+
+def test_classic_flags_linked_folders_and_a_quiet_console(tmp_path):
+    """-d, -m and -p as in the classic recipe; a class folder's linked sub-folder is read, a broken link said."""
+    observations = require(DATASET / "observations")
+    dataset = tmp_path / "dataset"
+    copy_photos(observations / "with_mask", tmp_path / "more masks", 12)
+    (dataset / "with_mask").mkdir(parents=True)
+    for photo in sorted((tmp_path / "more masks").iterdir())[:6]:
+        photo.rename(dataset / "with_mask" / photo.name)  # six in the class folder, six in a folder linked from it
+    (dataset / "with_mask" / "linked").symlink_to(tmp_path / "more masks")
+    (dataset / "with_mask" / "gone.jpg").symlink_to(tmp_path / "deleted.jpg")
+    copy_photos(observations / "without_mask", dataset / "without_mask", 12)
+    result = run_script(
+        "train_mask_detector.py", "-d", dataset, "-m", tmp_path / "out" / "m.h5", "-p", tmp_path / "curves.png",
+        "--logdir", tmp_path / "logs", "--epochs", 1, "--fine-tune-epochs", 0, "--batch-size", 8, env=user_env(),
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.splitlines()
+    broken = f"{dataset / 'with_mask' / 'gone.jpg'}: it is a broken symbolic link (to {tmp_path / 'deleted.jpg'})"
+    assert f"warning: skipping {broken}" in lines
+    assert any(line.startswith("images: 24 usable ({'mask': 12, 'no_mask': 12}), 1 skipped,") for line in lines), lines
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.h5", "m.json", "m.keras"]
+    assert cv2.imread(str(tmp_path / "curves.png")) is not None
+    assert re.search(r"^test accuracy [\d.]+; 1 epoch in \d+ s$", result.stdout, re.M), result.stdout
+    assert result.stderr == ""  # no TensorFlow or absl lines
+
+
+def test_defaults_are_in_the_project_wherever_it_runs_from(tmp_path):
+    """Issue 9, case 17: run from another folder, training looked for ./dataset and wrote ./logs."""
+    logs_existed = (ROOT / "logs").exists()
+    help_text = run_script("train_mask_detector.py", "--help", cwd=tmp_path).stdout
+    for default in (DATASET, ROOT / "logs", ROOT / "models" / "mask_detector.h5"):
+        assert f"(default: {default})" in re.sub(r"\s+", " ", help_text)
+    result = run_script(
+        "train_mask_detector.py", "--max-per-class", 12, "--epochs", 1, "--fine-tune-epochs", 0, "--batch-size", 8,
+        "-m", "m.h5", cwd=tmp_path,
+    )
+    logs = re.search(r"TensorBoard logs in (.+)$", result.stdout, re.M)
+    try:
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f"{DATASET / 'observations'}: using with_mask/, without_mask/" in result.stdout.splitlines()
+        written = f"wrote {tmp_path / 'm.h5'}, {tmp_path / 'm.keras'}, {tmp_path / 'm.json'}, {tmp_path / 'm_training.png'}"
+        assert result.stdout.splitlines()[-1].startswith(written + "; TensorBoard logs in ")
+        assert Path(logs.group(1)).parent == ROOT / "logs" and any(Path(logs.group(1)).rglob("events.out.*"))
+        assert not (tmp_path / "logs").exists() and not (tmp_path / "dataset").exists()
+    finally:
+        if logs:
+            shutil.rmtree(logs.group(1), ignore_errors=True)
+        if not logs_existed and (ROOT / "logs").exists() and not any((ROOT / "logs").iterdir()):
+            (ROOT / "logs").rmdir()
 
 
 def test_unreadable_files_are_skipped_and_counted(tmp_path):

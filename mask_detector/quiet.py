@@ -1,0 +1,57 @@
+"""The libraries' console chatter, silenced in this one place; ``--verbose`` brings it back.
+
+OpenCV (backend notes), TensorFlow (oneDNN and CPU lines), Qt (missing font
+folders) and LiteRT (its XNNPACK line) talk on stderr before or beside our
+own lines. Most of them read a setting when they load, so the settings are
+made at package import, before any of them loads; a user's own setting wins.
+"""
+
+import contextlib
+import os
+import sys
+
+QUIET_SETTINGS = {
+    "OPENCV_LOG_LEVEL": "ERROR",
+    "TF_CPP_MIN_LOG_LEVEL": "2",  # errors only
+    "QT_LOGGING_RULES": "default.warning=false",
+}
+_verbose = False
+
+
+def silence_libraries():
+    for name, value in QUIET_SETTINGS.items():
+        os.environ.setdefault(name, value)
+
+
+def be_verbose():
+    """Let the libraries talk again (TensorFlow and Qt read this when they load, OpenCV at once)."""
+    global _verbose
+    _verbose = True
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    os.environ.pop("QT_LOGGING_RULES", None)
+    os.environ["OPENCV_LOG_LEVEL"] = "WARNING"
+    if "cv2" in sys.modules:
+        cv2 = sys.modules["cv2"]
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Silence what native code writes to stderr in this block, for chatter no setting turns off.
+
+    LiteRT's "Created TensorFlow Lite XNNPACK delegate" and the LiteRT
+    converter's summary line are written by C++ straight to file descriptor 2.
+    Errors still reach the user as Python exceptions.
+    """
+    if _verbose:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

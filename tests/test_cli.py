@@ -1,0 +1,63 @@
+"""mask_detector/cli.py, seen through the five scripts: numbers below their least refused, every default in --help."""
+
+import re
+
+import pytest
+
+from conftest import run_all
+
+SCRIPTS = ("detect_mask_image.py", "detect_mask_video.py", "train_mask_detector.py", "evaluate_mask_detector.py",
+           "export_tflite.py")
+# The options that have no default to show: switches, required inputs, optional outputs.
+WITHOUT_DEFAULT = {
+    "all": {"--help", "--verbose"},
+    "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display"},
+    "detect_mask_video.py": {"--output", "--no-display"},
+    "train_mask_detector.py": set(),
+    "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
+    "export_tflite.py": set(),
+}
+# Issue 9, case 18: negative counts were taken (`--max-frames -5` ran one frame and exited 0).
+TOO_SMALL = [
+    ("train_mask_detector.py", "--max-per-class", "-3", 0),
+    ("train_mask_detector.py", "--fine-tune-epochs", "-2", 0),
+    ("detect_mask_video.py", "--max-frames", "-5", 0),
+    ("detect_mask_image.py", "--max-pixels", "0", 1),
+    ("export_tflite.py", "--calibration-images", "0", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def runs():
+    wanted = {f"help {script}": (script, "--help") for script in SCRIPTS}
+    wanted |= {f"{script} {flag} {value}": (script, flag, value) for script, flag, value, _ in TOO_SMALL}
+    return run_all(wanted)
+
+
+def help_entries(text):
+    """{long option: its help text} from an argparse --help page."""
+    entries, current = {}, None
+    for line in text.split("\noptions:\n", 1)[1].splitlines():
+        if re.match(r"  -", line):
+            current = re.findall(r"(--[\w-]+)", line.split("  ", 2)[1])[0]
+            entries[current] = line
+        elif current:
+            entries[current] += " " + line.strip()
+    return {option: re.sub(r"\s+", " ", text) for option, text in entries.items()}
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_shows_every_default(runs, script):
+    result = runs[f"help {script}"]
+    assert result.returncode == 0, result.stderr
+    entries = help_entries(result.stdout)
+    missing = {option for option, text in entries.items() if "(default: " not in text}
+    assert missing == WITHOUT_DEFAULT["all"] | WITHOUT_DEFAULT[script], entries
+
+
+@pytest.mark.parametrize("script, flag, value, least", TOO_SMALL)
+def test_numbers_below_their_least_are_refused(runs, script, flag, value, least):
+    result = runs[f"{script} {flag} {value}"]
+    assert result.returncode == 2, result.stderr
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line == f"{script}: error: argument {flag}: must be at least {least}, got {value}"
