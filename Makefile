@@ -46,8 +46,15 @@ $(VENV_CV4)/.installed: requirements.txt
 assets: $(VENV)/.installed
 	$(PY) -m mask_detector.assets $(ASSET_FLAGS)
 
-train: setup
-	$(PY) train_mask_detector.py --dataset dataset
+# Masked and wrongly masked faces drawn on the datasets' unmasked ones (make_masked_faces.py).
+SYNTHETIC := dataset_synthetic
+
+$(SYNTHETIC)/sources.jsonl: | setup
+	$(PY) make_masked_faces.py --faces dataset/observations/without_mask --faces dataset/chandrikadeb7/without_mask \
+		--output $(SYNTHETIC) --seed 0
+
+train: setup $(SYNTHETIC)/sources.jsonl
+	$(PY) train_mask_detector.py --dataset dataset --dataset $(SYNTHETIC)
 
 evaluate: setup
 	$(PY) evaluate_mask_detector.py --voc evaluation/facemask_voc_dev
@@ -58,4 +65,4 @@ benchmark: setup
 	$(PY) benchmarks/bench_training.py
 
 clean:
-	rm -rf $(VENV) $(VENV_CV4) output logs
+	rm -rf $(VENV) $(VENV_CV4) output logs $(SYNTHETIC)

@@ -48,13 +48,13 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     stop_on_sigterm()
-    from mask_detector.display import display_available
+    from mask_detector.display import require_window
     from mask_detector.live import LiveOutputs, LiveRun
     from mask_detector.people import People
     from mask_detector.video import FrameSource
 
-    if not args.no_display and not display_available():
-        raise UserError("no display found; run with --no-display (and --output to keep the video)")
+    if not args.no_display:
+        require_window()
     outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots)
     # The source opens before the models load, so a wrong --source is told at once.
     with FrameSource(args.source, args.timeout, args.reconnect_for) as source, outputs:

@@ -64,22 +64,25 @@ def main(argv=None):
 
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
     callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
+    classes, weights = train.class_names, training.class_weights(train.labels)
     with training.Timer() as timer:
         try:
-            model = training.build_model(size)
-            history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate, callbacks)
+            model = training.build_model(size, classes)
+            history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate, callbacks,
+                                     weights=weights)
             if args.fine_tune_epochs:
                 training.unfreeze_top(model)
                 history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
-                                         args.learning_rate / 100, callbacks, history)
+                                         args.learning_rate / 100, callbacks, history, weights)
         except KeyboardInterrupt:
             kept = f"; best checkpoint so far kept at {checkpoint.path}" if checkpoint.saved else ""
             print(f"interrupted: no final model written{kept}", file=sys.stderr)
             return 130
 
-    report, test_figures = training.score_on_test_split(model, test_data, test.labels)
+    report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
-    card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures)
+    card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,
+                               classes)
     written = training.save_outputs(model, history, card, output, args.plot)
     checkpoint.path.unlink(missing_ok=True)
     print(f"test accuracy {test_figures['accuracy']:.4f}; {plural(card['epochs_trained'], 'epoch')} "

@@ -186,7 +186,7 @@ class Track:
 
 
 class IouTracker:
-    """The plain tracker issue 11 measures against: no memory beyond the previous frame.
+    """The plain tracker to measure against: no memory beyond the previous frame.
 
     A face takes the track of the previous frame's face it overlaps most (IoU
     >= 0.3); a face missed for one frame starts a new track when it returns.

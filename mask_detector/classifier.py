@@ -17,7 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector import CLASS_NAMES, DEFAULT_MODEL
+from mask_detector import CLASS_NAMES, DEFAULT_MODEL, THREE_CLASS_NAMES
 from mask_detector.errors import UserError, first_line
 from mask_detector.quiet import native_stderr_silenced
 
@@ -104,7 +104,6 @@ class MaskClassifier:
     """
 
     def __init__(self, path=DEFAULT_MODEL, preprocess="auto"):
-        self.class_names = CLASS_NAMES
         path = Path(path)
         if not path.is_file():
             raise UserError(f"model file {path} not found; {TRAIN_HINT}")
@@ -132,11 +131,14 @@ class MaskClassifier:
         input_shape, output_shape = plain_shape(input_shape), plain_shape(output_shape)
         if len(input_shape) != 4 or input_shape[3] != 3 or input_shape[1] != input_shape[2] or not input_shape[1]:
             raise UserError(f"model {self.path} takes input of shape {input_shape}; expected (batch, N, N, 3)")
-        if len(output_shape) != 2 or output_shape[1] != len(CLASS_NAMES):
+        if len(output_shape) != 2 or output_shape[1] not in (2, 3):
             raise UserError(
-                f"model {self.path} gives output of shape {output_shape}; expected (batch, 2) for {CLASS_NAMES}"
+                f"model {self.path} gives output of shape {output_shape}; expected (batch, 2) for {CLASS_NAMES} "
+                f"or (batch, 3) for {THREE_CLASS_NAMES}"
             )
         self.input_size = int(input_shape[1])
+        # The classes are known by the output's width: the model files hold no names.
+        self.class_names = CLASS_NAMES if output_shape[1] == 2 else THREE_CLASS_NAMES
 
     def _load_keras(self, path):
         import keras
@@ -224,9 +226,9 @@ class MaskClassifier:
                     and np.allclose(scores.sum(axis=1), 1.0, atol=tolerance))
 
     def predict_probabilities(self, crops):
-        """Class probabilities (one row per crop, columns as CLASS_NAMES); None crops give NaN rows."""
+        """Class probabilities (one row per crop, columns as class_names); None crops give NaN rows."""
         present = [i for i, crop in enumerate(crops) if crop is not None]
-        probabilities = np.full((len(crops), len(CLASS_NAMES)), np.nan, dtype=np.float32)
+        probabilities = np.full((len(crops), len(self.class_names)), np.nan, dtype=np.float32)
         if present:
             scores = self._scores(np.stack([crops[i] for i in present]).astype(np.float32))
             if self._softmax:
@@ -236,7 +238,7 @@ class MaskClassifier:
 
     def predict(self, crops):
         """Probabilities of `mask` for a list of RGB crops (None entries give NaN)."""
-        return self.predict_probabilities(crops)[:, CLASS_NAMES.index("mask")]
+        return self.predict_probabilities(crops)[:, self.class_names.index("mask")]
 
 
 def _quantise(batch, detail):

@@ -1,22 +1,29 @@
 """Training data: find the images, split them without leaks, stream them with tf.data.
 
-A dataset folder holds ``with_mask/`` and ``without_mask/``, or holds
-several such folders (``dataset/observations``, ``dataset/chandrikadeb7``),
-which are then merged.
+A dataset folder holds ``with_mask/`` and ``without_mask/`` (and, for a
+three-class model, ``incorrect_mask/``), or holds several such folders
+(``dataset/observations``, ``dataset/chandrikadeb7``), which are then merged.
+A dataset made from other photos (make_masked_faces.py) lists each image's
+source in ``sources.jsonl``; the split keeps an image on the side of its source.
 """
 
 import hashlib
+import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mask_detector import CLASS_NAMES
+from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES
 from mask_detector.errors import UserError
 from mask_detector.files import IMAGE_SUFFIXES, walk_folder
 
-# Folder name on disk for each class, in the order of CLASS_NAMES.
-CLASS_FOLDERS = ("with_mask", "without_mask")
+# Folder names on disk, and the class (an index into THREE_CLASS_NAMES) each holds;
+# mask_weared_incorrect is the name the annotated street photos use.
+CLASS_FOLDERS = {"with_mask": 0, "without_mask": 1, "incorrect_mask": 2, "mask_weared_incorrect": 2}
+# Each class's folder name in messages.
+FOLDER_OF = ("with_mask", "without_mask", "incorrect_mask")
+EXPECTED = "with_mask and without_mask (and incorrect_mask for three classes)"
 # The share of each class's distinct images kept out of training to test, and to validate.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
@@ -26,22 +33,29 @@ IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"G
 
 @dataclass
 class ImageList:
-    """Images with their labels (index into CLASS_NAMES) and content hashes."""
+    """Images with their labels (index into THREE_CLASS_NAMES), content hashes and source groups."""
 
     paths: list = field(default_factory=list)
     labels: list = field(default_factory=list)
     hashes: list = field(default_factory=list)
+    groups: list = field(default_factory=list)  # the sha256 of the photo an image was made from, or its own
     skipped: list = field(default_factory=list)  # (path, reason)
+
+    @property
+    def class_names(self):
+        """Two classes, or three when any image shows a mask worn wrongly."""
+        return THREE_CLASS_NAMES if 2 in self.labels else CLASS_NAMES
 
     def counts(self):
         tally = Counter(self.labels)
-        return {name: tally.get(i, 0) for i, name in enumerate(CLASS_NAMES)}
+        return {name: tally.get(i, 0) for i, name in enumerate(self.class_names)}
 
     def subset(self, indices):
         return ImageList(
             [self.paths[i] for i in indices],
             [self.labels[i] for i in indices],
             [self.hashes[i] for i in indices],
+            [self.groups[i] for i in indices],
         )
 
 
@@ -65,22 +79,22 @@ def _dataset_roots(folder, warn):
     roots = [p for p in subfolders if _is_dataset(p)]
     if not roots:
         raise UserError(
-            f"dataset folder {folder} has no class folders: expected {' and '.join(CLASS_FOLDERS)}"
+            f"dataset folder {folder} has no class folders: expected {EXPECTED}"
             + (f", found {', '.join(p.name for p in subfolders[:5])}" if subfolders else ", found no sub-folders")
         )
     ignored = [p.name + "/" for p in subfolders if p not in roots]
     if ignored:
-        warn(f"note: {folder}: ignoring {', '.join(ignored)} (no {' or '.join(CLASS_FOLDERS)} inside)")
+        warn(f"note: {folder}: ignoring {', '.join(ignored)} (no {' or '.join(FOLDER_OF)} inside)")
     return roots
 
 
 def _class_folders(root, warn):
     """The class folders of one dataset folder, [(label, folder)]; says which are used and which ignored."""
-    used = [(label, root / name) for label, name in enumerate(CLASS_FOLDERS) if (root / name).is_dir()]
+    used = [(label, root / name) for name, label in CLASS_FOLDERS.items() if (root / name).is_dir()]
     others = sorted(p.name + "/" for p in root.iterdir()
                     if p.is_dir() and p.name not in CLASS_FOLDERS and not p.name.startswith("."))
     warn(f"{root}: using {', '.join(f'{folder.name}/' for _, folder in used)}"
-         + (f"; ignoring {', '.join(others)} (not a class: expected {' and '.join(CLASS_FOLDERS)})" if others else ""))
+         + (f"; ignoring {', '.join(others)} (not a class: expected {EXPECTED})" if others else ""))
     return used
 
 
@@ -105,11 +119,24 @@ def _check_image(path):
     return None, hashlib.sha256(data).hexdigest()
 
 
+def _sources(root):
+    """{image path: sha256 of its source photo} from the dataset's sources.jsonl, if it has one."""
+    listing = root / "sources.jsonl"
+    if not listing.is_file():
+        return {}
+    try:
+        entries = [json.loads(line) for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return {str(root / entry["image"]): entry["source"] for entry in entries}
+    except (ValueError, KeyError, TypeError) as error:
+        raise UserError(f"{listing} is not a list of {{\"image\", \"source\"}} lines: {error}") from None
+
+
 def find_images(folders, warn=print):
     """List every image of every dataset folder; unreadable files are skipped with a warning."""
     images = ImageList()
     for folder in folders:
         for root in _dataset_roots(folder, warn):
+            sources = _sources(root)
             for label, class_dir in _class_folders(root, warn):
                 # Sub-folders count, also through symbolic links; what is no file is said and skipped.
                 files, others, _ = walk_folder(class_dir)
@@ -127,12 +154,13 @@ def find_images(folders, warn=print):
                     images.paths.append(str(path))
                     images.labels.append(label)
                     images.hashes.append(digest)
+                    images.groups.append(sources.get(str(path), digest))
     counts = images.counts()
-    missing = [CLASS_FOLDERS[i] for i, name in enumerate(CLASS_NAMES) if counts[name] == 0]
+    missing = [FOLDER_OF[i] for i, name in enumerate(images.class_names) if counts[name] == 0]
     if missing:
         raise UserError(
             f"no usable images in {', '.join(missing)} of {', '.join(map(str, folders))}; "
-            f"a dataset needs both {CLASS_FOLDERS[0]}/ and {CLASS_FOLDERS[1]}/"
+            f"a dataset needs both {FOLDER_OF[0]}/ and {FOLDER_OF[1]}/"
         )
     return images
 
@@ -150,11 +178,12 @@ def limit_per_class(images, most, seed):
 
 
 def split_without_leaks(images, test_fraction=TEST_FRACTION, validation_fraction=VALIDATION_FRACTION, seed=42):
-    """Split into train, validation and test so that identical files stay together.
+    """Split into train, validation and test so that nothing of one side is seen on another.
 
     Exact duplicates (same sha256) would otherwise land on both sides and
-    inflate the test figures. Each unique content is kept once; a content that
-    appears under both labels is dropped as ambiguous.
+    inflate the test figures: each unique content is kept once, and a content
+    that appears under two labels is dropped as ambiguous. Images made from
+    one photo (its group) go to the side of that photo, all together.
     """
     from sklearn.model_selection import train_test_split
 
@@ -172,19 +201,25 @@ def split_without_leaks(images, test_fraction=TEST_FRACTION, validation_fraction
         "unique": len(unique),
         "duplicates_dropped": len(images.paths) - len(unique),
     }
-    labels = [images.labels[i] for i in unique]
-    _check_enough(Counter(labels), test_fraction, validation_fraction)
-    rest, test = train_test_split(unique, test_size=test_fraction, stratify=labels, random_state=seed)
-    rest_labels = [images.labels[i] for i in rest]
+    _check_enough(Counter(images.labels[i] for i in unique), test_fraction, validation_fraction)
+    members = {}
+    for index in unique:
+        members.setdefault(images.groups[index], []).append(index)
+    groups = list(members)
+    # Stratified by each group's first image: the photo itself, for a group made from one.
+    group_labels = [images.labels[members[g][0]] for g in groups]
+    rest, test = train_test_split(groups, test_size=test_fraction, stratify=group_labels, random_state=seed)
+    rest_labels = [images.labels[members[g][0]] for g in rest]
     train, validation = train_test_split(
         rest, test_size=validation_fraction / (1 - test_fraction), stratify=rest_labels, random_state=seed
     )
-    return images.subset(train), images.subset(validation), images.subset(test), stats
+    return tuple(images.subset(sorted(i for g in side for i in members[g])) for side in (train, validation, test)) + (
+        stats,)
 
 
 def _check_enough(per_class, test_fraction, validation_fraction):
     needed = least_images_per_class(test_fraction, validation_fraction)
-    short = [f"{folder}/ has {per_class[label]}" for label, folder in enumerate(CLASS_FOLDERS)
+    short = [f"{FOLDER_OF[label]}/ has {per_class[label]}" for label in sorted(per_class)
              if per_class[label] < needed]
     if short:
         raise UserError(
@@ -271,19 +306,20 @@ def random_affine(batch):
     )
 
 
-def low_resolution(batch, size, probability=0.5, smallest=12):
-    """Shrink some images to 12-``size`` pixels and enlarge them back.
+def small_face(image, size, smallest=12, largest=48):
+    """One image as a face of 12-48 pixels in a street photo looks once enlarged for the classifier.
 
-    Most faces in street photos are 16-40 pixels wide; this teaches the
-    classifier what such faces look like once they are enlarged for it.
+    Most faces in street photos are 16-40 pixels wide, blurred by the
+    camera and blocky from JPEG; the training crops are large and sharp. The
+    image is shrunk, saved as a low-quality JPEG and enlarged back.
     """
     import tensorflow as tf
 
-    count = tf.shape(batch)[0]
-    target = tf.random.uniform([], smallest, size, dtype=tf.int32)
-    blurred = tf.image.resize(tf.image.resize(batch, [target, target], antialias=True), [size, size])
-    pick = tf.random.uniform([count, 1, 1, 1]) < probability
-    return tf.where(pick, blurred, batch)
+    target = tf.random.uniform([], smallest, largest + 1, dtype=tf.int32)
+    small = tf.image.resize(image, [target, target], antialias=True)
+    small = tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8)
+    small = tf.image.adjust_jpeg_quality(small, tf.random.uniform([], 30, 90, dtype=tf.int32))
+    return tf.image.resize(tf.cast(small, tf.float32), [size, size])
 
 
 def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
@@ -297,6 +333,8 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
     def load(path, label):
         image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
         image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        if training:  # half the faces, as small as the detector meets them
+            image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)
         return image, label
 
     paths = tf.constant(images.paths)
@@ -308,7 +346,7 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
     if training:
 
         def distort(batch, label):
-            return low_resolution(random_affine(batch), image_size), label
+            return random_affine(batch), label
 
         dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

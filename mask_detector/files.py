@@ -216,9 +216,13 @@ class JsonLines:
     half-written or mixed file, and a failed run leaves the old file as it
     was. Ctrl-C still keeps every finished line. Standard output gets each
     line in one write, with nothing left in a buffer.
+
+    ``streaming`` writes straight to the file instead, each line whole and
+    at once, for a run that may never end (a camera), whose lines are read
+    while it goes on.
     """
 
-    def __init__(self, path):
+    def __init__(self, path, streaming=False):
         self.path = path
         self.to_stdout = path == "-"
         self._file = None
@@ -226,8 +230,8 @@ class JsonLines:
         if path and not self.to_stdout:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-                temporary = self._stack.enter_context(atomic_path(path, keep_on_interrupt=True))
-                self._file = self._stack.enter_context(open(temporary, "w", encoding="utf-8"))
+                target = path if streaming else self._stack.enter_context(atomic_path(path, keep_on_interrupt=True))
+                self._file = self._stack.enter_context(open(target, "w", encoding="utf-8"))
             except OSError as error:
                 self._stack.close()
                 raise UserError(write_failure(path, error)) from None
@@ -243,6 +247,9 @@ class JsonLines:
                 self._file.flush()  # a full disk is told at this line, not at the end
         except OSError as error:
             raise UserError(write_failure("standard output" if self.to_stdout else self.path, error)) from None
+
+    def close(self):
+        self.__exit__(None, None, None)
 
     def __enter__(self):
         return self

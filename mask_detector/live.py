@@ -189,8 +189,9 @@ class LiveOutputs:
             check_writable(Path(snapshots) / "snapshot.jpg")
         self.video = video
         self.json_to_stdout = json_path == "-"
-        self.json_lines = JsonLines(json_path) if json_path else None
-        self.events = JsonLines(events_path) if events_path else None
+        # Live lines are read as the run goes on: written straight to their files.
+        self.json_lines = JsonLines(json_path, streaming=True) if json_path else None
+        self.events = JsonLines(events_path, streaming=True) if events_path else None
         self._writer = None
 
     def video_writer(self, fps):

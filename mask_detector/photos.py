@@ -126,8 +126,13 @@ def summary_line(record):
     if "error" in record:
         return f"{record['image']}: error: {record['error']}"
     faces = record["faces"]
-    masked = sum(face["label"] == "mask" for face in faces)
-    return f"{record['image']}: {plural(len(faces), 'face')}, {masked} mask, {len(faces) - masked} no mask"
+    labels = [face["label"] for face in faces]
+    line = f"{record['image']}: {plural(len(faces), 'face')}, {labels.count('mask')} mask, "
+    line += f"{labels.count('no_mask')} no mask"
+    # A three-class model's faces say whether the mask is worn wrongly.
+    if faces and "incorrect" in faces[0]["probabilities"]:
+        line += f", {labels.count('incorrect')} mask worn wrongly"
+    return line
 
 
 def run_photos(pipeline, photos, copies, json_lines, show=False, wait_ms=0, max_pixels=DEFAULT_MAX_PIXELS):

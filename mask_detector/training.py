@@ -37,8 +37,8 @@ def standard_callbacks(patience, log_dir):
     ]
 
 
-def build_model(image_size, weights="imagenet", dropout=0.5):
-    """MobileNetV2 (ImageNet, frozen) with a new two-class head.
+def build_model(image_size, class_names=CLASS_NAMES, weights="imagenet", dropout=0.5):
+    """MobileNetV2 (ImageNet, frozen) with a new head, softmax over ``class_names``.
 
     The model takes raw 0-255 RGB pixels: scaling to MobileNetV2's [-1, 1]
     happens inside, so whoever loads the file needs no preprocessing code.
@@ -63,11 +63,21 @@ def build_model(image_size, weights="imagenet", dropout=0.5):
     x = keras.layers.GlobalAveragePooling2D()(x)
     x = keras.layers.Dense(128, activation="relu")(x)
     x = keras.layers.Dropout(dropout)(x)
-    outputs = keras.layers.Dense(len(CLASS_NAMES), activation="softmax", name="mask_no_mask")(x)
+    outputs = keras.layers.Dense(len(class_names), activation="softmax", name="mask_classes")(x)
     return keras.Model(inputs, outputs, name="mask_classifier")
 
 
-def train(model, train_data, validation_data, epochs, learning_rate, callbacks=(), history=None):
+def class_weights(labels):
+    """A weight per class, inversely proportional to its share of the training images.
+
+    So that a class with fewer images (masks worn wrongly) weighs as much in
+    the loss as the others, without choosing numbers by hand.
+    """
+    counts = np.bincount(labels)
+    return {label: len(labels) / (len(counts) * count) for label, count in enumerate(counts) if count}
+
+
+def train(model, train_data, validation_data, epochs, learning_rate, callbacks=(), history=None, weights=None):
     """Compile and fit for ``epochs`` more epochs; return ``history`` extended by them.
 
     Each phase compiles anew, since the optimizer must see which weights are
@@ -89,6 +99,7 @@ def train(model, train_data, validation_data, epochs, learning_rate, callbacks=(
         callbacks=list(callbacks),
         verbose=1 if sys.stdout.isatty() else 2,
         shuffle=False,  # the tf.data pipeline shuffles
+        class_weight=weights,
     )
     for key, values in result.history.items():
         history.setdefault(key, []).extend(values)
@@ -106,22 +117,24 @@ def unfreeze_top(model, layers_from="block_13_expand"):
         layer.trainable = trainable and not isinstance(layer, keras.layers.BatchNormalization)
 
 
-def score_on_test_split(model, test_data, truth):
+def score_on_test_split(model, test_data, truth, class_names=CLASS_NAMES):
     """The classification report on the test split: (text to print, figures for the card)."""
     from sklearn.metrics import balanced_accuracy_score, classification_report
 
     probabilities = np.concatenate([model(batch, training=False).numpy() for batch, _ in test_data])
     predicted = probabilities.argmax(axis=1)
     truth = np.asarray(truth)
-    text = classification_report(truth, predicted, target_names=list(CLASS_NAMES), digits=4)
-    report = classification_report(truth, predicted, target_names=list(CLASS_NAMES), output_dict=True)
+    labels = list(range(len(class_names)))
+    text = classification_report(truth, predicted, labels=labels, target_names=list(class_names), digits=4)
+    report = classification_report(truth, predicted, labels=labels, target_names=list(class_names),
+                                   output_dict=True, zero_division=0)
     figures = {
         "accuracy": round(report["accuracy"], 4),
         "balanced_accuracy": round(balanced_accuracy_score(truth, predicted), 4),
         **{
             name: {k: round(v, 4) for k, v in report[name].items() if k != "support"}
             | {"support": int(report[name]["support"])}
-            for name in CLASS_NAMES
+            for name in class_names
         },
     }
     return text, figures
@@ -191,7 +204,8 @@ def plot_history(history, path):
     plt.close(figure)
 
 
-def model_card(output, datasets, seed, image_size, image_counts, history, seconds, test_figures):
+def model_card(output, datasets, seed, image_size, image_counts, history, seconds, test_figures,
+               class_names=CLASS_NAMES):
     """What the model is, how it was made and how it scored: the JSON saved beside it."""
     return {
         "model": output.name,
@@ -201,7 +215,7 @@ def model_card(output, datasets, seed, image_size, image_counts, history, second
         "datasets": [str(d) for d in datasets],
         "seed": seed,
         "input": {"size": [image_size, image_size, 3], "color": "RGB", "pixel_range": [0, 255]},
-        "class_names": list(CLASS_NAMES),
+        "class_names": list(class_names),
         "output": "softmax over class_names",
         "images": image_counts,
         "epochs_trained": len(history.get("loss", [])),

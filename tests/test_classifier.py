@@ -119,7 +119,7 @@ def probabilities(records):
 
 
 def test_classic_recipe_model_is_refused_with_how_to_use_it(unusual_model_runs):
-    """Issue 9, case 12: it called every face `mask` at 0.99-1.0, because its pixels were not scaled."""
+    """Once: it called every face `mask` at 0.99-1.0, because its pixels were not scaled."""
     results, _ = unusual_model_runs
     assert_one_line_error(
         results["classic"], "has no scaling layer", "run with --preprocess mobilenet_v2, or --preprocess none"
@@ -136,7 +136,7 @@ def test_classic_recipe_model_with_its_preprocessing_answers_right(unusual_model
 
 
 def test_raw_scores_get_softmax_with_a_warning(unusual_model_runs):
-    """Issue 9, case 13: `"mask_probability": 15.18` and "Mask 1518.2%" before."""
+    """Once: `"mask_probability": 15.18` and "Mask 1518.2%" before."""
     results, records = unusual_model_runs
     result = results["raw scores"]
     assert result.returncode == 0, result.stderr[-3000:]
@@ -146,7 +146,7 @@ def test_raw_scores_get_softmax_with_a_warning(unusual_model_runs):
 
 
 def test_fully_integer_litert_model(unusual_model_runs):
-    """Issue 9, case 14: uint8 input and output failed as `unexpected ValueError`; now quantised both ways."""
+    """Once: uint8 input and output failed as `unexpected ValueError`; now quantised both ways."""
     results, records = unusual_model_runs
     assert results["small uint8"].returncode == 0, results["small uint8"].stderr[-3000:]
     float_model, integer_model = probabilities(records["small"]), probabilities(records["small uint8"])
@@ -157,7 +157,7 @@ def test_fully_integer_litert_model(unusual_model_runs):
 
 
 def test_model_suffix_in_upper_case(unusual_model_runs):
-    """Issue 9, case 15: `--model UPPER.H5` was refused."""
+    """Once: `--model UPPER.H5` was refused."""
     results, records = unusual_model_runs
     assert results["upper case"].returncode == 0, results["upper case"].stderr[-3000:]
     assert records["upper case"] == records["default"]

@@ -12,12 +12,12 @@ SCRIPTS = ("detect_mask_image.py", "detect_mask_video.py", "train_mask_detector.
 WITHOUT_DEFAULT = {
     "all": {"--help", "--verbose"},
     "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display"},
-    "detect_mask_video.py": {"--output", "--no-display"},
+    "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--no-display"},
     "train_mask_detector.py": set(),
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
     "export_tflite.py": set(),
 }
-# Issue 9, case 18: negative counts were taken (`--max-frames -5` ran one frame and exited 0).
+# Once: negative counts were taken (`--max-frames -5` ran one frame and exited 0).
 TOO_SMALL = [
     ("train_mask_detector.py", "--max-per-class", "-3", 0),
     ("train_mask_detector.py", "--fine-tune-epochs", "-2", 0),

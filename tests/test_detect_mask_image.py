@@ -347,7 +347,7 @@ def test_image_window_closed_by_the_user_keeps_the_result(display, samples, defa
     assert record["image"] == str(samples[0]) and set(record) == IMAGE_KEYS
 
 
-# Issue 9: never damage a user's file, fail fast and say why.
+# A user's files are never damaged; failures are fast and say why.
 
 def photo_folder(folder, photos, names=None):
     """Copy ``photos`` into ``folder`` (under ``names`` if given); return {name: original bytes}."""
@@ -383,7 +383,7 @@ def refused_runs(samples, tmp_path_factory):
 
 
 def test_output_into_the_input_folder_is_refused(refused_runs, samples):
-    """Issue 9, case 1: annotated copies would replace the photos."""
+    """Once: annotated copies would replace the photos."""
     folder = refused_runs.folders["into itself"]
     assert_one_line_error(
         refused_runs.results["into itself"], f"--output {folder} would overwrite the input photo {folder / samples[0].name}"
@@ -394,7 +394,7 @@ def test_output_into_the_input_folder_is_refused(refused_runs, samples):
 
 
 def test_json_naming_an_input_photo_is_refused(refused_runs, samples):
-    """Issue 9, case 2: the JSON Lines would have replaced the photo before it was read."""
+    """Once: the JSON Lines would have replaced the photo before it was read."""
     folder = refused_runs.folders["json on a photo"]
     assert_one_line_error(
         refused_runs.results["json on a photo"], f"--json {folder / samples[1].name} is one of the input photos"
@@ -403,7 +403,7 @@ def test_json_naming_an_input_photo_is_refused(refused_runs, samples):
 
 
 def test_image_named_output_for_several_photos_is_refused(refused_runs):
-    """Issue 9, case 4: `--output result.jpg` for two photos made a folder named result.jpg."""
+    """Once: `--output result.jpg` for two photos made a folder named result.jpg."""
     folder = refused_runs.folders["many"]
     assert_one_line_error(
         refused_runs.results["many"], f"--output {folder / 'result.jpg'} names one image, but there are 2 photos"
@@ -412,7 +412,7 @@ def test_image_named_output_for_several_photos_is_refused(refused_runs):
 
 
 def test_photos_with_one_name_in_two_folders_are_both_kept(samples, default_model, tmp_path):
-    """Issue 9, case 4: copies of a.jpg from two folders overwrote each other; now the input tree is mirrored."""
+    """Once: copies of a.jpg from two folders overwrote each other; now the input tree is mirrored."""
     photo_folder(tmp_path / "monday", [samples[0]], ["photo.jpg"])
     photo_folder(tmp_path / "tuesday", [samples[4]], ["photo.jpg"])
     photo_folder(tmp_path / "tuesday", [samples[1]])
@@ -445,7 +445,7 @@ def fill_up(disk, leave):
 
 
 def test_full_disk_says_so_and_leaves_no_partial_file(samples, default_model, tmp_path):
-    """Issue 9, case 6: a truncated JPEG, a lost JSON line, `unexpected OSError`; now one line, nothing half-written."""
+    """Once: a truncated JPEG, a lost JSON line, `unexpected OSError`; now one line, nothing half-written."""
     with small_disk(tmp_path / "images disk") as images_disk, small_disk(tmp_path / "json disk") as json_disk:
         for disk in (images_disk, json_disk):
             (disk / "results.jsonl").write_text('{"image": "from an earlier run"}\n')
@@ -472,7 +472,7 @@ def test_full_disk_says_so_and_leaves_no_partial_file(samples, default_model, tm
 
 
 def test_two_runs_writing_one_json_file_at_once(default_model, tmp_path):
-    """Issue 9, case 7: interleaved lines and NUL bytes before; now the file is one whole run's lines."""
+    """Once: interleaved lines and NUL bytes before; now the file is one whole run's lines."""
     observations = require(DATASET / "observations")
     sets = [sorted((observations / folder).glob("*.jpg"))[:60] for folder in ("with_mask", "without_mask")]
     results = tmp_path / "shared" / "results.jsonl"
@@ -496,7 +496,7 @@ def test_two_runs_writing_one_json_file_at_once(default_model, tmp_path):
 
 
 def test_display_that_does_not_answer(samples, tmp_path):
-    """Issue 9, case 9: Qt aborted the process (exit 134) and left an empty JSON file."""
+    """Once: Qt aborted the process (exit 134) and left an empty JSON file."""
     number = next(n for n in range(99, 200) if not Path(f"/tmp/.X11-unix/X{n}").exists())
     result = run_script(
         "detect_mask_image.py", "--image", samples[0], "--json", tmp_path / "results.jsonl",
@@ -528,7 +528,7 @@ def run_measuring_memory(tmp_path, *args):
 
 
 def test_huge_images_and_huge_junk_are_refused_from_their_header(samples, default_model, tmp_path):
-    """Issue 9, case 11: 6 GB for a 30000x30000 PNG, and a 4 GB junk file read whole; now neither is loaded."""
+    """Once: 6 GB for a 30000x30000 PNG, and a 4 GB junk file read whole; now neither is loaded."""
     folder = tmp_path / "photos"
     photo_folder(folder, [samples[0]])
     (folder / "huge.png").write_bytes(png_header(30000, 30000))
@@ -579,7 +579,7 @@ def folder_runs(samples, tmp_path_factory):
 
 
 def test_sub_folders_are_searched_only_when_asked(folder_runs, samples):
-    """Issue 9, case 19: sub-folders were skipped without a word; now said, and searched with --recursive."""
+    """Once: sub-folders were skipped without a word; now said, and searched with --recursive."""
     flat, folder = folder_runs.results["flat"], folder_runs.folder
     assert flat.returncode == 0, flat.stderr[-3000:]
     assert f"note: 1 sub-folder of {folder} not searched (sub); add --recursive" in flat.stderr.splitlines()
@@ -594,7 +594,7 @@ def test_sub_folders_are_searched_only_when_asked(folder_runs, samples):
 
 
 def test_fifo_and_broken_link_are_called_what_they_are(folder_runs):
-    """Issue 9, case 19: both were reported as "does not exist"."""
+    """Once: both were reported as "does not exist"."""
     folder, results = folder_runs.folder, folder_runs.results
     assert_one_line_error(results["fifo"], f"{folder / 'fifo.jpg'} is a FIFO (named pipe), not a file")
     assert_one_line_error(results["broken link"], f"{folder / 'broken.jpg'} is a broken symbolic link (to ")

@@ -75,6 +75,13 @@ def test_window_without_display_is_a_clear_error(clip, default_model):
     assert result.stderr.strip().splitlines()[-1].startswith("error: no display found; run with --no-display")
 
 
+def test_a_display_that_does_not_answer_is_a_clear_error(clip, tmp_path):
+    result = run_script("detect_mask_video.py", "--source", clip, "--json", tmp_path / "frames.jsonl",
+                        env=script_env(DISPLAY=":99"))
+    assert_one_line_error(result, "cannot open a window on display :99; run with --no-display")
+    assert not (tmp_path / "frames.jsonl").exists()
+
+
 @pytest.fixture(scope="module")
 def video_runs(samples, default_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("sources")
@@ -110,7 +117,7 @@ def test_video_file_that_ends(video_runs):
 
 
 def test_video_window_shows_frames_and_closes_at_the_end(display, samples, default_model, tmp_path):
-    clip = make_clip(samples * 5, tmp_path / "clip.mp4")
+    clip = make_clip(samples * 10, tmp_path / "clip.mp4")
     process = subprocess.Popen(
         [os.sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip)],
         cwd=ROOT, env=script_env(DISPLAY=display), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -119,7 +126,7 @@ def test_video_window_shows_frames_and_closes_at_the_end(display, samples, defau
     stdout, stderr = process.communicate(timeout=300)
     assert shot is not None, f"no annotated video window seen; stderr: {stderr[-2000:]}"
     assert process.returncode == 0, stderr
-    assert stdout.startswith(f"frames {len(samples) * 5 * 4},")
+    assert stdout.startswith(f"frames {len(samples) * 10 * 4},")
 
 
 def test_video_window_closed_by_the_user(display, samples, default_model, tmp_path):

@@ -36,7 +36,7 @@ def voc_folder(voc_dev, photos, folder):
 
 
 def test_json_that_cannot_be_written_stops_before_the_work(voc_dev, samples, tmp_path):
-    """Issue 9, case 8: the evaluation ran for minutes, then failed on --json and lost everything."""
+    """Once: the evaluation ran for minutes, then failed on --json and lost everything."""
     folder = voc_folder(voc_dev, samples[:1], tmp_path / "voc")
     (tmp_path / "a file").write_text("")
     result = run_script("evaluate_mask_detector.py", "--voc", folder, "--json", tmp_path / "a file" / "e.json")

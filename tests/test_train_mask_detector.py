@@ -117,8 +117,9 @@ def dataset_runs(tmp_path_factory):
     (folder / "a file").write_text("")
     copy_photos(observations / "with_mask", folder / "one image" / "with_mask", 1)
     copy_photos(observations / "without_mask", folder / "one image" / "without_mask", 3)
-    for name in ("with_mask", "without_mask", "mask_weared_incorrect"):
-        copy_photos(observations / name.replace("mask_weared_incorrect", "with_mask"), folder / "three each" / name, 3)
+    for name in ("with_mask", "without_mask", "mask_weared_incorrect", "notes"):
+        copy_photos(observations / name.replace("mask_weared_incorrect", "with_mask").replace("notes", "with_mask"),
+                    folder / "three each" / name, 3)
     common = ("--logdir", folder / "logs", "--output", folder / "models" / "m.h5")
     runs = {
         name: ("train_mask_detector.py", "--dataset", folder / name, *common)
@@ -155,7 +156,7 @@ def test_dataset_with_only_one_class(dataset_runs):
 
 def test_dataset_with_other_class_names_says_which_it_expects(dataset_runs):
     assert_one_line_error(
-        dataset_runs["other names"], "expected with_mask and without_mask, found mask, no_mask"
+        dataset_runs["other names"], "expected with_mask and without_mask (and incorrect_mask for three classes), found mask, no_mask"
     )
 
 
@@ -167,26 +168,27 @@ def test_unwritable_output_is_reported_before_training(dataset_runs):
 
 
 def test_too_few_images_in_a_class_says_how_many_are_needed(dataset_runs):
-    """Issue 9, case 16: one image, or three per class, ended in `unexpected ValueError ... test_size`."""
+    """Once: one image, or three per class, ended in `unexpected ValueError ... test_size`."""
     assert_one_line_error(
         dataset_runs["one image"], "too few images to train: with_mask/ has 1 and without_mask/ has 3; "
         "training needs at least 10 distinct images per class, so that the test split (20%) and the validation "
         "split (10%) each hold one"
     )
-    assert_one_line_error(dataset_runs["three each"], "with_mask/ has 3 and without_mask/ has 3", "at least 10")
+    assert_one_line_error(
+        dataset_runs["three each"], "with_mask/ has 3 and without_mask/ has 3 and incorrect_mask/ has 3", "at least 10")
 
 
 def test_class_folders_used_and_ignored_are_said(dataset_runs):
-    """Issue 9, case 19: a third class folder was skipped without a word."""
+    """A folder that is no class was once skipped without a word; the third class is used."""
     dataset = dataset_runs["folder"] / "three each"
     assert (
-        f"{dataset}: using with_mask/, without_mask/; ignoring mask_weared_incorrect/ "
-        "(not a class: expected with_mask and without_mask)"
+        f"{dataset}: using with_mask/, without_mask/, mask_weared_incorrect/; ignoring notes/ "
+        "(not a class: expected with_mask and without_mask (and incorrect_mask for three classes))"
     ) in dataset_runs["three each"].stdout.splitlines()
 
 
 def test_read_only_logdir_is_reported_before_training(dataset_runs):
-    """Issue 9, case 16: a read-only --logdir failed only after training."""
+    """Once: a read-only --logdir failed only after training."""
     result = dataset_runs["read-only logdir"]
     assert_one_line_error(result, f"cannot write to {dataset_runs['folder'] / 'read-only' / 'logs'}: Read-only file system")
     assert "images:" not in result.stdout  # it stopped before even listing the images
@@ -219,7 +221,7 @@ def test_classic_flags_linked_folders_and_a_quiet_console(tmp_path):
 
 
 def test_defaults_are_in_the_project_wherever_it_runs_from(tmp_path):
-    """Issue 9, case 17: run from another folder, training looked for ./dataset and wrote ./logs."""
+    """Once: run from another folder, training looked for ./dataset and wrote ./logs."""
     logs_existed = (ROOT / "logs").exists()
     help_text = run_script("train_mask_detector.py", "--help", cwd=tmp_path).stdout
     for default in (DATASET, ROOT / "logs", ROOT / "models" / "mask_detector.h5"):
