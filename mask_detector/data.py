@@ -201,7 +201,9 @@ def split_without_leaks(images, test_fraction=TEST_FRACTION, validation_fraction
         "unique": len(unique),
         "duplicates_dropped": len(images.paths) - len(unique),
     }
-    _check_enough(Counter(images.labels[i] for i in unique), test_fraction, validation_fraction)
+    per_class = Counter(images.labels[i] for i in unique)
+    _check_enough({label: per_class[label] for label in range(len(images.class_names))}, test_fraction,
+                  validation_fraction)
     members = {}
     for index in unique:
         members.setdefault(images.groups[index], []).append(index)

@@ -211,7 +211,7 @@ def model_runs(samples, default_model, tmp_path_factory):
         keras.Model(inputs, outputs).save(folder / name)
 
     save("grey_input.keras", (64, 64, 1), 2)
-    save("three_classes.keras", (64, 64, 3), 3)
+    save("four_classes.keras", (64, 64, 3), 4)
     # A Lambda layer is Python code inside the file; this one leaves a mark whenever it runs.
     marker = folder / "code ran"
     touch = eval(f"lambda t: t * float(__import__('pathlib').Path({str(marker)!r}).touch() is None)")
@@ -226,7 +226,7 @@ def model_runs(samples, default_model, tmp_path_factory):
     runs = {
         name: ("detect_mask_image.py", "--image", image, "--no-display", "--json", "-", "--model", folder / name)
         for name in ("missing.h5", "random.h5", "truncated.h5", "junk.keras", "grey_input.keras",
-                     "three_classes.keras", "lambda.keras")
+                     "four_classes.keras", "lambda.keras")
     }
     runs["unwritable output"] = (
         "detect_mask_image.py", "--image", image, "--no-display", "--output", folder / "a file" / "out.jpg"

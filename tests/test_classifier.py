@@ -33,7 +33,7 @@ def test_model_with_unexpected_input_shape(model_runs):
 
 
 def test_model_with_unexpected_output_shape(model_runs):
-    assert_one_line_error(model_runs["three_classes.keras"], "gives output of shape (None, 3)", "expected (batch, 2)")
+    assert_one_line_error(model_runs["four_classes.keras"], "gives output of shape (None, 4)", "expected (batch, 2)")
 
 
 def test_model_with_python_code_is_refused_by_safe_mode(model_runs):

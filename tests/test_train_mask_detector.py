@@ -117,9 +117,12 @@ def dataset_runs(tmp_path_factory):
     (folder / "a file").write_text("")
     copy_photos(observations / "with_mask", folder / "one image" / "with_mask", 1)
     copy_photos(observations / "without_mask", folder / "one image" / "without_mask", 3)
-    for name in ("with_mask", "without_mask", "mask_weared_incorrect", "notes"):
-        copy_photos(observations / name.replace("mask_weared_incorrect", "with_mask").replace("notes", "with_mask"),
-                    folder / "three each" / name, 3)
+    # Three classes of three distinct photos each (the third from other masked photos), and a folder that is no class.
+    sources = {"with_mask": observations / "with_mask", "without_mask": observations / "without_mask",
+               "mask_weared_incorrect": require(DATASET / "chandrikadeb7" / "with_mask"),
+               "notes": observations / "with_mask"}
+    for name, source in sources.items():
+        copy_photos(source, folder / "three each" / name, 3)
     common = ("--logdir", folder / "logs", "--output", folder / "models" / "m.h5")
     runs = {
         name: ("train_mask_detector.py", "--dataset", folder / name, *common)
