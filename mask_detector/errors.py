@@ -1,5 +1,6 @@
 """One kind of error for things a user can fix, and the wrapper that prints it."""
 
+import contextlib
 import errno
 import signal
 import sys
@@ -24,6 +25,25 @@ def stop_on_sigterm():
         raise Terminated()
 
     signal.signal(signal.SIGTERM, handler)
+
+
+@contextlib.contextmanager
+def interrupts_deferred():
+    """Ctrl-C or SIGTERM during the block takes effect at its end, so its work is never cut in half.
+
+    For work whose parts must agree (a frame's JSON line, its video frame and
+    its count); main thread only, as Python's signal handlers are.
+    """
+    caught = []
+    previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
+                for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            raise Terminated() if caught[0] == signal.SIGTERM else KeyboardInterrupt()
 
 
 def exit_status(interruption):

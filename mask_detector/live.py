@@ -16,7 +16,7 @@ import numpy as np
 
 from mask_detector import display, label_of
 from mask_detector.classifier import crop_faces
-from mask_detector.errors import Terminated, UserError
+from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.people import describe
 from mask_detector.pipeline import face_json
@@ -128,17 +128,19 @@ class LiveRun:
         start = time.perf_counter()
         try:
             for frame in source:
-                faces = self.step(frame)
-                counts.frames += 1
-                if json_lines:
-                    json_lines.write(
-                        {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
-                    )
-                fps = frame_rate.tick()
-                if writer or window:
-                    self.draw(frame, faces, fps)
-                if writer:
-                    writer.write(frame.image, frame.time)
+                # A frame's JSON line, its video frame and its count are all done, or none is.
+                with interrupts_deferred():
+                    faces = self.step(frame)
+                    if json_lines:
+                        json_lines.write(
+                            {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
+                        )
+                    fps = frame_rate.tick()
+                    if writer or window:
+                        self.draw(frame, faces, fps)
+                    if writer:
+                        writer.write(frame.image, frame.time)
+                    counts.frames += 1
                 if window:
                     counts.stopped_by = display.show_frame(window, frame.image)
                     if counts.stopped_by:

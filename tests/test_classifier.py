@@ -91,8 +91,8 @@ def unusual_model_runs(default_model, samples, tmp_path_factory):
     ))
     inputs = keras.Input((64, 64, 3))
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
-    outputs = keras.layers.Dense(3, "softmax")(x)
-    (folder / "three classes.tflite").write_bytes(litert(keras.Model(inputs, outputs)))
+    outputs = keras.layers.Dense(4, "softmax")(x)
+    (folder / "four classes.tflite").write_bytes(litert(keras.Model(inputs, outputs)))
     (folder / "UPPER.H5").write_bytes(default_model.read_bytes())
 
     runs = {
@@ -103,7 +103,7 @@ def unusual_model_runs(default_model, samples, tmp_path_factory):
         "small": (folder / "small.keras",),
         "small uint8": (folder / "small uint8.tflite",),
         "upper case": (folder / "UPPER.H5",),
-        "three classes": (folder / "three classes.tflite",),
+        "four classes": (folder / "four classes.tflite",),
     }
     results = run_all({
         name: ("detect_mask_image.py", "--image", *samples[:3], "--no-display", "--json", folder / f"{name}.jsonl",
@@ -165,5 +165,5 @@ def test_model_suffix_in_upper_case(unusual_model_runs):
 
 def test_shapes_in_messages_are_plain_numbers(unusual_model_runs):
     results, _ = unusual_model_runs
-    line = assert_one_line_error(results["three classes"], "gives output of shape (1, 3); expected (batch, 2)")
+    line = assert_one_line_error(results["four classes"], "gives output of shape (1, 4); expected (batch, 2)")
     assert "np." not in line
