@@ -16,12 +16,12 @@ FLOAT16_MODEL := models/mask_detector_float16.tflite
 .PHONY: demo live test setup assets train evaluate benchmark clean
 
 demo: setup
-	$(PY) detect_mask_image.py --image samples --no-display --output output/samples --json output/samples.jsonl
+	$(PY) detect_mask_image.py --image samples --no-display --output output/samples --json output/samples.jsonl --restart
 
 live: setup
 	$(PY) detect_mask_video.py
 
-test: setup $(VENV_CV4)/.installed
+test: setup $(VENV_CV4)/.installed $(VENV)/.installed-ray
 	@{ command -v Xvfb && command -v xdotool; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool >/dev/null; } \
 		|| echo "Xvfb or xdotool not found: the window tests need them (apt-get install xvfb xdotool)"
 	$(PY) -m pytest tests
@@ -36,6 +36,11 @@ $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+# Ray is optional for users; the tests run a real local Ray instance.
+$(VENV)/.installed-ray: requirements-ray.txt $(VENV)/.installed
+	$(PY) -m pip install --quiet -r requirements-ray.txt
 	touch $@
 
 $(VENV_CV4)/.installed: requirements.txt
@@ -59,9 +64,10 @@ train: setup $(SYNTHETIC)/sources.jsonl
 evaluate: setup
 	$(PY) evaluate_mask_detector.py --voc evaluation/facemask_voc_dev
 
-benchmark: setup
+benchmark: setup $(VENV)/.installed-ray
 	$(PY) benchmarks/bench_pipeline.py
 	$(PY) benchmarks/bench_video.py
+	$(PY) benchmarks/bench_photos.py
 	$(PY) benchmarks/bench_training.py
 
 clean:

@@ -9,12 +9,17 @@ Each image gets one JSON line:
 
 Outputs never replace an input photo. Annotated copies keep their file
 names, or mirror the input folders when two photos share a name.
+
+A folder runs in as many processes as the machine has cores (--workers), or
+on a Ray cluster (--ray). Run the same command again after a stop and the
+photos already in --json are skipped.
 """
 
+import os
 import sys
 
 from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, new_parser
-from mask_detector.errors import run_cli
+from mask_detector.errors import run_cli, stop_on_sigterm
 from mask_detector.files import DEFAULT_MAX_PIXELS
 
 
@@ -31,22 +36,36 @@ def parse_args(argv):
         "--max-pixels", type=at_least(1), default=DEFAULT_MAX_PIXELS,
         help="refuse larger images (read from the file's header, before decoding)",
     )
+    parser.add_argument(
+        "-w", "--workers", type=at_least(1),
+        help=f"processes (or Ray actors) each running the pipeline; a window means one "
+        f"(default: the machine's cores, {os.cpu_count()}, or the Ray cluster's)",
+    )
+    parser.add_argument(
+        "--ray", metavar="ADDRESS",
+        help="run on Ray: 'local' starts it on this machine, 'auto' joins the running cluster, or its address",
+    )
+    parser.add_argument("--restart", action="store_true", help="do every photo again, even those already in --json")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    from mask_detector import display, photos
+    from mask_detector import display, parallel, photos
     from mask_detector.files import JsonLines
 
+    if args.ray:
+        parallel.require_ray()
+    stop_on_sigterm()
     found = photos.find_photos(args.image, args.recursive)
     copies = photos.plan_outputs(found, args.output, args.json)
     if args.json is None and args.no_display and args.output is None:
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
-    show = display.window_wanted(args.no_display)
-    pipeline = build_pipeline(args)
-    with JsonLines(args.json) as json_lines:
-        failures = photos.run_photos(pipeline, found, copies, json_lines, show, args.wait, args.max_pixels)
+    show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
+    earlier, todo = photos.resume(args.json, found) if not args.restart else ("", found)
+    with JsonLines(args.json, earlier) as json_lines:
+        detections = parallel.detections(args, todo, copies, show)
+        failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose)
     return 1 if failures else 0
 
 

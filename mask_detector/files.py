@@ -220,9 +220,12 @@ class JsonLines:
     ``streaming`` writes straight to the file instead, each line whole and
     at once, for a run that may never end (a camera), whose lines are read
     while it goes on.
+
+    ``earlier`` is text written first: the lines of an earlier run that a
+    resumed run keeps, so the file is rewritten whole, never appended to in place.
     """
 
-    def __init__(self, path, streaming=False):
+    def __init__(self, path, streaming=False, earlier=""):
         self.path = path
         self.to_stdout = path == "-"
         self._file = None
@@ -231,7 +234,9 @@ class JsonLines:
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 target = path if streaming else self._stack.enter_context(atomic_path(path, keep_on_interrupt=True))
-                self._file = self._stack.enter_context(open(target, "w", encoding="utf-8"))
+                # surrogateescape: an earlier line that is not UTF-8 keeps its bytes (photos.resume reads it so)
+                self._file = self._stack.enter_context(open(target, "w", encoding="utf-8", errors="surrogateescape"))
+                self._file.write(earlier)
             except OSError as error:
                 self._stack.close()
                 raise UserError(write_failure(path, error)) from None

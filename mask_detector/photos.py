@@ -1,7 +1,9 @@
 """Running the pipeline over photo files: which files, one record per photo, where copies go."""
 
+import json
 import os
 import sys
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import cv2
@@ -103,13 +105,22 @@ def _identity(path):
         return os.path.abspath(path)
 
 
+def file_stamp(path):
+    """A photo's size and modification time: a resumed run takes a recorded photo as done while they hold."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return {}
+    return {"size": info.st_size, "mtime": info.st_mtime}
+
+
 def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read one photo and run the pipeline: (JSON record, image or None, results).
 
     A photo that cannot be read or processed gives a record with "error" and
     no image, so that one bad file never stops a folder run.
     """
-    record = {"image": str(path)}
+    record = {"image": str(path)} | file_stamp(path)
     try:
         image = read_image(path, max_pixels)
         results = pipeline(image)
@@ -119,6 +130,45 @@ def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     height, width = image.shape[:2]
     record |= {"width": width, "height": height, "faces": [result.to_json() for result in results]}
     return record, image, results
+
+
+def detect_and_save(pipeline, path, copy=None, max_pixels=DEFAULT_MAX_PIXELS):
+    """detect_in_photo, and the annotated copy written when one is planned: one photo's whole work."""
+    record, image, results = detect_in_photo(pipeline, path, max_pixels)
+    if image is not None and copy is not None:
+        write_image(copy, display.draw_results(image.copy(), results))
+    return record, image, results
+
+
+def resume(json_path, photos):
+    """What an earlier run left in ``json_path``: (its lines to keep, the photos still to do).
+
+    A photo is done when a line records its path with the size and mtime it
+    has now. A line for a photo that has changed since is dropped (the photo
+    is done again); every other line, ours or not, is kept as it is.
+    """
+    if not json_path or json_path == "-" or not Path(json_path).is_file():
+        return "", photos
+    wanted = {str(path) for path, _ in photos}
+    kept, done = [], set()
+    for line in Path(json_path).read_text(encoding="utf-8", errors="surrogateescape").splitlines():
+        try:
+            record = json.loads(line)
+            image = record["image"]
+        except (ValueError, TypeError, KeyError):
+            image = None
+        if isinstance(image, str) and image in wanted:
+            if image in done or record.get("size") is None or file_stamp(image) != _stamp_of(record):
+                continue
+            done.add(image)
+        kept.append(line + "\n")
+    if done:
+        note(f"{plural(len(done), 'image')} already in {json_path}, skipped; the rest are added (--restart: all again)")
+    return "".join(kept), [(path, name) for path, name in photos if str(path) not in done]
+
+
+def _stamp_of(record):
+    return {"size": record.get("size"), "mtime": record.get("mtime")}
 
 
 def summary_line(record):
@@ -135,32 +185,54 @@ def summary_line(record):
     return line
 
 
-def run_photos(pipeline, photos, copies, json_lines, show=False, wait_ms=0, max_pixels=DEFAULT_MAX_PIXELS):
-    """Detect in each photo: its line printed, its copy written, its JSON line, its window; the failures.
+def progress_bar(total, wanted):
+    """A bar with images per second and time left on stderr, when it is a terminal; else None."""
+    if not (wanted and total > 1 and sys.stderr.isatty()):
+        return None
+    from tqdm import tqdm
 
-    The window, when shown, stops the run on q, Esc or closing it, once the
-    photo on screen has its JSON line.
+    return tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
+
+
+def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=False):
+    """Write each photo's JSON line and print its line, show its window; the failures.
+
+    ``detections`` yields (path, record, image, results) in input order, the
+    copies already written; image and results only where a window is shown.
+    Each photo's line is printed when no progress bar is shown (stderr is
+    no terminal) or with ``every_line`` (--verbose). The window, when shown, stops the run on
+    q, Esc or closing it, once the photo on screen has its JSON line.
     """
     # With JSON on stdout, the per-photo lines go to stderr to keep stdout parseable.
     summary_out = sys.stderr if json_lines.to_stdout else sys.stdout
-    failures = 0
+    bar = progress_bar(total, not show)
+    say = bar.write if bar else print
+    failures = done = 0
     try:
-        for done, (path, _) in enumerate(photos, 1):
-            record, image, results = detect_in_photo(pipeline, path, max_pixels)
+        for done, (path, record, image, results) in enumerate(detections, 1):
             failures += "error" in record
-            if image is not None and path in copies:
-                write_image(copies[path], display.draw_results(image.copy(), results))
-            print(summary_line(record), file=sys.stderr if "error" in record else summary_out)
             json_lines.write(record)
+            if bar is None or every_line or "error" in record:
+                say(summary_line(record), file=sys.stderr if "error" in record else summary_out)
+            if bar is not None:
+                bar.update()
             if show and image is not None:
-                hint = "any key: next photo, q or Esc: stop" if done < len(photos) else "any key closes"
+                hint = "any key: next photo, q or Esc: stop" if done < total else "any key closes"
                 if display.show_photo(WINDOW, image, results, wait_ms, f"{WINDOW}: {path.name} ({hint})"):
-                    if done < len(photos):
-                        print(f"stopped after {done} of {len(photos)} images", file=sys.stderr)
+                    if done < total:
+                        print(f"stopped after {done} of {total} images", file=sys.stderr)
                     break
+    except BrokenProcessPool:
+        # A worker was killed: the finished lines are kept, so the same command resumes.
+        print(f"error: a worker process died after {done} of {plural(total, 'image')}; "
+              f"run the same command again to do the rest", file=sys.stderr)
+        return failures + 1
     finally:
+        detections.close()  # stops the workers now, not at exit
+        if bar is not None:
+            bar.close()
         if show:
             display.close_windows()
     if failures:
-        print(f"{failures} of {plural(len(photos), 'image')} failed", file=sys.stderr)
+        print(f"{failures} of {plural(total, 'image')} failed", file=sys.stderr)
     return failures

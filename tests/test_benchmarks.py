@@ -29,6 +29,14 @@ def test_pipeline_benchmark_prints_a_row_per_pipeline_and_frame(default_model):
     assert faces == [1, 1, 9, 9]  # both pipelines find every face of both frames
 
 
+def test_photo_benchmark_prints_a_row_per_run_and_compares_the_outputs(samples, default_model):
+    result = run_script("benchmarks/bench_photos.py", "--images", samples[0].parent, "--few", 2, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| --")]
+    assert [row.split("|")[1].strip() for row in rows] == ["--workers 1", "--workers 2", "--ray local"]
+    assert all(row.split("|")[-2].strip() == "yes" for row in rows)
+
+
 @pytest.fixture(scope="module")
 def clip(voc_dev, tmp_path_factory):
     """One 6-second clip of three dev photos and its truth."""

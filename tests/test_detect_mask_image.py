@@ -21,8 +21,8 @@ from conftest import (
 from mask_detector.evaluation import load_voc
 
 FACE_KEYS = {"box", "detection_score", "label", "mask_probability", "probabilities"}
-IMAGE_KEYS = {"image", "width", "height", "faces"}
-ERROR_KEYS = {"image", "error"}
+IMAGE_KEYS = {"image", "size", "mtime", "width", "height", "faces"}
+ERROR_KEYS = {"image", "size", "mtime", "error"}
 ODD_FOLDER = "odd photos ü 写真"  # spaces and non-ASCII characters in every path of the folder run
 
 
@@ -42,7 +42,8 @@ def test_json_lines_follow_the_schema_exactly(sample_run, samples):
     _, records, _ = sample_run
     assert [r["image"] for r in records] == [str(p) for p in samples]
     for record, path in zip(records, samples):
-        assert set(record) == {"image", "width", "height", "faces"}
+        assert set(record) == IMAGE_KEYS
+        assert (record["size"], record["mtime"]) == (path.stat().st_size, path.stat().st_mtime)
         height, width = cv2.imread(str(path)).shape[:2]
         assert (record["width"], record["height"]) == (width, height)
         for face in record["faces"]:
@@ -648,3 +649,123 @@ def test_image_window_shows_small_photos_enlarged_and_says_how_to_close(display,
     from PIL import Image
 
     Image.fromarray(shot).save(tmp_path / "small_photo_window.png")
+
+
+def test_workers_and_ray_write_what_one_process_writes(samples, default_model, tmp_path):
+    """Two processes, and a real local Ray instance: the same JSON bytes and annotated images, in order."""
+    def outputs(name):
+        return "--output", tmp_path / name, "--json", tmp_path / f"{name}.jsonl"
+
+    runs = {
+        name: ("detect_mask_image.py", "--image", samples[0].parent, "--no-display", *flags, *outputs(name))
+        for name, flags in {"one": ("--workers", 1), "two": ("--workers", 2), "ray": ("--ray", "local")}.items()
+    }
+    results = run_all(runs)
+    for name, result in results.items():
+        assert result.returncode == 0, (name, result.stderr[-3000:])
+        assert result.stdout == results["one"].stdout
+    expected = (tmp_path / "one.jsonl").read_bytes()
+    assert [json.loads(line)["image"] for line in expected.splitlines()] == [str(p) for p in samples]
+    for name in ("two", "ray"):
+        assert (tmp_path / f"{name}.jsonl").read_bytes() == expected, name
+        for photo in samples:
+            assert (tmp_path / name / photo.name).read_bytes() == (tmp_path / "one" / photo.name).read_bytes()
+
+
+def start_and_stop(command, stop, after_lines):
+    """Start a run, and once it has printed ``after_lines`` photo lines, call ``stop(process)``; its result."""
+    process = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)
+    for _ in range(after_lines):
+        assert process.stdout.readline(), process.communicate(timeout=60)[1][-3000:]
+    stop(process)
+    stdout, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr
+
+
+def kill_a_worker(process):
+    found = subprocess.run(["pgrep", "-P", str(process.pid), "-f", "spawn_main"], capture_output=True, text=True)
+    os.kill(int(found.stdout.split()[0]), 9)
+
+
+def test_an_interrupted_run_resumes_and_never_loses_a_written_line(samples, default_model, tmp_path):
+    """Ctrl-C, SIGTERM and a killed worker each stop a run; the same command then does only the rest."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for copy in range(5):
+        for photo in samples:
+            (folder / f"{copy}_{photo.name}").write_bytes(photo.read_bytes())
+    results = tmp_path / "results.jsonl"
+    command = [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(folder), "--no-display",
+               "--single-scale", "--workers", "2", "--json", str(results)]
+    lines = []
+    for stop, status in ((lambda p: p.send_signal(2), 130), (lambda p: p.terminate(), 143), (kill_a_worker, 1)):
+        returncode, stderr = start_and_stop(command, stop, after_lines=3)
+        assert returncode == status, stderr[-3000:]
+        assert "Traceback" not in stderr, stderr[-3000:]
+        written = results.read_text().splitlines()
+        assert written[:len(lines)] == lines and len(written) >= len(lines) + 3, stderr[-3000:]
+        lines = written
+    assert "run the same command again" in stderr.splitlines()[-1]
+    finished = run_script(*command[1:])
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    assert f"note: {len(lines)} images already in {results}, skipped" in finished.stderr
+    written = results.read_text().splitlines()
+    assert written[:len(lines)] == lines
+    assert sorted(json.loads(line)["image"] for line in written) == sorted(str(p) for p in folder.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["archive", "results.jsonl"]  # no partial file left
+
+
+def test_ray_not_installed_is_told_in_one_line(samples, tmp_path):
+    """A real Python without Ray (the OpenCV 4 environment: OpenCV and NumPy only), as without the optional extra."""
+    python = ROOT / ".venv-opencv4" / "bin" / "python"
+    assert python.is_file(), "the OpenCV 4 environment is missing: `make test` creates .venv-opencv4"
+    without_ray = subprocess.run([python, "-c", "import ray"], capture_output=True, text=True)
+    assert "No module named 'ray'" in without_ray.stderr
+    result = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--ray", "local", python=python)
+    assert_one_line_error(result, "--ray needs Ray: pip install -r requirements-ray.txt")
+    assert result.stderr == "error: --ray needs Ray: pip install -r requirements-ray.txt\n"
+
+
+def run_on_a_terminal(*args):
+    """Run detect_mask_image.py with its stderr on a pseudo-terminal, as a user at a console; (status, stdout, stderr)."""
+    import fcntl
+    import pty
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # a new pty is 0 x 0
+    process = subprocess.Popen([sys.executable, ROOT / "detect_mask_image.py", *map(str, args)], cwd=ROOT,
+                               env=script_env(), stdout=subprocess.PIPE, stderr=follower, text=True)
+    os.close(follower)
+    stdout = process.stdout.read()
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the script closed its end
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(leader)
+    return process.wait(timeout=60), stdout, seen.decode("utf-8", "replace")
+
+
+def test_a_terminal_gets_a_progress_bar_and_verbose_adds_every_line(samples, default_model):
+    flags = ("--image", *samples, "--no-display", "--workers", 1, "--single-scale")
+    status, stdout, stderr = run_on_a_terminal(*flags)
+    assert status == 0, stderr[-3000:]
+    assert f"{len(samples)}/{len(samples)}" in stderr and "image/s" in stderr, stderr[-3000:]
+    assert stdout == ""  # the bar replaces the lines per photo
+    status, stdout, stderr = run_on_a_terminal(*flags, "--verbose")
+    assert status == 0, stderr[-3000:]
+    assert "image/s" in stderr
+    assert [line.split(":")[0] for line in stdout.splitlines()] == [str(p) for p in samples]
+
+
+def test_a_missing_model_on_ray_is_told_in_one_line(samples, tmp_path):
+    result = run_script("detect_mask_image.py", "--image", *samples[:2], "--no-display", "--ray", "local",
+                        "--model", tmp_path / "missing.h5", "--json", tmp_path / "results.jsonl")
+    assert_one_line_error(result, f"model file {tmp_path / 'missing.h5'} not found")
+    assert not (tmp_path / "results.jsonl").exists()

@@ -1,0 +1,161 @@
+"""A photo run in several processes, or on a Ray cluster: the same records, in the same order.
+
+Each worker (a process, or a Ray actor) builds the pipeline once from the
+script's flags and runs ``photos.detect_and_save`` on one photo at a time;
+it writes the annotated copy itself and sends back the JSON record. The
+records come back in input order, so the output is the same as in one process.
+"""
+
+import contextlib
+import json
+import os
+import signal
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+from mask_detector import PROJECT_ROOT
+from mask_detector.cli import build_pipeline
+from mask_detector.errors import UserError
+from mask_detector.photos import detect_and_save
+from mask_detector.quiet import QUIET_SETTINGS
+
+RAY_MISSING = "--ray needs Ray: pip install -r requirements-ray.txt"
+
+
+def require_ray():
+    """Fail at once, in one line, when --ray is asked for and Ray is not installed."""
+    try:
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise UserError(RAY_MISSING) from None
+
+
+def detections(args, photos, copies, show):
+    """(path, record, image, results) for each photo in order, from wherever the flags say to run.
+
+    A generator: closing it (after Ctrl-C, say) stops the workers, once the photos in flight are done.
+    """
+    jobs = [(path, copies.get(path), args.max_pixels) for path, _ in photos]
+    workers = min(args.workers or os.cpu_count() or 1, len(jobs))
+    if args.ray and jobs:
+        records = on_ray(args, jobs)
+    elif show or workers < 2:
+        pipeline = build_pipeline(args) if jobs else None
+        for job in jobs:
+            yield job[0], *detect_and_save(pipeline, *job)
+        return
+    else:
+        records = in_processes(args, jobs, workers)
+    with contextlib.closing(records):
+        for record in records:
+            yield Path(record["image"]), record, None, []
+
+
+_pipeline = None  # a worker process's own, built once by _start_worker
+
+
+def _start_worker(args, threads):
+    global _pipeline
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process decides
+    _share_cores(threads)
+    try:
+        _pipeline = build_pipeline(args)
+    except UserError as error:  # told once per photo, as the main process would tell it
+        _pipeline = error
+
+
+def _share_cores(threads):
+    """Keep each worker to its share of the cores, so that N workers do not fight over them."""
+    import cv2
+
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    cv2.setNumThreads(threads)
+
+
+def _detect(job):
+    if isinstance(_pipeline, UserError):
+        raise _pipeline
+    return detect_and_save(_pipeline, *job)[0]
+
+
+def in_processes(args, jobs, workers):
+    """The records of ``jobs`` from ``workers`` processes, in order."""
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    # spawn, not fork: a forked TensorFlow or OpenCV thread pool can hang the child.
+    pool = ProcessPoolExecutor(workers, get_context("spawn"), initializer=_start_worker, initargs=(args, threads))
+    try:
+        yield from pool.map(_detect, jobs)
+    finally:
+        pool.shutdown(cancel_futures=True)  # after Ctrl-C, only the photos in flight are finished
+
+
+class RayDetector:
+    """A Ray actor's work: the pipeline built once, then a batch of photos at a time.
+
+    ``settings`` (the flags, the driver's folder, threads) is set on a subclass
+    made per run, so that it travels with the class, not as a separate object.
+    """
+
+    settings = None
+
+    def __init__(self):
+        args, folder, threads = self.settings
+        os.chdir(folder)  # the photos' paths are as the user gave them, from the driver's folder
+        _share_cores(threads)
+        try:
+            self.pipeline = build_pipeline(args)
+        except UserError as error:  # told by the first photo, so that the driver can say it in one line
+            self.pipeline = error
+
+    def __call__(self, batch):
+        import numpy as np
+
+        if isinstance(self.pipeline, UserError):
+            raise self.pipeline
+        records = [
+            json.dumps(detect_and_save(self.pipeline, Path(path), Path(copy) if copy else None, int(limit))[0])
+            for path, copy, limit in zip(batch["path"], batch["copy"], batch["max_pixels"])
+        ]
+        return {"record": np.array(records, dtype=object)}
+
+
+def on_ray(args, jobs):
+    """The records of ``jobs`` from a pool of Ray actors, in order (Ray Data keeps it)."""
+    import logging
+
+    import ray.data  # binds ray too
+
+    quiet = logging.INFO if args.verbose else logging.CRITICAL  # failures reach us as exceptions
+    environment = {"PYTHONPATH": str(PROJECT_ROOT), **{k: os.environ.get(k, v) for k, v in QUIET_SETTINGS.items()}}
+    local = args.ray == "local"
+    ray.init(
+        address=None if local else args.ray, num_cpus=os.cpu_count() if local else None, include_dashboard=False,
+        runtime_env={"env_vars": environment}, log_to_driver=args.verbose, logging_level=quiet,
+    )
+    try:
+        for name in ("ray", "ray.data"):  # Ray Data's logger does not pass its records up to Ray's
+            logging.getLogger(name).setLevel(quiet)
+        context = ray.data.DataContext.get_current()
+        context.execution_options.preserve_order = True
+        context.enable_progress_bars = False  # the script shows its own
+        cpus = int(ray.cluster_resources().get("CPU", 1))  # an actor takes one: more would wait for ever
+        workers = min(args.workers or cpus, cpus, len(jobs))
+        items = [{"path": str(path), "copy": str(copy or ""), "max_pixels": limit} for path, copy, limit in jobs]
+        detector = type("Detector", (RayDetector,), {"settings": (args, os.getcwd(), 1)})
+        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 10_000)).map_batches(
+            detector, batch_size=1, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
+        )
+        for row in dataset.iter_rows():
+            yield json.loads(row["record"])
+    except ray.exceptions.RayError as error:
+        raise _user_error_in(error) or error
+    finally:
+        ray.shutdown()
+
+
+def _user_error_in(error):
+    """The UserError a Ray actor raised, as one of ours again, or None: Ray passes it on as text only."""
+    marker = f"{UserError.__module__}.UserError: "
+    lines = [line for line in str(error).splitlines() if marker in line]
+    return UserError(lines[-1].split(marker, 1)[1]) if lines else None
