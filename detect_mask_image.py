@@ -18,7 +18,7 @@ photos already in --json are skipped.
 import os
 import sys
 
-from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, new_parser
+from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
 from mask_detector.errors import run_cli, stop_on_sigterm
 from mask_detector.files import DEFAULT_MAX_PIXELS
 
@@ -27,7 +27,7 @@ def parse_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("-i", "--image", nargs="+", required=True, help="image files and/or folders of images")
     parser.add_argument("-r", "--recursive", action="store_true", help="also search the folders' sub-folders")
-    add_pipeline_arguments(parser, detect_size=1280, single_scale=False)
+    add_pipeline_arguments(parser, detect_size=1280, single_scale=False, model=fastest_model())
     parser.add_argument("-o", "--output", help="save annotated images: a file for one image, else a folder")
     parser.add_argument("--json", help="write JSON Lines here, one object per image ('-' for stdout)")
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
@@ -63,7 +63,7 @@ def main(argv=None):
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
     show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
     earlier, todo = photos.resume(args.json, found) if not args.restart else ("", found)
-    with JsonLines(args.json, earlier) as json_lines:
+    with JsonLines(args.json, earlier=earlier) as json_lines:
         detections = parallel.detections(args, todo, copies, show)
         failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose)
     return 1 if failures else 0

@@ -11,7 +11,7 @@ SCRIPTS = ("detect_mask_image.py", "detect_mask_video.py", "train_mask_detector.
 # The options that have no default to show: switches, required inputs, optional outputs.
 WITHOUT_DEFAULT = {
     "all": {"--help", "--verbose"},
-    "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display"},
+    "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display", "--ray", "--restart"},
     "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--no-display"},
     "train_mask_detector.py": set(),
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
