@@ -13,6 +13,7 @@ byte with --workers 1.
 """
 
 import argparse
+import resource
 import shutil
 import subprocess
 import sys
@@ -25,14 +26,20 @@ RUNS = {"--workers 1": ["--workers", "1"], "--workers 2": ["--workers", "2"], "-
 
 
 def seconds(images, flags, json_path):
-    """Wall-clock seconds of one run of the script, from start to exit."""
+    """(wall-clock seconds, CPU seconds) of one run of the script, from start to exit.
+
+    CPU seconds are those of the processes the run waited for (the script and
+    its workers), so CPU / wall is the cores kept busy. Ray's daemons and actors
+    are no children the script waits for: their time is not counted.
+    """
     command = [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(images), "--no-display",
                "--restart", "--json", str(json_path), *flags]
-    start = time.perf_counter()
+    start, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if result.returncode not in (0, 1):
         sys.exit(f"error: {' '.join(flags)} failed: {result.stderr.strip()[-500:]}")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
 
 
 def main():
@@ -57,16 +64,16 @@ def main():
             rows[name] = seconds(few, flags, few / "out.jsonl"), seconds(every, flags, Path(scratch) / name)
             print(f"{name} done", file=sys.stderr, flush=True)
         outputs = [(Path(scratch) / name).read_bytes() for name in RUNS]
-    rates = {name: (len(photos) - args.few) / (whole - short) for name, (short, whole) in rows.items()}
+    rates = {name: (len(photos) - args.few) / (whole[0] - short[0]) for name, (short, whole) in rows.items()}
     print(f"{len(photos)} photos ({len(originals)} of {args.images.parent.name}, {args.copies} times each); "
           f"start-up and rate from runs on all and on {args.few}")
-    print("| run | start-up s | images/s once started | speed-up | total s, all photos "
+    print("| run | start-up s | images/s once started | speed-up | total s, all photos | cores busy, all photos "
           "| JSON identical to --workers 1 |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for (name, (short, whole)), output in zip(rows.items(), outputs):
         rate, same = rates[name], "yes" if output == outputs[0] else "NO"
-        print(f"| {name} | {short - args.few / rate:.1f} | {rate:.2f} | {rate / rates['--workers 1']:.2f}x "
-              f"| {whole:.1f} | {same} |")
+        print(f"| {name} | {short[0] - args.few / rate:.1f} | {rate:.2f} | {rate / rates['--workers 1']:.2f}x "
+              f"| {whole[0]:.1f} | {'-' if '--ray' in name else f'{whole[1] / whole[0]:.2f}'} | {same} |")
 
 
 if __name__ == "__main__":
