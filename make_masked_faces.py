@@ -28,16 +28,13 @@ import numpy as np
 from mask_detector import synthetic
 from mask_detector.cli import at_least, new_parser
 from mask_detector.errors import UserError, run_cli
-from mask_detector.faces import YuNetDetector
+from mask_detector.faces import YuNetDetector, faces_in_crop
 from mask_detector.files import IMAGE_SUFFIXES, read_image, write_bytes_atomically, write_image
 
 CLASS_FOLDERS = ("with_mask", "incorrect_mask", "without_mask")
 SOURCES_FILE = "sources.jsonl"
 # What this script names its images: the source's sha256 prefix, what was drawn, a counter.
 OWN_IMAGE = re.compile(r"[0-9a-f]{16}_[a-z_]+_\d+\.jpg")
-# The crops are tight, so YuNet, which needs some room around a face, gets a border of this
-# share of the longer side; grey, because a mirrored border would hold mirrored faces.
-BORDER = 0.3
 DETECT_SIZE = 320  # the padded crops are 200-900 px: a 320 px copy keeps their faces large and is fast
 PROGRESS_EVERY = 500
 GRID_TILE = 200
@@ -101,13 +98,10 @@ def prepare_output(output, places):
 
 def find_landmarks(detector, image):
     """(landmarks, None) of the photo's one face, or (None, why not)."""
-    border = round(BORDER * max(image.shape[:2]))
-    padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(127, 127, 127))
-    faces = detector.detect(padded)
+    faces = faces_in_crop(detector, image)
     if len(faces) != 1:
         return None, "no face" if not faces else "several faces"
-    landmarks = faces[0].landmarks - border
-    return landmarks, synthetic.landmark_problem(landmarks)
+    return faces[0].landmarks, synthetic.landmark_problem(faces[0].landmarks)
 
 
 def how_many(expected, rng):

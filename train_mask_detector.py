@@ -3,12 +3,15 @@
     python train_mask_detector.py --dataset dataset
     python train_mask_detector.py --dataset dataset/observations --dataset dataset/chandrikadeb7
 
+Each training image is first cut to the face box YuNet gives it, as the
+classifier meets faces at run time (--no-frame-faces: whole images).
 Writes the model as .h5 and .keras, a JSON model card, a plot of the curves
 and TensorBoard logs (`tensorboard --logdir logs`). The defaults are in the
 project's folder, wherever the script is run from. The classic recipe's
 flags work too: -d/--dataset, -m/--model (the model to write) and -p/--plot.
 """
 
+import argparse
 import datetime
 import sys
 from pathlib import Path
@@ -38,6 +41,9 @@ def parse_args(argv):
     parser.add_argument("--max-per-class", type=at_least(0), default=0, help="use at most N images per class (0: all)")
     parser.add_argument("--logdir", default=str(PROJECT_ROOT / "logs"), help="TensorBoard folder")
     parser.add_argument("--seed", type=int, default=42, help="makes the split and the training repeatable")
+    # Datasets frame their faces their own way; the classifier meets faces as YuNet frames them.
+    parser.add_argument("--frame-faces", action=argparse.BooleanOptionalAction, default=True,
+                        help="cut each training image to the face box YuNet gives it, as at run time")
     args = parser.parse_args(argv)
     args.dataset = args.dataset or [str(DEFAULT_DATASET)]
     if Path(args.output).suffix.lower() != ".h5":
@@ -57,7 +63,8 @@ def main(argv=None):
     from mask_detector import data, training
 
     training.set_seed(args.seed)
-    counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed)
+    counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed,
+                                                        frame=args.frame_faces)
     size, batch = args.image_size, args.batch_size
     train_data = data.make_dataset(train, size, batch, training=True, seed=args.seed)
     validation_data, test_data = data.make_dataset(validation, size, batch), data.make_dataset(test, size, batch)

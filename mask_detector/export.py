@@ -17,16 +17,18 @@ KINDS = ("float16", "int8")
 def calibration_batches(folders, image_size, count, seed=0):
     """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one.
 
-    They go through the same loading as training (make_dataset), so the
-    ranges int8 is calibrated on are the ranges the model was trained on.
+    They go through the same framing and loading as training (frame_faces,
+    make_dataset), so the ranges int8 is calibrated on are the ranges the
+    model was trained on.
     """
     import numpy as np
 
-    from mask_detector.data import find_images, make_dataset
+    from mask_detector.data import find_images, frame_faces, make_dataset
 
     images = find_images(folders, warn=lambda message: None)
     chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
-    for batch, _ in make_dataset(images.subset(chosen), image_size, batch_size=1):
+    for batch, _ in make_dataset(frame_faces(images.subset(chosen), report=lambda message: None), image_size,
+                                 batch_size=1):
         yield [batch.numpy()]
 
 

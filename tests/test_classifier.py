@@ -62,7 +62,7 @@ def unusual_model_runs(default_model, samples, tmp_path_factory):
         x = layer(x)
     keras.Model(inputs, x).save(folder / "classic.h5")
 
-    raw_scores = keras.layers.Dense(2, name="raw_scores")
+    raw_scores = keras.layers.Dense(trained.output_shape[-1], name="raw_scores")
     model = keras.Model(trained.input, raw_scores(trained.layers[-2].output))
     raw_scores.set_weights(trained.layers[-1].get_weights())
     model.save(folder / "raw scores.keras")

@@ -1,8 +1,8 @@
-"""mask_detector/data.py: the leak-free split and the augmentation."""
+"""mask_detector/data.py: the leak-free split, the face framing and the augmentation."""
 
 import numpy as np
 
-from conftest import DATASET, require
+from conftest import DATASET, VOC_DEV, require
 
 
 def test_split_keeps_duplicates_on_one_side():
@@ -36,3 +36,49 @@ def test_augmentation_moves_every_image_differently_and_keeps_its_size():
     assert moved.min() >= -1e-3 and moved.max() <= 255 + 1e-3  # bilinear sums round in float32
     flat = random_affine(tf.fill([4, 32, 32, 3], 90.0)).numpy()
     np.testing.assert_allclose(flat, 90.0, atol=1e-3)
+
+
+def test_training_faces_are_framed_as_the_detector_frames_them_at_run_time(tmp_path):
+    """A loose training crop is cut to the box YuNet gives the same face in the whole photo."""
+    import cv2
+
+    from mask_detector.data import ImageList, frame_faces, make_dataset
+    from mask_detector.evaluation import iou_matrix, load_voc
+    from mask_detector.faces import YuNetDetector
+
+    detector = YuNetDetector(detect_size=1280)
+    photo, run_time_box = None, None
+    for annotation in load_voc(require(VOC_DEV)):
+        if (annotation.sizes >= 80).any():
+            photo = cv2.imread(str(annotation.image))
+            faces = [f for f in detector.detect(photo) if min(f.box[2] - f.box[0], f.box[3] - f.box[1]) >= 80]
+            if faces:
+                run_time_box = np.array(faces[0].box)
+                break
+    assert run_time_box is not None
+    x1, y1, x2, y2 = run_time_box
+    margin = (x2 - x1) // 2  # the face fills half the crop's side, as in many training sets
+    left, top = max(0, x1 - margin), max(0, y1 - margin)
+    loose = photo[top:y2 + margin, left:x2 + margin]
+    cv2.imwrite(str(tmp_path / "loose.png"), loose)
+    across, down = np.meshgrid(np.linspace(0, 255, 100), np.linspace(0, 255, 120))
+    no_face = np.stack([across, down, np.full_like(across, 90)], axis=-1).astype(np.uint8)  # a wrong crop would show
+    cv2.imwrite(str(tmp_path / "no_face.png"), no_face)
+    images = ImageList([str(tmp_path / "loose.png"), str(tmp_path / "no_face.png")], [0, 1], ["a", "b"], ["a", "b"])
+
+    messages = []
+    frame_faces(images, messages.append)
+    assert messages == ["faces framed as the face detector frames them: 1 of 2 images "
+                        "(the rest, with no single face found, are kept whole)"]
+    assert images.frames[1] is None
+    frame_top, frame_left, height, width = images.frames[0]
+    framed_box = np.array([[left + frame_left, top + frame_top, left + frame_left + width, top + frame_top + height]])
+    assert iou_matrix(framed_box, run_time_box[None])[0, 0] > 0.8
+
+    # What training reads is that frame, resized; the image without a face is read whole.
+    batch = next(iter(make_dataset(images, 64, batch_size=2)))[0].numpy()
+    crop = cv2.cvtColor(loose[frame_top:frame_top + height, frame_left:frame_left + width], cv2.COLOR_BGR2RGB)
+    expected = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(batch[0] - expected).mean() < 6
+    whole = cv2.resize(cv2.imread(str(tmp_path / "no_face.png"))[..., ::-1], (64, 64), interpolation=cv2.INTER_AREA)
+    assert np.abs(batch[1] - whole).mean() < 3

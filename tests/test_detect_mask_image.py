@@ -97,9 +97,10 @@ def test_one_summary_line_per_photo(sample_run, samples):
     assert len(lines) == len(samples)
     for line, record in zip(lines, records):
         faces = record["faces"]
-        masked = sum(f["label"] == "mask" for f in faces)
+        labels = [f["label"] for f in faces]
         counted = f"{len(faces)} face" + ("" if len(faces) == 1 else "s")
-        assert line == f"{record['image']}: {counted}, {masked} mask, {len(faces) - masked} no mask"
+        assert line == (f"{record['image']}: {counted}, {labels.count('mask')} mask, {labels.count('no_mask')} no mask, "
+                        f"{labels.count('incorrect')} mask worn wrongly")
 
 
 def test_json_to_stdout_single_file_and_ssd(samples, default_model, tmp_path):
@@ -614,7 +615,7 @@ def test_make_demo_prints_only_the_projects_own_lines(samples, default_model, tm
     assert result.stderr == ""
     lines = result.stdout.splitlines()
     assert len(lines) == len(samples)
-    assert all(re.fullmatch(r"samples/\S+\.jpg: \d+ faces?, \d+ mask, \d+ no mask", line) for line in lines), lines
+    assert all(re.fullmatch(r"samples/\S+\.jpg: \d+ faces?, \d+ mask, \d+ no mask, \d+ mask worn wrongly", line) for line in lines), lines
     verbose = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--verbose", env=user_env())
     assert verbose.returncode == 0, verbose.stderr
     assert "setPreferableTarget" in verbose.stderr  # OpenCV's own warning, hidden by default

@@ -36,9 +36,13 @@ def detections(model, samples, tmp_path, name):
     return [json.loads(line) for line in output.read_text().splitlines()]
 
 
-# Bounds on the change of mask probability per face: float16 keeps float arithmetic, int8 rounds activations.
-@pytest.mark.parametrize("kind,median_change,largest_change", [("float16", 0.005, 0.05), ("int8", 0.05, 0.5)])
-def test_exported_model_agrees_with_keras(exported, kind, median_change, largest_change, default_model, samples, tmp_path):
+# Bounds on the change of mask probability per face and on the labels that agree: float16 keeps float
+# arithmetic; int8 rounds activations, which moves small, blurry faces between classes (README: its
+# violation F1 on the dev photos is 0.775 against 0.865).
+@pytest.mark.parametrize("kind,median_change,largest_change,least_agreement",
+                         [("float16", 0.005, 0.05, 0.95), ("int8", 0.05, 0.5, 0.8)])
+def test_exported_model_agrees_with_keras(exported, kind, median_change, largest_change, least_agreement,
+                                         default_model, samples, tmp_path):
     size = exported[kind].stat().st_size
     assert 0.1 * default_model.stat().st_size < size < default_model.stat().st_size
     keras_records = detections(default_model, samples, tmp_path, "keras")
@@ -51,7 +55,7 @@ def test_exported_model_agrees_with_keras(exported, kind, median_change, largest
             agreements.append(face_a["label"] == face_b["label"])
     assert len(differences) >= 10
     assert np.median(differences) < median_change and max(differences) < largest_change
-    assert np.mean(agreements) >= 0.9
+    assert np.mean(agreements) >= least_agreement
 
 
 def test_export_refuses_a_litert_input(exported):
