@@ -8,6 +8,7 @@ on the true face boxes. --update-card writes the figures into the model card.
 """
 
 import json
+import shlex
 import sys
 from pathlib import Path
 
@@ -47,8 +48,10 @@ def main(argv=None):
         write_json_atomically(figures, args.json)
     if args.update_card:
         card = json.loads(card_path.read_text())
+        given = sys.argv[1:] if argv is None else list(argv)
         card.setdefault("evaluations", {})[f"{Path(args.voc).name} ({figures['detector']})"] = {
-            k: v for k, v in figures.items() if k != "model"
+            "command": shlex.join(["evaluate_mask_detector.py", *map(str, given)]),
+            **{k: v for k, v in figures.items() if k != "model"},
         }
         write_json_atomically(card, card_path)
         print(f"updated {card_path}")

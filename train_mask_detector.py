@@ -41,6 +41,8 @@ def parse_args(argv):
     parser.add_argument("--max-per-class", type=at_least(0), default=0, help="use at most N images per class (0: all)")
     parser.add_argument("--logdir", default=str(PROJECT_ROOT / "logs"), help="TensorBoard folder")
     parser.add_argument("--seed", type=int, default=42, help="makes the split and the training repeatable")
+    parser.add_argument("--class-weights", choices=("balanced", "none"), default="balanced",
+                        help="balanced: each class weighs in the loss inversely to its share of the images")
     # Datasets frame their faces their own way; the classifier meets faces as YuNet frames them.
     parser.add_argument("--frame-faces", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each training image to the face box YuNet gives it, as at run time")
@@ -71,7 +73,8 @@ def main(argv=None):
 
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
     callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
-    classes, weights = train.class_names, training.class_weights(train.labels)
+    classes = train.class_names
+    weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
     with training.Timer() as timer:
         try:
             model = training.build_model(size, classes)

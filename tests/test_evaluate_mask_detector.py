@@ -24,6 +24,9 @@ def test_script_on_a_few_real_photos(voc_dev, samples, default_model, tmp_path):
     assert "| face recall, faces >= 32 px |" in result.stdout
     stored = json.loads(card.read_text())["evaluations"]["voc (yunet)"]
     assert stored["map_all"] == figures["map_all"]
+    # The card says how its figures were made.
+    assert stored["command"] == (f"evaluate_mask_detector.py --voc {folder} --model {model} "
+                                 f"--json {tmp_path / 'figures.json'} --update-card")
 
 
 def voc_folder(voc_dev, photos, folder):
