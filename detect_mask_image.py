@@ -4,8 +4,9 @@
     python detect_mask_image.py --image photos/ --no-display --output annotated/ --json results.jsonl
 
 Each image gets one JSON line:
-{"image": ..., "width": W, "height": H, "faces": [{"box": [x1, y1, x2, y2],
-"detection_score": s, "label": "mask" | "no_mask", "mask_probability": p}]}
+{"image": ..., "size": bytes, "mtime": t, "width": W, "height": H, "faces": [{"box": [x1, y1, x2, y2],
+"detection_score": s, "label": "mask" | "no_mask" | "incorrect", "mask_probability": p,
+"probabilities": {"mask": p, "no_mask": q, "incorrect": r}}]}
 
 Outputs never replace an input photo. Annotated copies keep their file
 names, or mirror the input folders when two photos share a name.
@@ -18,7 +19,7 @@ photos already in --json are skipped.
 import os
 import sys
 
-from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
+from mask_detector.cli import add_pipeline_arguments, at_least, fastest_model, new_parser
 from mask_detector.errors import run_cli, stop_on_sigterm
 from mask_detector.files import DEFAULT_MAX_PIXELS
 

@@ -383,7 +383,7 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
 
     paths = tf.constant(images.paths)
     # (top, left, height, width); a height of 0 keeps the whole image.
-    frames = tf.constant([frame or (0, 0, 0, 0) for frame in images.frames] or [(0, 0, 0, 0)] * len(images.paths),
+    frames = tf.constant([frame or (0, 0, 0, 0) for frame in images.frames or [None] * len(images.paths)],
                          dtype=tf.int32)
     labels = tf.constant(images.labels, dtype=tf.int32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, frames, labels))

@@ -61,29 +61,38 @@ _pipeline = None  # a worker process's own, built once by _start_worker
 def _start_worker(args, threads, spoken):
     global _pipeline
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process decides
-    _share_cores(threads)
     # Every worker loads the same model: only the first says what it warns of (raw scores, say).
     with spoken.get_lock():
         first, spoken.value = not spoken.value, True
-    try:
-        with contextlib.nullcontext() if first else contextlib.redirect_stderr(open(os.devnull, "w")):
-            _pipeline = build_pipeline(args)
-    except UserError as error:  # told once per photo, as the main process would tell it
-        _pipeline = error
+    with contextlib.nullcontext() if first else contextlib.redirect_stderr(open(os.devnull, "w")):
+        _pipeline = _worker_pipeline(args, threads)
 
 
-def _share_cores(threads):
-    """Keep each worker to its share of the cores, so that N workers do not fight over them."""
+def _worker_pipeline(args, threads):
+    """A worker's pipeline, on its share of the cores so that N workers do not fight over them.
+
+    Or the UserError that stopped it (a missing model, say), kept to be raised
+    by each photo, so that the main process tells it as it would tell its own.
+    """
     import cv2
 
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
     cv2.setNumThreads(threads)
+    try:
+        return build_pipeline(args)
+    except UserError as error:
+        return error
+
+
+def _worker_record(pipeline, path, copy, max_pixels):
+    """One photo's JSON record from a worker's pipeline (see _worker_pipeline), its copy written."""
+    if isinstance(pipeline, UserError):
+        raise pipeline
+    return detect_and_save(pipeline, path, copy, max_pixels)[0]
 
 
 def _detect(job):
-    if isinstance(_pipeline, UserError):
-        raise _pipeline
-    return detect_and_save(_pipeline, *job)[0]
+    return _worker_record(_pipeline, *job)
 
 
 def in_processes(args, jobs, workers):
@@ -111,19 +120,13 @@ class RayDetector:
     def __init__(self):
         args, folder, threads = self.settings
         os.chdir(folder)  # the photos' paths are as the user gave them, from the driver's folder
-        _share_cores(threads)
-        try:
-            self.pipeline = build_pipeline(args)
-        except UserError as error:  # told by the first photo, so that the driver can say it in one line
-            self.pipeline = error
+        self.pipeline = _worker_pipeline(args, threads)
 
     def __call__(self, batch):
         import numpy as np
 
-        if isinstance(self.pipeline, UserError):
-            raise self.pipeline
         records = [
-            json.dumps(detect_and_save(self.pipeline, Path(path), Path(copy) if copy else None, int(limit))[0])
+            json.dumps(_worker_record(self.pipeline, Path(path), Path(copy) if copy else None, int(limit)))
             for path, copy, limit in zip(batch["path"], batch["copy"], batch["max_pixels"])
         ]
         return {"record": np.array(records, dtype=object)}
