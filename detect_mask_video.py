@@ -60,7 +60,7 @@ def main(argv=None):
     with FrameSource(args.source, args.timeout, args.reconnect_for) as source, outputs:
         pipeline = build_pipeline(args)
         people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                        outputs.events, args.on_alert, args.snapshots)
+                        outputs.events, args.on_alert, args.snapshots, pipeline.judging)
         writer = outputs.video_writer(source.fps)
         window = None if args.no_display else WINDOW
         counts = LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)

@@ -37,6 +37,13 @@ SOURCES_FILE = "sources.jsonl"
 OWN_IMAGE = re.compile(r"[0-9a-f]{16}_[a-z_]+_\d+\.jpg")
 DETECT_SIZE = 320  # the padded crops are 200-900 px: a 320 px copy keeps their faces large and is fast
 PROGRESS_EVERY = 500
+# Of every image drawn, this share shows the face turned (and tilted up or down), and this share cut
+# by the picture's edge: real cameras see both, the source photos almost never.
+TURNED_SHARE = 0.4
+CUT_SHARE = 0.12
+# A face whose cheeks are darker than this (0-255 grey) gets a dark mask half of the time: dark
+# masks on dark faces were called "no mask" most often.
+DARK_SKIN = 100
 GRID_TILE = 200
 GRID_COLUMNS = 6
 
@@ -53,6 +60,12 @@ def parse_args(argv):
                         help="images with a mask worn wrongly per face")
     parser.add_argument("--per-face-negative", type=at_least(0.0, float), default=0.3,
                         help="images with a hand, phone, cup or beard (no mask) per face")
+    parser.add_argument("--per-face-touched", type=at_least(0.0, float), default=0.2,
+                        help="images with a mask worn correctly and a hand touching it per face")
+    # Off by default: measured with box crops, these made small masked faces look unmasked more often
+    # (masked faces flagged on the street photos 5.5 % -> 8.5 %).
+    parser.add_argument("--per-face-turned-bare", type=at_least(0.0, float), default=0.0,
+                        help="images of the face turned, with nothing drawn (no mask), per face")
     parser.add_argument("--max-faces", type=at_least(1), help="stop after this many faces")
     parser.add_argument("--grid", help="instead, write a picture of what the engine draws (a JPEG) here")
     args = parser.parse_args(argv)
@@ -113,18 +126,45 @@ def drawings(image, landmarks, rng, args):
     """(class folder, what is drawn, the image) for each image asked of one face.
 
     The image is None when every choice would fall mostly outside the photo.
+    Some images then show the face turned or cut by the edge (other_view).
     """
     plans = ([("with_mask", ("correct",))] * how_many(args.per_face_correct, rng)
+             + [("with_mask", ("touched",))] * how_many(args.per_face_touched, rng)
              + [("incorrect_mask", synthetic.INCORRECT_PLACEMENTS)] * how_many(args.per_face_incorrect, rng)
-             + [("without_mask", synthetic.NEGATIVES)] * how_many(args.per_face_negative, rng))
+             + [("without_mask", synthetic.NEGATIVES)] * how_many(args.per_face_negative, rng)
+             + [("without_mask", ("bare",))] * how_many(args.per_face_turned_bare, rng))
+    dark = synthetic.skin_colour(image, landmarks).mean() < DARK_SKIN
     for folder, kinds in plans:
-        kind = synthetic.choose_fitting(rng, kinds, image.shape, landmarks)
+        if kinds == ("bare",):
+            yield (folder, *other_view(image, landmarks, "bare", rng, always_turn=True))
+            continue
+        kind = synthetic.choose_fitting(rng, ("correct",) if kinds == ("touched",) else kinds, image.shape, landmarks)
         if kind is None:
             yield folder, None, None
-        elif folder == "without_mask":
-            yield folder, kind, synthetic.draw_negative(image, landmarks, rng, kind)[0]
+            continue
+        if folder == "without_mask":
+            drawn = synthetic.draw_negative(image, landmarks, rng, kind)[0]
         else:
-            yield folder, kind, synthetic.draw_mask(image, landmarks, synthetic.random_style(rng), kind, rng)
+            style = synthetic.random_style(rng, dark=dark and rng.random() < 0.5)
+            drawn = synthetic.draw_mask(image, landmarks, style, kind, rng)
+            if kinds == ("touched",):
+                # A hand adjusting the mask: it lies over the mask, in the colour of the face's skin.
+                kind = "touched"
+                drawn = synthetic.draw_hand(drawn, landmarks, rng, skin=synthetic.skin_colour(image, landmarks))
+        yield (folder, *other_view(drawn, landmarks, kind, rng))
+
+
+def other_view(image, landmarks, kind, rng, always_turn=False):
+    """(what is drawn, the image) with the face turned and tilted, or cut by the picture's edge, at random."""
+    if (always_turn or rng.random() < TURNED_SHARE) and synthetic.upright(landmarks):
+        yaw = rng.choice([-1, 1]) * rng.uniform(10, synthetic.MAX_YAW)
+        image, landmarks = synthetic.turn_head(image, landmarks, yaw, rng.uniform(-1, 1) * synthetic.MAX_PITCH)
+        kind += "_turned"
+    if rng.random() < CUT_SHARE:
+        side = ("top", "left", "right")[rng.integers(3)]
+        image, landmarks = synthetic.cut_close_up(image, landmarks, side, rng.uniform(0.1, 0.3))
+        kind += "_cut"
+    return kind, image
 
 
 def source_rng(seed, digest):
@@ -186,7 +226,8 @@ def make_grid(detector, photos, seed):
     if not faces:
         raise UserError("no usable face in the photos for a grid")
     rows = {"source photo": [], "with_mask: one per shape": [], "with_mask: random style": [],
-            "incorrect_mask": [], "without_mask: hard negatives": []}
+            "incorrect_mask": [], "without_mask: hard negatives": [],
+            "other views: turned, touched, cut, dark": []}
     for column, (image, landmarks, rng) in enumerate(faces):
         shaped = replace(synthetic.random_style(rng), shape=synthetic.SHAPES[column % len(synthetic.SHAPES)])
         style = synthetic.random_style(rng)
@@ -197,7 +238,7 @@ def make_grid(detector, photos, seed):
         tiles = [(image, ""), (synthetic.draw_mask(image, landmarks, shaped, "correct", rng), shaped.shape),
                  (synthetic.draw_mask(image, landmarks, style, "correct", rng), f"{style.shape} {style.pattern}"),
                  (synthetic.draw_mask(image, landmarks, style, placement, rng), placement.replace("_", " ")),
-                 (negative, kind)]
+                 (negative, kind), other_view_tile(image, landmarks, column, rng)]
         for row, tile in zip(rows.values(), tiles):
             row.append(grid_tile(*tile))
     strips = []
@@ -206,6 +247,23 @@ def make_grid(detector, photos, seed):
         cv2.putText(strip, title, (6, 19), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (0, 0, 0), 1, cv2.LINE_AA)
         strips += [strip, np.hstack(tiles)]
     return np.vstack(strips)
+
+
+def other_view_tile(image, landmarks, column, rng):
+    """(image, caption) of one of the engine's other views, by column: turned, touched, cut and dark masks."""
+    view = column % 6
+    style = synthetic.random_style(rng, dark=view == 5)
+    placement = "below_nose" if view == 2 else "correct"
+    drawn = image if view == 3 else synthetic.draw_mask(image, landmarks, style, placement, rng)
+    if view == 1:
+        drawn = synthetic.draw_hand(drawn, landmarks, rng, skin=synthetic.skin_colour(image, landmarks))
+        return drawn, "touched (mask)"
+    if view == 4:
+        return synthetic.cut_close_up(drawn, landmarks, "top", 0.25)[0], "cut (mask)"
+    yaw = (-1) ** column * 25.0
+    turned = synthetic.turn_head(drawn, landmarks, yaw, 10.0 if view % 2 else -10.0)[0]
+    caption = {0: "turned (mask)", 2: "turned, below nose", 3: "turned (no mask)", 5: "dark, turned (mask)"}[view]
+    return turned, caption
 
 
 def first_fitting(image, landmarks, kinds, start):

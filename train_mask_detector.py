@@ -33,7 +33,7 @@ def parse_args(argv):
     # The new head settles within a few epochs; unfreezing the backbone's top blocks
     # afterwards is what lifts accuracy on real street photos.
     parser.add_argument("--epochs", type=at_least(1), default=5, help="most epochs with the backbone frozen")
-    parser.add_argument("--fine-tune-epochs", type=at_least(0), default=3, help="then this many with its top unfrozen")
+    parser.add_argument("--fine-tune-epochs", type=at_least(0), default=5, help="then this many with its top unfrozen")
     parser.add_argument("--patience", type=at_least(1), default=3, help="epochs without improvement before stopping")
     parser.add_argument("--batch-size", type=at_least(1), default=32, help="images per training step")
     parser.add_argument("--image-size", type=at_least(32), default=128, help="side of the square face crop")
@@ -46,8 +46,14 @@ def parse_args(argv):
     # Datasets frame their faces their own way; the classifier meets faces as YuNet frames them.
     parser.add_argument("--frame-faces", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each training image to the face box YuNet gives it, as at run time")
+    # The same crop is used at run time (the card says which); faces without landmarks are cut at their box.
+    parser.add_argument("--crop", choices=("box", "aligned"), default="aligned",
+                        help="box: the face detector's box, stretched square; aligned: warped by YuNet's five "
+                        "landmarks onto one template (turn, scale and place alike for every face)")
     args = parser.parse_args(argv)
     args.dataset = args.dataset or [str(DEFAULT_DATASET)]
+    if args.crop == "aligned" and not args.frame_faces:
+        parser.error("--crop aligned needs the faces' landmarks, which framing finds: drop --no-frame-faces")
     if Path(args.output).suffix.lower() != ".h5":
         parser.error("--output must end in .h5 (a .keras copy is written beside it)")
     if 0 < args.max_per_class < least_images_per_class():
@@ -68,8 +74,10 @@ def main(argv=None):
     counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed,
                                                         frame=args.frame_faces)
     size, batch = args.image_size, args.batch_size
-    train_data = data.make_dataset(train, size, batch, training=True, seed=args.seed)
-    validation_data, test_data = data.make_dataset(validation, size, batch), data.make_dataset(test, size, batch)
+    aligned = args.crop == "aligned"
+    train_data = data.make_dataset(train, size, batch, training=True, seed=args.seed, aligned=aligned)
+    validation_data = data.make_dataset(validation, size, batch, aligned=aligned)
+    test_data = data.make_dataset(test, size, batch, aligned=aligned)
 
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
     callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
@@ -89,11 +97,19 @@ def main(argv=None):
             print(f"interrupted: no final model written{kept}", file=sys.stderr)
             return 130
 
+    by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
+    calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels, classes,
+                                                                      size)
+    print(f"calibrated on the validation split: temperature {calibration['temperature']:.2f}; faces judged from "
+          f"{judging['min_face_size']} px, a flag needs a violation probability of "
+          + ", ".join(f"{t:.2f} at {side} px" for side, t in judging["flag_probabilities"].items()))
     report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,
-                               classes)
+                               classes, args.crop) | {"calibration": calibration, "judging": judging}
     written = training.save_outputs(model, history, card, output, args.plot)
+    written.append(training.reliability_path_for(output))
+    training.plot_reliability(before, after, truth, written[-1])
     checkpoint.path.unlink(missing_ok=True)
     print(f"test accuracy {test_figures['accuracy']:.4f}; {plural(card['epochs_trained'], 'epoch')} "
           f"in {timer.seconds:.0f} s")

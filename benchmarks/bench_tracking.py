@@ -33,7 +33,9 @@ Scoring
   is the matched version: the share of true violators whose last matched
   track ended (its last reported frame) labelled no_mask or incorrect and
   lasted at least 10 frames. "mask wearers flagged" is the same for true
-  mask wearers: false alarms.
+  mask wearers: false alarms, also split by the person's face size (the
+  longer side of their largest visible box, < 32 px and >= 32 px). A face
+  the script did not judge ("judged": false) is no flag.
 
 Totals pool the counts of all clips. `--baseline` also scores the plain
 IoU-overlap tracker (link to the previous frame's box at IoU >=
@@ -63,7 +65,7 @@ from make_clips import make_clips, truth_path  # noqa: E402
 from mask_detector import DEFAULT_MODEL, label_of, two_class  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
-from mask_detector.evaluation import iou_matrix  # noqa: E402
+from mask_detector.boxes import iou_matrix  # noqa: E402
 
 LEAST_IOU = 0.3
 MIN_FRAMES = 10  # a true person, a counted track
@@ -119,7 +121,9 @@ def score_clip(truth, frames, summary):
     tracks, labels = {}, set()  # track id -> (frames reported, label in the last of them); every label given
     for index in sorted(frames):
         for face in frames[index]:
-            tracks[face["track_id"]] = (tracks.get(face["track_id"], (0, None))[0] + 1, face["label"])
+            # A face the script did not judge shows no flag: its label counts as no violation.
+            label = face["label"] if face.get("judged", True) else None
+            tracks[face["track_id"]] = (tracks.get(face["track_id"], (0, None))[0] + 1, label)
             labels.add(face["label"])
     ids, last = defaultdict(set), {}  # person -> track ids; person -> (track id, label) when last matched
     for truth_frame in truth["frames"]:
@@ -142,6 +146,14 @@ def score_clip(truth, frames, summary):
 
     violators = [p for p, label in people.items() if label in FLAGGED]
     wearers = [p for p, label in people.items() if label == "mask"]
+    largest = Counter()
+    for truth_frame in truth["frames"]:
+        for face in truth_frame["faces"]:
+            if face["visible"]:
+                x1, y1, x2, y2 = face["box"]
+                largest[face["person"]] = max(largest[face["person"]], x2 - x1, y2 - y1)
+    small_wearers = [p for p in wearers if largest[p] < 32]
+    large_wearers = [p for p in wearers if largest[p] >= 32]
     return {
         "true_people": len(people),
         "people_counted": summary["people"],
@@ -156,6 +168,10 @@ def score_clip(truth, frames, summary):
         "violators_caught": sum(ended_flagged(p) for p in violators),
         "mask_wearers": len(wearers),
         "mask_wearers_flagged": sum(ended_flagged(p) for p in wearers),
+        "small_mask_wearers": len(small_wearers),
+        "small_mask_wearers_flagged": sum(ended_flagged(p) for p in small_wearers),
+        "large_mask_wearers": len(large_wearers),
+        "large_mask_wearers_flagged": sum(ended_flagged(p) for p in large_wearers),
     }
 
 
@@ -174,6 +190,8 @@ def figures(counts):
         "flagged_per_violator": ratio(counts["flagged"], counts["violators"]),
         "violators_caught": ratio(counts["violators_caught"], counts["violators"]),
         "mask_wearers_flagged": ratio(counts["mask_wearers_flagged"], counts["mask_wearers"]),
+        "small_mask_wearers_flagged": ratio(counts["small_mask_wearers_flagged"], counts["small_mask_wearers"]),
+        "large_mask_wearers_flagged": ratio(counts["large_mask_wearers_flagged"], counts["large_mask_wearers"]),
         "wrongly_worn_flagged": ratio(counts["wrongly_worn_flagged"], counts["wrongly_worn_matched"]),
     }
 
@@ -253,11 +271,12 @@ def format_table(rows):
         return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
 
     columns = ("true_people", "people_counted_per_true", "ids_per_person", "never_matched", "right_label",
-               "flagged_per_violator", "violators_caught", "mask_wearers_flagged", "wrongly_worn_flagged")
+               "flagged_per_violator", "violators_caught", "mask_wearers_flagged", "small_mask_wearers_flagged",
+               "large_mask_wearers_flagged", "wrongly_worn_flagged")
     lines = ["| tracker | clip | true people | people counted / true | ids per person | never matched "
-             "| right label | flagged / true violators | violators caught | mask wearers flagged "
-             "| worn wrongly, flagged |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| right label | flagged / true violators | violators caught | false alarms: mask wearers flagged "
+             "| of them < 32 px | >= 32 px | worn wrongly, flagged |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for tracker, clip, values in rows:
         lines.append(f"| {tracker} | {clip} | " + " | ".join(show(values[c]) for c in columns) + " |")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ recipe's MobileNetV2 ``preprocess_input``) runs with ``preprocess="mobilenet_v2"
 one that gives raw scores gets softmax applied, with a warning.
 """
 
+import json
 import os
 import shutil
 import sys
@@ -54,6 +55,86 @@ def crop_faces(image_bgr, boxes, size):
         face = cv2.resize(face, (size, size), interpolation=interpolation)
         crops.append(cv2.cvtColor(face, cv2.COLOR_BGR2RGB))
     return crops
+
+
+# Where YuNet's five points (right eye, left eye, nose tip, right and left mouth corner) sit in an
+# aligned face crop, as shares of its side: the median over the training images of each point
+# relative to YuNet's box, in a square as wide as the box is tall, made symmetric. So an aligned
+# crop shows what a box crop shows on average, but every face at the same place, size and angle.
+FACE_TEMPLATE = np.array([[0.3155, 0.393], [0.6845, 0.393], [0.5, 0.595], [0.349, 0.743], [0.651, 0.743]],
+                         dtype=np.float32)
+
+
+def alignment_matrix(landmarks, size):
+    """The 2x3 similarity (turn, scale, shift) that carries five landmarks onto FACE_TEMPLATE in a
+    ``size`` x ``size`` crop, fitted by least squares over the five points; None if they give none."""
+    matrix, _ = cv2.estimateAffinePartial2D(np.asarray(landmarks, np.float32).reshape(5, 2),
+                                            FACE_TEMPLATE * size, method=cv2.LMEDS)
+    return matrix
+
+
+def align_faces(image_bgr, landmarks, size):
+    """RGB crops of ``size`` x ``size``, each face warped by its five landmarks onto FACE_TEMPLATE.
+
+    A face seen large is first shrunk with INTER_AREA to twice the crop's
+    scale, as crop_faces does, so the warp does not alias it. Points that
+    give no similarity (all at one place) give None.
+    """
+    crops = []
+    for points in landmarks:
+        matrix = alignment_matrix(points, size)
+        if matrix is None:
+            crops.append(None)
+            continue
+        source, matrix = _face_region(image_bgr, matrix, size)
+        face = cv2.warpAffine(source, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        crops.append(cv2.cvtColor(face, cv2.COLOR_BGR2RGB))
+    return crops
+
+
+def _face_region(image, matrix, size):
+    """The part of the image an aligned crop is taken from, shrunk when the face is large, and the matrix
+    that takes the crop from it: only that part is ever resized, however large the photo."""
+    corners = cv2.invertAffineTransform(matrix) @ np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]],
+                                                           dtype=np.float64).T
+    height, width = image.shape[:2]
+    x0, y0 = (max(0, int(np.floor(v)) - 2) for v in corners.min(axis=1))
+    x1, y1 = min(width, int(np.ceil(corners[0].max())) + 2), min(height, int(np.ceil(corners[1].max())) + 2)
+    if x1 <= x0 or y1 <= y0:  # the face lies wholly outside the image: warp from the whole of it
+        return image, matrix
+    matrix = matrix.astype(np.float64)
+    matrix[:, 2] += matrix[:, :2] @ np.array([x0, y0], dtype=np.float64)
+    region = image[y0:y1, x0:x1]
+    scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+    if scale < 0.5:
+        shrink = 2 * scale
+        region = cv2.resize(region, (max(1, round((x1 - x0) * shrink)), max(1, round((y1 - y0) * shrink))),
+                            interpolation=cv2.INTER_AREA)
+        matrix[:, :2] /= shrink
+    return region, matrix
+
+
+# The LiteRT copies are named after the model they were made from: mask_detector_float16.tflite
+# is mask_detector.h5's, and shares its card.
+COPY_SUFFIXES = ("_float16", "_int8")
+
+
+def card_path(model_path):
+    """The model card of a model file: beside it, named after it, or after the model a LiteRT copy was made from."""
+    path = Path(model_path)
+    stem = path.stem
+    for suffix in COPY_SUFFIXES:
+        stem = stem.removesuffix(suffix)
+    return path.with_name(stem + ".json")
+
+
+def read_card(model_path):
+    """A model's card as a dict; {} when it has none or it cannot be read (the model still runs)."""
+    try:
+        card = json.loads(card_path(model_path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
 
 
 def plain_shape(shape):
@@ -121,6 +202,9 @@ class MaskClassifier:
                 f"run with --preprocess mobilenet_v2, or --preprocess none if it takes 0-255 pixels"
             )
         self._to_minus1_1 = preprocess == "mobilenet_v2"
+        self.card = read_card(path)
+        # How the model was trained to see a face: "aligned" by its five landmarks, or cut at its "box".
+        self.crop = "aligned" if self.card.get("crop") == "aligned" else "box"
         self._softmax = False
         if not self._gives_probabilities():
             print(f"warning: model {path} gives raw scores, not probabilities (no softmax at its end); "

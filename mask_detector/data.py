@@ -42,6 +42,8 @@ class ImageList:
     # The face as the face detector frames it at run time, (top, left, height, width) in
     # pixels, or None for the whole image (no single face found, or not framed).
     frames: list = field(default_factory=list)
+    # YuNet's five landmarks of that face, (5, 2) pixels, or None: what an aligned crop is warped by.
+    landmarks: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (path, reason)
 
     @property
@@ -60,6 +62,7 @@ class ImageList:
             [self.hashes[i] for i in indices],
             [self.groups[i] for i in indices],
             [self.frames[i] for i in indices] if self.frames else [],
+            [self.landmarks[i] for i in indices] if self.landmarks else [],
         )
 
 
@@ -250,7 +253,7 @@ def frame_faces(images, report=print):
 
     # 320 px: training images are face crops, whose faces stay large in a 320 px copy; it is fast.
     detector = YuNetDetector(detect_size=320)
-    images.frames = []
+    images.frames, images.landmarks = [], []
     for path in images.paths:
         # Pixels as TensorFlow decodes them for training: EXIF orientation not applied.
         image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -258,8 +261,10 @@ def frame_faces(images, report=print):
         if len(faces) == 1:
             x1, y1, x2, y2 = faces[0].box
             images.frames.append((y1, x1, y2 - y1, x2 - x1))
+            images.landmarks.append(faces[0].landmarks)
         else:
             images.frames.append(None)
+            images.landmarks.append(None)
     framed = sum(frame is not None for frame in images.frames)
     report(f"faces framed as the face detector frames them: {framed} of {len(images.paths)} images "
            f"(the rest, with no single face found, are kept whole)")
@@ -362,23 +367,75 @@ def small_face(image, size, smallest=12, largest=48):
     return tf.image.resize(tf.cast(small, tf.float32), [size, size])
 
 
-def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
+def shrunk_face(image, side, size, quality=75):
+    """An image as a face of ``side`` pixels looks once enlarged for the classifier: shrunk, saved as a
+    JPEG, enlarged back. The fixed counterpart of small_face, to measure the model at one face size."""
+    import tensorflow as tf
+
+    small = tf.image.resize(image, [side, side], antialias=True)
+    small = tf.image.adjust_jpeg_quality(tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8), quality)
+    return tf.image.resize(tf.cast(small, tf.float32), [size, size])
+
+
+def warp_parameters(images, image_size):
+    """Per image, what tf.data needs to warp its face onto the aligned template (classifier.align_faces):
+    the crop-to-image affine map (6 numbers), the shrink applied first (as at run time, so a large face
+    is not aliased), and 1 where there are landmarks (0: the face is cut at its box instead)."""
+    import cv2
+    import numpy as np
+
+    from mask_detector.classifier import alignment_matrix
+
+    rows = []
+    for points in images.landmarks or [None] * len(images.paths):
+        matrix = None if points is None else alignment_matrix(points, image_size)
+        if matrix is None:
+            rows.append([0.0] * 7 + [0.0])
+            continue
+        scale = float(np.hypot(matrix[0, 0], matrix[0, 1]))
+        rows.append(list(cv2.invertAffineTransform(matrix).reshape(-1)) + [min(1.0, 2 * scale), 1.0])
+    return np.asarray(rows, dtype=np.float32)
+
+
+def make_dataset(images, image_size, batch_size=32, training=False, seed=42, face_side=0, aligned=False):
     """A tf.data pipeline of (float 0-255 RGB batch, label batch), read from disk each epoch.
 
     Nothing is held in memory beyond a few batches, so memory does not grow
-    with the number of images.
+    with the number of images. ``face_side`` (not in training) shows every
+    face as if it were that many pixels wide in a photo (0: as it is).
+    ``aligned`` warps each face by its landmarks as classifier.align_faces
+    does at run time; images without landmarks are cut at their face box.
     """
     import tensorflow as tf
 
-    def load(path, frame, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    def align(image, warp):
+        # The image is shrunk first (antialiased) when the face is large; the map then reads the
+        # shrunk image, whose pixel centres sit at shrink * (x + 0.5) - 0.5.
+        shrink = warp[6]
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        size = tf.maximum(1, tf.cast(tf.round(shape * shrink), tf.int32))
+        image = tf.image.resize(image, size, antialias=True)
+        offset = 0.5 * (shrink - 1.0)
+        transform = tf.stack([warp[0] * shrink, warp[1] * shrink, warp[2] * shrink + offset,
+                              warp[3] * shrink, warp[4] * shrink, warp[5] * shrink + offset, 0.0, 0.0])
+        return tf.raw_ops.ImageProjectiveTransformV3(
+            images=image[None], transforms=transform[None], output_shape=[image_size, image_size],
+            fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
+
+    def cut(image, frame):
         top, left, height, width = tf.unstack(frame)
         shape = tf.shape(image)
         inside = (height > 0) & (top + height <= shape[0]) & (left + width <= shape[1])
         image = tf.cond(inside, lambda: tf.image.crop_to_bounding_box(image, top, left, height, width), lambda: image)
-        image = tf.image.resize(image, [image_size, image_size], antialias=True)
+        return tf.image.resize(image, [image_size, image_size], antialias=True)
+
+    def load(path, frame, warp, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, frame))
         if training:  # half the faces, as small as the detector meets them
             image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)
+        elif face_side:
+            image = shrunk_face(image, face_side, image_size)
         return image, label
 
     paths = tf.constant(images.paths)
@@ -386,7 +443,9 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42):
     frames = tf.constant([frame or (0, 0, 0, 0) for frame in images.frames or [None] * len(images.paths)],
                          dtype=tf.int32)
     labels = tf.constant(images.labels, dtype=tf.int32)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, frames, labels))
+    warps = tf.constant(warp_parameters(images, image_size) if aligned else [[0.0] * 8] * len(images.paths),
+                        dtype=tf.float32)
+    dataset = tf.data.Dataset.from_tensor_slices((paths, frames, warps, labels))
     if training:
         dataset = dataset.shuffle(len(images.paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)

@@ -16,7 +16,7 @@ NO_MASK_COLOR = (0, 0, 230)  # BGR red
 INCORRECT_COLOR = (0, 140, 255)  # BGR orange
 # What a label says on screen.
 LABEL_TEXT = {"mask": "Mask", "no_mask": "No Mask", "incorrect": "Mask below nose"}
-UNDECIDED_COLOR = (160, 160, 160)  # grey: a tracked person whose label is not decided yet
+UNDECIDED_COLOR = (160, 160, 160)  # grey: a face not judged, or a tracked person whose label is not decided yet
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
 # A photo window is at most this size (it fits a 1280x1024 screen with its panels), and
 # small photos are enlarged until their longer side is READABLE_SIDE, so that faces and labels can be read.
@@ -75,9 +75,14 @@ def label_layout(frame_size, results):
 
 
 def caption(result):
-    """The label drawn over a face: `Mask 98.1%`, `No Mask 87.0%`, with `#7` for a tracked person."""
+    """The label drawn over a face: `Mask 98.1%`, `No Mask 87.0%`, with `#7` for a tracked person.
+
+    A face too small or too unsure to judge says its likeliest class with a
+    question mark (`No Mask? 51.0%`), drawn grey: it is no flag.
+    """
     if getattr(result, "decided", True):
-        text = f"{LABEL_TEXT[result.label]} {result.probabilities[result.label] * 100:.1f}%"
+        doubt = "" if result.judged else "?"
+        text = f"{LABEL_TEXT[result.label]}{doubt} {result.probabilities[result.label] * 100:.1f}%"
     else:
         text = "..."  # a person whose label is not decided yet
     track_id = getattr(result, "track_id", None)
@@ -95,7 +100,7 @@ def draw_results(frame, results):
     """
     height, width = frame.shape[:2]
     font_scale, thickness = _font(height)
-    colors = [label_color(result.label if getattr(result, "decided", True) else None) for result in results]
+    colors = [label_color(result.label if result.judged else None) for result in results]
     for result, color in zip(results, colors):
         cv2.rectangle(frame, result.box[:2], result.box[2:], color, thickness)
     for result, color, (text, spot) in zip(results, colors, label_layout((width, height), results)):

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES, VIOLATIONS, label_of, two_class
+from mask_detector.boxes import as_boxes, iou_matrix, longer_side
 from mask_detector.errors import UserError
 
 VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect"}
@@ -63,22 +64,9 @@ def load_voc(folder):
     return annotations
 
 
-def iou_matrix(a, b):
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)), dtype=np.float32)
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 2], b[None, :, 2])
-    y2 = np.minimum(a[:, None, 3], b[None, :, 3])
-    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
-    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    return inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-9)
-
-
 def greedy_match(detected_boxes, scores, truth_boxes):
     """For each detection (best score first) the unclaimed truth box with IoU >= 0.5, or -1."""
-    overlaps = iou_matrix(np.asarray(detected_boxes, dtype=np.float32).reshape(-1, 4), truth_boxes)
+    overlaps = iou_matrix(as_boxes(detected_boxes), truth_boxes)
     matched = np.full(len(scores), -1)
     taken = np.zeros(len(truth_boxes), dtype=bool)
     for d in np.argsort(-np.asarray(scores)):
@@ -138,6 +126,13 @@ class Detection:
     probabilities: dict  # every class the model knows
     truth_label: str  # the matched face's label, or "" for a detection of nothing
     size: float  # the matched face's size, or the detection's own when unmatched
+    longer_side: float = 0.0  # the longer side of the matched face's box (of the detection's when unmatched)
+    judged: bool = True  # the pipeline stands by its label (judging.Judging); only a judged face is a flag
+
+    @property
+    def flagged(self):
+        """What a user sees as a violation: a judged face labelled no_mask or incorrect."""
+        return self.judged and label_of(self.probabilities) in VIOLATIONS
 
     @property
     def ignored(self):
@@ -177,11 +172,12 @@ def tally_image(tally, annotation, results, crop_probabilities=None, crop_min_si
     for result, truth_index in zip(results, matched):
         if truth_index >= 0:
             truth_label, size = annotation.labels[truth_index], float(truth_sizes[truth_index])
+            longer = float(longer_side(annotation.boxes[truth_index]))
         else:
             x1, y1, x2, y2 = result.box
-            truth_label, size = "", float(min(x2 - x1, y2 - y1))
-        tally.detections.append(
-            Detection(result.detection_score, result.mask_probability, result.probabilities, truth_label, size))
+            truth_label, size, longer = "", float(min(x2 - x1, y2 - y1)), float(longer_side(result.box))
+        tally.detections.append(Detection(result.detection_score, result.mask_probability, result.probabilities,
+                                          truth_label, size, longer, result.judged))
     if crop_probabilities is not None:
         for label, size, probability in zip(annotation.labels, truth_sizes, crop_probabilities):
             if label != "incorrect" and size >= crop_min_side and not np.isnan(probability):
@@ -215,7 +211,40 @@ def summary(tally):
         [d.truth_label for d in small], [label_of(two_class(d.mask_probability)) for d in small])
     if tally.crops_truth:
         figures["classifier_on_truth_boxes"] = binary_scores(tally.crops_truth, tally.crops_predicted)
-    return figures | three_class_summary(tally)
+    return figures | three_class_summary(tally) | flag_summary(tally)
+
+
+# Faces are told apart by the longer side of their annotated box in the false-alarm figures.
+FLAG_BANDS = (("all", 0, float("inf")), ("<32", 0, 32), (">=32", 32, float("inf")))
+
+
+def flag_summary(tally):
+    """How often a flag is right, as a user meets flags: only judged faces labelled a violation count.
+
+    - false alarms: the share of matched faces that wear a mask correctly and are flagged;
+    - caught: the share of matched faces without a mask that are flagged;
+    - violation precision / recall / F1 of the flags (an unjudged face is no flag);
+    - the precision of `incorrect` flags, and the matched faces left unjudged.
+    """
+    matched = [d for d in tally.detections if d.truth_label]
+    figures = {"false_alarms": {}, "flags": {}}
+    for band, low, high in FLAG_BANDS:
+        inside = [d for d in matched if low <= d.longer_side < high]
+        masked = [d for d in inside if d.truth_label == "mask"]
+        unmasked = [d for d in inside if d.truth_label == "no_mask"]
+        figures["false_alarms"][band] = {
+            "masked_faces": len(masked), "flagged": sum(d.flagged for d in masked),
+            "share": sum(d.flagged for d in masked) / len(masked) if masked else float("nan"),
+        }
+        figures["flags"][band] = binary_scores(
+            ["violation" if d.truth_label in VIOLATIONS else "ok" for d in inside],
+            ["violation" if d.flagged else "ok" for d in inside], "violation", ("ok", "violation"),
+        ) | {"caught": sum(d.flagged for d in unmasked) / len(unmasked) if unmasked else float("nan")}
+    called_incorrect = [d for d in matched if d.flagged and label_of(d.probabilities) == "incorrect"]
+    figures["incorrect_flag_precision"] = (sum(d.truth_label == "incorrect" for d in called_incorrect)
+                                           / len(called_incorrect) if called_incorrect else float("nan"))
+    figures["not_judged"] = {"matched_faces": len(matched), "not_judged": sum(not d.judged for d in matched)}
+    return figures
 
 
 def three_class_summary(tally):
@@ -262,6 +291,21 @@ def format_table(figures):
         ("violation F1, matched faces", figures["violation_all"].get("violation_f1", float("nan"))),
         ("violation F1, matched faces >= 32 px", figures["violation_>=32"].get("violation_f1", float("nan"))),
     ]
+    if "false_alarms" in figures:  # figures stored in a card before faces were judged have none
+        alarms, flags, unjudged = figures["false_alarms"], figures["flags"], figures["not_judged"]
+        rows += [
+            ("false alarms: matched masked faces flagged, all sizes", _share(alarms["all"])),
+            ("false alarms: matched masked faces flagged, < 32 px (longer side)", _share(alarms["<32"])),
+            ("false alarms: matched masked faces flagged, >= 32 px (longer side)", _share(alarms[">=32"])),
+            ("matched unmasked faces flagged (caught)", flags["all"]["caught"]),
+            ("flag F1 (a judged no_mask or incorrect), all / >= 32 px",
+             "{:.3f} / {:.3f}".format(flags["all"].get("violation_f1", float("nan")),
+                                      flags[">=32"].get("violation_f1", float("nan")))),
+            ("precision of `incorrect` flags", figures["incorrect_flag_precision"]),
+            ("matched faces not judged (too small or unsure)",
+             f"{unjudged['not_judged']} of {unjudged['matched_faces']}"
+             f" ({unjudged['not_judged'] / max(unjudged['matched_faces'], 1):.1%})"),
+        ]
     crops = figures.get("classifier_on_truth_boxes")
     if crops:
         rows += [
@@ -278,6 +322,10 @@ def format_table(figures):
     for truth_name, row in figures["confusion_all"].items():
         lines.append(f"| {truth_name} | " + " | ".join(str(row[name]) for name in THREE_CLASS_NAMES) + " |")
     return "\n".join(lines)
+
+
+def _share(counts):
+    return f"{counts['share']:.1%} ({counts['flagged']} of {counts['masked_faces']})"
 
 
 def evaluate(pipeline, annotations, report=None):

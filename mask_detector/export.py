@@ -14,7 +14,7 @@ from mask_detector.quiet import native_stderr_silenced
 KINDS = ("float16", "int8")
 
 
-def calibration_batches(folders, image_size, count, seed=0):
+def calibration_batches(folders, image_size, count, seed=0, aligned=False):
     """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one.
 
     They go through the same framing and loading as training (frame_faces,
@@ -28,7 +28,7 @@ def calibration_batches(folders, image_size, count, seed=0):
     images = find_images(folders, warn=lambda message: None)
     chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
     for batch, _ in make_dataset(frame_faces(images.subset(chosen), report=lambda message: None), image_size,
-                                 batch_size=1):
+                                 batch_size=1, aligned=aligned):
         yield [batch.numpy()]
 
 
@@ -49,10 +49,10 @@ def convert(model_path, kind, calibration_folders=(), calibration_count=200):
         # dimension stays None, so the runtime can resize the input to the number of faces.
         model.export(scratch, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
-        return _convert(converter, kind, size, calibration_folders, calibration_count)
+        return _convert(converter, kind, size, calibration_folders, calibration_count, classifier.crop == "aligned")
 
 
-def _convert(converter, kind, size, calibration_folders, calibration_count):
+def _convert(converter, kind, size, calibration_folders, calibration_count, aligned=False):
     import tensorflow as tf
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -61,7 +61,8 @@ def _convert(converter, kind, size, calibration_folders, calibration_count):
     else:
         if not calibration_folders:
             raise UserError("int8 export needs calibration images: pass --dataset DIR")
-        converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count)
+        converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count,
+                                                                       aligned=aligned)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
         with native_stderr_silenced():  # the converter's "fully_quantize: 0, inference_type: 6, ..." line

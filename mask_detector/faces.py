@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from mask_detector.assets import FACE_DETECTOR_DIR
+from mask_detector.boxes import drop_nested
 from mask_detector.errors import UserError
 
 FACE_DETECTORS = ("yunet", "ssd", "ssd-caffe")
@@ -47,7 +48,8 @@ class YuNetDetector:
     Unless ``single_scale``, the image is also searched at twice that scale
     and both passes are merged: faces of 10-20 pixels are found in the
     enlarged copy, while large faces are only found at the first scale, so
-    neither pass alone finds both.
+    neither pass alone finds both. A box lying mostly inside a larger one is
+    the same face found twice, and is dropped.
     """
 
     def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, detect_size=1280, single_scale=True):
@@ -86,6 +88,10 @@ class YuNetDetector:
                 boxes = rows[:, :4].tolist()
                 keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, 0.3)
                 rows = rows[np.asarray(keep, dtype=int).reshape(-1)]
+                # The enlarged pass also finds parts of a large face (the eyes and the top of a mask) as a
+                # face of their own, inside the first pass's box: IoU is small, so NMS keeps both.
+                corners = np.concatenate([rows[:, :2], rows[:, :2] + rows[:, 2:4]], axis=1)
+                rows = rows[drop_nested(corners)]
         faces = []
         for row in rows[np.argsort(-rows[:, 14])]:
             x, y, w, h = row[:4]

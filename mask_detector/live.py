@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 
 from mask_detector import display, label_of
-from mask_detector.classifier import crop_faces
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.people import describe
@@ -35,6 +34,7 @@ class TrackedFace:
     track_id: int
     decided: bool  # whether the person's label is decided (drawn grey until it is)
     probabilities: dict  # the person's combined vote, class name -> probability
+    judged: bool  # whether the label is decided on enough evidence to be a flag (judging.Judging)
 
     def to_json(self):
         return face_json(self) | {"track_id": self.track_id}
@@ -61,7 +61,7 @@ class LiveCounts:
         return (
             f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people['people']} "
             f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}, "
-            f"incorrect {people['people_incorrect']}), alerts {self.alerts}"
+            f"incorrect {people['people_incorrect']}, not judged {people['people_not_judged']}), alerts {self.alerts}"
         )
 
 
@@ -101,11 +101,9 @@ class LiveRun:
         tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
         due = self._due(tracks)
         if due:
-            classifier = self.pipeline.classifier
-            crops = crop_faces(frame.image, [faces[i].box for i in due], classifier.input_size)
-            for i, probabilities in zip(due, classifier.predict_probabilities(crops)):
+            for i, probabilities in zip(due, self.pipeline.probabilities(frame.image, [faces[i] for i in due])):
                 if not np.isnan(probabilities).any():
-                    tracks[i].vote.add(probabilities)
+                    tracks[i].vote.add(probabilities, self.pipeline.judging.weight(faces[i].box))
                     tracks[i].last_classified = frame.time
         self.people.update(tracks, frame)
         self.people.left(gone)
@@ -115,7 +113,7 @@ class LiveRun:
         probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
         label = track.vote.label or label_of(probabilities)
         return TrackedFace(face.box, face.score, label, probabilities["mask"], track.track_id,
-                           track.vote.label is not None, probabilities)
+                           track.vote.label is not None, probabilities, self.people.judged(track))
 
     def finish(self):
         self.people.left(self.tracker.finish())

@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from mask_detector.files import write_image
-from mask_detector.tracking import near
+from mask_detector.boxes import near
+from mask_detector.judging import Judging
 
 VIOLATIONS = ("no_mask", "incorrect")
 
@@ -63,8 +64,10 @@ def _feed(process, data):
 class People:
     """Counts people by label, writes their events and raises their alerts."""
 
-    def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, snapshots=None):
+    def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, snapshots=None,
+                 judging=Judging()):
         self.class_names = tuple(class_names)
+        self.judging = judging  # when a person's label is a flag
         self.person_frames = person_frames
         self.cooldown = cooldown
         self.events = events  # a files.JsonLines, or None
@@ -80,8 +83,12 @@ class People:
         for track in tracks:
             if track.frames >= self.person_frames:
                 self.people.setdefault(track.track_id, track)
-                if track.vote.label in VIOLATIONS and not track.alerted:
+                if track.vote.label in VIOLATIONS and not track.alerted and self.judged(track):
                     self._alert(track, frame)
+
+    def judged(self, track):
+        """Whether the person's label stands on enough evidence to be a flag."""
+        return self.judging.person_judged(track.vote, track.box)
 
     def _alert(self, track, frame):
         track.alerted = True
@@ -120,19 +127,19 @@ class People:
             if track.track_id in self.people and self.events:
                 self.events.write(self.person_event(track))
 
-    @staticmethod
-    def person_event(track):
+    def person_event(self, track):
         return {
-            "event": "person", "track_id": track.track_id, "label": track.vote.label,
+            "event": "person", "track_id": track.track_id, "label": track.vote.label, "judged": self.judged(track),
             "mask_probability": round(float(track.vote.probabilities[track.vote.class_names.index("mask")]), 4),
             "first_time": round(track.first_time, 3), "last_time": round(track.last_time, 3),
             "frames": track.frames,
         }
 
     def counts(self):
-        """People seen, and how many of them with each final label."""
-        labels = [track.vote.label for track in self.people.values()]
-        return {"people": len(labels)} | {f"people_{name}": labels.count(name) for name in ("mask", *VIOLATIONS)}
+        """People seen, how many of them with each final label, and those never seen well enough to judge."""
+        labels = [track.vote.label if self.judged(track) else None for track in self.people.values()]
+        return ({"people": len(labels)} | {f"people_{name}": labels.count(name) for name in ("mask", *VIOLATIONS)}
+                | {"people_not_judged": labels.count(None)})
 
     def banner_text(self, now):
         if self.banner and now <= self.banner[1]:

@@ -176,12 +176,16 @@ def summary_line(record):
     if "error" in record:
         return f"{record['image']}: error: {record['error']}"
     faces = record["faces"]
-    labels = [face["label"] for face in faces]
+    # Faces too small or unsure to judge are counted apart, never as a violation; lines written before
+    # faces were judged count every face.
+    labels = [face["label"] for face in faces if face.get("judged", True)]
     line = f"{record['image']}: {plural(len(faces), 'face')}, {labels.count('mask')} mask, "
     line += f"{labels.count('no_mask')} no mask"
     # A three-class model's faces say whether the mask is worn wrongly.
     if faces and "incorrect" in faces[0]["probabilities"]:
         line += f", {labels.count('incorrect')} mask worn wrongly"
+    if len(labels) < len(faces):
+        line += f", {len(faces) - len(labels)} not judged"
     return line
 
 

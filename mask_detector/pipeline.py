@@ -5,8 +5,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from mask_detector import label_of, two_class
-from mask_detector.classifier import MaskClassifier, crop_faces
+from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
 from mask_detector.faces import create_face_detector
+from mask_detector.judging import judging_of
 
 
 @dataclass
@@ -16,6 +17,8 @@ class FaceResult:
     mask_probability: float  # of a mask worn correctly
     # Every class the model knows, name -> probability; a two-class model's from mask_probability.
     probabilities: dict | None = None
+    # Whether the face shows enough to stand by its label (judging.Judging); an unjudged face is never a flag.
+    judged: bool = True
 
     def __post_init__(self):
         if self.probabilities is None:
@@ -36,6 +39,7 @@ def face_json(face):
         "detection_score": round(float(face.detection_score), 4),
         "label": face.label,
         "mask_probability": round(float(face.mask_probability), 4),
+        "judged": bool(face.judged),
     }
 
 
@@ -51,18 +55,32 @@ class MaskPipeline:
                  preprocess="auto"):
         self.face_detector = create_face_detector(face_detector, confidence, detect_size, single_scale)
         self.classifier = MaskClassifier(model_path, preprocess)
+        self.judging = judging_of(self.classifier.card)
+
+    def crops(self, frame, faces):
+        """Each face's crop as the classifier was trained to see it: aligned by its landmarks when the
+        model was trained so and the face detector gives them (YuNet), else cut at its box."""
+        size = self.classifier.input_size
+        if self.classifier.crop == "aligned" and faces and all(face.landmarks is not None for face in faces):
+            return align_faces(frame, [face.landmarks for face in faces], size)
+        return crop_faces(frame, [face.box for face in faces], size)
+
+    def probabilities(self, frame, faces):
+        """Class probabilities of each face, one row each (columns: classifier.class_names; NaN: no crop)."""
+        return self.classifier.predict_probabilities(self.crops(frame, faces))
 
     def classify(self, frame, faces):
         """Probability of `mask` for each detected face (NaN where its crop is empty)."""
-        crops = crop_faces(frame, [face.box for face in faces], self.classifier.input_size)
-        return self.classifier.predict(crops)
+        return self.probabilities(frame, faces)[:, self.classifier.class_names.index("mask")]
 
     def __call__(self, frame):
         faces = self.face_detector.detect(frame)
-        crops = crop_faces(frame, [face.box for face in faces], self.classifier.input_size)
         names = self.classifier.class_names
-        return [
-            FaceResult(face.box, face.score, float(row[names.index("mask")]), dict(zip(names, map(float, row))))
-            for face, row in zip(faces, self.classifier.predict_probabilities(crops))
-            if not np.isnan(row).any()
-        ]
+        results = []
+        for face, row in zip(faces, self.probabilities(frame, faces)):
+            if np.isnan(row).any():
+                continue
+            probabilities = dict(zip(names, map(float, row)))
+            results.append(FaceResult(face.box, face.score, probabilities["mask"], probabilities,
+                                      self.judging.judged(face.box, probabilities)))
+        return results

@@ -68,6 +68,8 @@ PATTERN_CHANCES = {  # in the order of PATTERNS
     "kn95": (0.86, 0.02, 0.02, 0.1),
     "cloth": (0.4, 0.2, 0.15, 0.25),
 }
+# Dark fabrics: on a dark face such a mask shows little contrast, and the model must still see it.
+DARK_COLOURS = ("black", "charcoal", "navy", "dark red", "dark green")
 TYPICAL_SKIN = (120, 150, 190)  # BGR, for a face whose cheeks are outside the photo
 HAIR_COLOURS = ((20, 22, 25), (25, 35, 50), (35, 50, 70), (60, 60, 62))
 PHONE_COLOURS = ((25, 25, 25), (45, 45, 48), (225, 225, 228), (180, 120, 60), (70, 60, 150))
@@ -323,10 +325,11 @@ def _jittered(rng, colour, spread=12):
     return tuple(int(np.clip(c + rng.integers(-spread, spread + 1), 0, 255)) for c in colour)
 
 
-def random_style(rng):
-    """A MaskStyle drawn at random, weighted towards what people wear."""
+def random_style(rng, dark=False):
+    """A MaskStyle drawn at random, weighted towards what people wear; ``dark`` picks a dark fabric."""
     shape = SHAPES[rng.choice(len(SHAPES), p=SHAPE_CHANCES)]
-    colour_name = SHAPE_COLOURS[shape][rng.integers(len(SHAPE_COLOURS[shape]))]
+    colours = DARK_COLOURS if dark else SHAPE_COLOURS[shape]
+    colour_name = colours[rng.integers(len(colours))]
     pattern = PATTERNS[rng.choice(len(PATTERNS), p=PATTERN_CHANCES[shape])]
     others = [name for name in COLOURS if name != colour_name]
     pattern_colours = tuple(_jittered(rng, COLOURS[others[i]]) for i in rng.choice(len(others), 2, replace=False))
@@ -625,11 +628,13 @@ def _skin_colour(image, frame):
     return np.array(TYPICAL_SKIN, np.float64)
 
 
-def draw_hand(image, landmarks, rng):
+def draw_hand(image, landmarks, rng, skin=None):
     """A copy of ``image`` with a hand over the mouth, back to the camera, in the face's own skin colour.
 
     Either the fingers point up from a palm on the chin, or they reach
     across the mouth from one side; the fingertips stay under the nose.
+    ``skin`` (BGR) is the face's skin colour when the cheeks are hidden (by a
+    mask the hand is adjusting); by default it is read from the cheeks.
     """
     frame = face_frame(landmarks)
     nose_y, mouth_y = frame.nose[1], frame.mouth[1]
@@ -679,13 +684,18 @@ def draw_hand(image, landmarks, rng):
     shade = np.where(hand_a > 0.05, finger_shade, palm_shade)
     inner = cv2.distanceTransform((alpha > 0.5).astype(np.uint8), cv2.DIST_L2, 3) / frame.scale
     shade *= 0.8 + 0.2 * np.clip(inner / 0.05, 0, 1)  # the hand's outline turns away from the light
-    skin = _skin_colour(image, frame) * rng.uniform(0.96, 1.04, 3) * (0.97, 0.99, 1.03)  # hands are a little redder
+    skin = (_skin_colour(image, frame) if skin is None else np.asarray(skin, np.float64)) * rng.uniform(0.96, 1.04, 3) * (0.97, 0.99, 1.03)  # hands are a little redder
     colour = skin.astype(np.float32) * shade[..., None].astype(np.float32)
     nail = _fill(region, nails) * 0.45
     colour = colour * (1 - nail[..., None]) + np.minimum(skin * 1.1 + 25, 255).astype(np.float32) * nail[..., None]
     colour *= (1 + rng.normal(0, 0.02, alpha.shape).astype(np.float32))[..., None]
     _finish(out, image, region, frame, colour.astype(np.float32), alpha, rng, shadow=0.35)
     return out
+
+
+def skin_colour(image, landmarks):
+    """The face's skin colour (BGR), read from the cheeks beside the nose."""
+    return _skin_colour(image, face_frame(landmarks))
 
 
 def draw_phone(image, landmarks, rng):
@@ -865,3 +875,90 @@ def choose_fitting(rng, kinds, image_shape, landmarks):
         return None
     weights = np.array([WEIGHTS.get(kind, 1.0) for kind in fitting])
     return fitting[rng.choice(len(fitting), p=weights / weights.sum())]
+
+
+# Other views of the same face: turned, seen from above or below, cut by the picture's edge.
+# The source photos are almost all frontal (95 % turn the nose less than 0.3 eye distances off
+# the eyes' midpoint), while real cameras see faces from every side. A face is turned after its
+# mask is drawn, so the mask bends round the cheek with the skin under it.
+
+# The head as a cylinder seen from afar: its radius across, in eye distances (a little more than
+# the cheeks' half width), and its radius from top to bottom, in brow-to-chin distances.
+HEAD_RADIUS = 1.2
+HEAD_HEIGHT_RADIUS = 1.5
+MAX_YAW = 30.0  # degrees; further round, YuNet often misses the face or places the far eye wrongly
+MAX_PITCH = 12.0
+
+
+def _turned_axis(positions, centre, radius, degrees):
+    """Where points on a cylinder of ``radius`` about ``centre`` show after it turns by ``degrees``.
+
+    Seen from afar, a point at angle a from the front shows at centre +
+    radius sin(a); turning adds to a. Outside the cylinder nothing moves,
+    and a band at its edge blends the two, so the background stays put.
+    """
+    offset = np.clip((positions - centre) / radius, -1.0, 1.0)
+    # Past the far edge the angle is not clipped: the sine turns back, so the strip of head that
+    # comes into view mirrors its neighbour instead of repeating one column of pixels.
+    moved = centre + radius * np.sin(np.arcsin(offset) + math.radians(degrees))
+    weight = np.clip((1.0 - np.abs(positions - centre) / radius) / 0.2, 0.0, 1.0)
+    return positions + weight * (moved - positions)
+
+
+def turn_head(image, landmarks, yaw=0.0, pitch=0.0):
+    """A copy of ``image`` with the face turned ``yaw`` degrees to the image's right and ``pitch`` down,
+    and the landmarks moved with it.
+
+    The face's own frame must be upright (little roll); the warp is along the
+    image's axes. Pixels are looked up from where each one came from, so the
+    near cheek widens and the far one narrows as in a photo of a turned head.
+    """
+    frame = face_frame(landmarks)
+    height, width = image.shape[:2]
+    centre_x = frame.to_image(frame.outline_centre, 0.0)[0]
+    centre_y = frame.to_image(0.0, frame.chin / 2)[1]
+    radius_x, radius_y = HEAD_RADIUS * frame.scale, HEAD_HEIGHT_RADIUS * frame.scale * max(frame.chin / 2, 0.5)
+    # The inverse map: each output pixel's source is found by turning back.
+    map_x = _turned_axis(np.arange(width, dtype=np.float64), centre_x, radius_x, -yaw)
+    map_y = _turned_axis(np.arange(height, dtype=np.float64), centre_y, radius_y, -pitch)
+    grid_x = np.broadcast_to(map_x[None, :], (height, width)).astype(np.float32)
+    grid_y = np.broadcast_to(map_y[:, None], (height, width)).astype(np.float32)
+    # Mirrored at the border: a tight crop has no pixels beyond its edge, and repeating the last column
+    # draws streaks no camera makes.
+    turned = cv2.remap(image, grid_x, grid_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+    points = np.asarray(landmarks, np.float64).reshape(5, 2).copy()
+    points[:, 0] = _turned_axis(points[:, 0], centre_x, radius_x, yaw)
+    points[:, 1] = _turned_axis(points[:, 1], centre_y, radius_y, pitch)
+    return turned, points
+
+
+def face_box(landmarks):
+    """The face's box (x1, y1, x2, y2), brows to chin and cheek to cheek, estimated from five landmarks."""
+    frame = face_frame(landmarks)
+    corners = frame.to_image([-FACE_HALF_WIDTH, FACE_HALF_WIDTH] * 2, [-0.6, -0.6, frame.chin, frame.chin])
+    return (*corners.min(axis=0), *corners.max(axis=0))
+
+
+def cut_close_up(image, landmarks, side, share):
+    """The image cut on ``side`` (top, left or right) so that ``share`` of the face's box falls outside,
+    as a camera close to a door cuts a face; the landmarks moved with the cut."""
+    x1, y1, x2, y2 = face_box(landmarks)
+    points = np.asarray(landmarks, np.float64).reshape(5, 2).copy()
+    height, width = image.shape[:2]
+    if side == "top":
+        edge = int(np.clip(y1 + share * (y2 - y1), 0, height - 1))
+        points[:, 1] -= edge
+        return image[edge:], points
+    if side == "left":
+        edge = int(np.clip(x1 + share * (x2 - x1), 0, width - 1))
+        points[:, 0] -= edge
+        return image[:, edge:], points
+    if side == "right":
+        edge = int(np.clip(x2 - share * (x2 - x1), 1, width))
+        return image[:, :edge], points
+    raise ValueError(f"unknown side {side!r}; choose top, left or right")
+
+
+def upright(landmarks, most_roll=0.25):
+    """Whether the face's eye line is near level (the turning warp works along the image's axes)."""
+    return abs(face_frame(landmarks).x_axis[1]) <= most_roll

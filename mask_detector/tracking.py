@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mask_detector.evaluation import iou_matrix
+from mask_detector.boxes import iou_matrix, near
 
 
 class LabelVote:
@@ -48,10 +48,11 @@ class LabelVote:
         self._log_sum = np.zeros(len(self.class_names))
         self.label = None
 
-    def add(self, probabilities):
+    def add(self, probabilities, weight=1.0):
+        """One answer; ``weight`` (0-1) says how much the face could show (judging.Judging.weight)."""
         probabilities = np.clip(np.asarray(probabilities, dtype=np.float64), self.floor, 1.0)
-        self._log_sum = self.memory * self._log_sum + np.log(probabilities)
-        self._weight = self.memory * self._weight + 1.0
+        self._log_sum = self.memory * self._log_sum + weight * np.log(probabilities)
+        self._weight = self.memory * self._weight + weight
         self.answers += 1
         combined = self.probabilities
         best = self.class_names[int(np.argmax(combined))]
@@ -59,6 +60,11 @@ class LabelVote:
             return
         if self.label is None or combined[self.class_names.index(best)] >= self.switch_probability:
             self.label = best
+
+    @property
+    def evidence(self):
+        """The weight of the answers so far, older ones fading as they do in the vote."""
+        return self._weight
 
     @property
     def probabilities(self):
@@ -184,17 +190,6 @@ def common_shift(track_boxes, boxes):
         if fitted > support:
             best, support = shift, fitted
     return best
-
-
-def near(a, b):
-    """Pairs whose centres are within half a face width and whose sizes differ by less than half."""
-    centre_a = (a[:, None, :2] + a[:, None, 2:]) / 2
-    centre_b = (b[None, :, :2] + b[None, :, 2:]) / 2
-    width_a = (a[:, 2] - a[:, 0])[:, None]
-    width_b = (b[:, 2] - b[:, 0])[None, :]
-    distance = np.linalg.norm(centre_a - centre_b, axis=2)
-    ratio = np.maximum(width_a, width_b) / np.maximum(np.minimum(width_a, width_b), 1e-6)
-    return (distance < 0.5 * np.maximum(width_a, width_b)) & (ratio < 1.5)
 
 
 def _greedy_pairs(affinity, least):

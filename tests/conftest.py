@@ -90,7 +90,7 @@ def match_to_truth(boxes, truth_boxes, least_iou=0.3):
     A loose IoU, because detectors and annotators frame a face differently
     (forehead, chin, ears); this asks whether a face was found, not how tightly.
     """
-    from mask_detector.evaluation import iou_matrix
+    from mask_detector.boxes import iou_matrix
 
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     if len(boxes) == 0:

@@ -43,7 +43,8 @@ def test_training_faces_are_framed_as_the_detector_frames_them_at_run_time(tmp_p
     import cv2
 
     from mask_detector.data import ImageList, frame_faces, make_dataset
-    from mask_detector.evaluation import iou_matrix, load_voc
+    from mask_detector.boxes import iou_matrix
+    from mask_detector.evaluation import load_voc
     from mask_detector.faces import YuNetDetector
 
     detector = YuNetDetector(detect_size=1280)

@@ -19,9 +19,10 @@ from conftest import (
 
 SUMMARY = re.compile(
     r"^frames (\d+), seconds ([\d.]+), fps ([\d.]+), people (\d+) \(mask (\d+), no_mask (\d+), "
-    r"incorrect (\d+)\), alerts (\d+)(, written .+?)?( \(.+\))?$"
+    r"incorrect (\d+), not judged (\d+)\), alerts (\d+)(, written .+?)?( \(.+\))?$"
 )
-STOPPED = 10  # the SUMMARY group that says why the run stopped early
+ALERTS = 9  # the SUMMARY group that counts the alerts
+STOPPED = 11  # the SUMMARY group that says why the run stopped early
 
 
 @pytest.fixture(scope="module")
@@ -197,16 +198,20 @@ def test_people_are_counted_once_in_summary_json_and_events(tracked_run):
     result, folder = tracked_run
     records = json_lines(folder / "frames.jsonl")
     summary = records[-1]["summary"]
-    assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask", "people_incorrect"}
+    assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask", "people_incorrect",
+                            "people_not_judged"}
     assert summary["frames"] == 60 and summary["people"] == 6 + 1 + 3
-    assert summary["people_mask"] + summary["people_no_mask"] + summary["people_incorrect"] == summary["people"]
+    assert (summary["people_mask"] + summary["people_no_mask"] + summary["people_incorrect"]
+            + summary["people_not_judged"] == summary["people"])
     line = summary_of(result)
-    assert [int(line.group(i)) for i in (4, 5, 6, 7)] == [
-        summary["people"], summary["people_mask"], summary["people_no_mask"], summary["people_incorrect"]]
+    assert [int(line.group(i)) for i in (4, 5, 6, 7, 8)] == [
+        summary["people"], summary["people_mask"], summary["people_no_mask"], summary["people_incorrect"],
+        summary["people_not_judged"]]
     events = json_lines(folder / "events.jsonl")
     people = [e for e in events if e["event"] == "person"]
     assert sorted(e["track_id"] for e in people) == sorted({f["track_id"] for r in records[:-1] for f in r["faces"]})
-    assert sum(e["label"] == "no_mask" for e in people) == summary["people_no_mask"]
+    assert sum(e["label"] == "no_mask" and e["judged"] for e in people) == summary["people_no_mask"]
+    assert sum(not e["judged"] for e in people) == summary["people_not_judged"]
     for event in people:
         assert event["frames"] == 20 and event["last_time"] - event["first_time"] == pytest.approx(1.9)
 
@@ -215,9 +220,10 @@ def test_one_alert_per_person_without_a_mask(tracked_run):
     result, folder = tracked_run
     events = json_lines(folder / "events.jsonl")
     alerts = [e for e in events if e["event"] == "alert"]
-    no_mask_people = {e["track_id"] for e in events if e["event"] == "person" and e["label"] == "no_mask"}
+    no_mask_people = {e["track_id"] for e in events
+                      if e["event"] == "person" and e["label"] == "no_mask" and e["judged"]}
     assert sorted(a["track_id"] for a in alerts) == sorted(no_mask_people)  # each once
-    assert int(summary_of(result).group(8)) == len(alerts)
+    assert int(summary_of(result).group(ALERTS)) == len(alerts)
     # The alert command ran once per alert, with the event on its standard input (the commands
     # run side by side, not one after the other, so their lines come in any order).
     received = [json.loads(line) for line in (folder / "alerts.txt").read_text().splitlines()]
@@ -259,7 +265,7 @@ def test_a_stream_that_drops_is_reopened_and_counting_carries_on(samples):
     # The counts carry on across the drop. The outage lasts about as long as a track waits
     # for its face, so the one person may come back as a second track, but raises one alert.
     assert int(summary.group(4)) in (1, 2) and int(summary.group(6)) == int(summary.group(4))
-    assert int(summary.group(8)) == 1
+    assert int(summary.group(ALERTS)) == 1
 
 
 def test_a_stream_that_never_sends_is_given_up_within_the_timeout(samples):

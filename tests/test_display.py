@@ -49,3 +49,19 @@ def test_labels_of_faces_in_a_row_at_the_right_edge(frame_size):
     # And the same row against the top edge, where no label fits above its face.
     top_row = [(x1, 0, x2, side) for x1, _, x2, _ in boxes]
     assert_labels_fit(frame_size, faces(top_row, [0.2, 0.9, 0.4, 0.99, 0.01]))
+
+
+def test_a_face_not_judged_is_grey_and_says_its_doubt():
+    """A face too small or unsure to judge keeps its label, with a question mark, and no flag colour."""
+    import numpy as np
+
+    from mask_detector.display import NO_MASK_COLOR, UNDECIDED_COLOR, caption, draw_results
+    from mask_detector.pipeline import FaceResult
+
+    probabilities = {"mask": 0.3, "no_mask": 0.6, "incorrect": 0.1}
+    judged = FaceResult((20, 20, 80, 90), 0.9, 0.3, probabilities)
+    unjudged = FaceResult((120, 20, 180, 90), 0.9, 0.3, probabilities, judged=False)
+    assert caption(judged) == "No Mask 60.0%" and caption(unjudged) == "No Mask? 60.0%"
+    frame = draw_results(np.zeros((200, 300, 3), np.uint8), [judged, unjudged])
+    assert tuple(frame[60, 20]) == NO_MASK_COLOR  # the left edge of each box, below its label
+    assert tuple(frame[60, 120]) == UNDECIDED_COLOR

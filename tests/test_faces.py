@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, VOC_DEV, match_to_truth, require, script_env
-from mask_detector.evaluation import iou_matrix, load_voc
+from mask_detector.boxes import iou_matrix
+from mask_detector.evaluation import load_voc
 
 OPENCV4_PYTHON = ROOT / ".venv-opencv4" / "bin" / "python"
 # Least share of the samples' annotated faces of 32 px or more that each detector must find.

@@ -26,7 +26,8 @@ def files_of(folder):
 def test_writes_three_classes_with_their_sources_and_repeats_exactly(tmp_path):
     faces = copy_faces(tmp_path / "faces")
     output = tmp_path / "synthetic"
-    arguments = ("--faces", faces, "--seed", "3", "--per-face-negative", "1")
+    arguments = ("--faces", faces, "--seed", "3", "--per-face-negative", "1", "--per-face-touched", "0",
+                 "--per-face-turned-bare", "0")
     result = run_script("make_masked_faces.py", *arguments, "--output", output)
     assert result.returncode == 0, result.stderr
     summary = result.stdout.strip().splitlines()[-1]
@@ -46,7 +47,11 @@ def test_writes_three_classes_with_their_sources_and_repeats_exactly(tmp_path):
         assert hashlib.sha256(source.read_bytes()).hexdigest() == record["source"]
         assert record["image"].split("/")[1].startswith(record["source"][:16])
         image = cv2.imread(str(output / record["image"]))
-        assert image is not None and image.shape == cv2.imread(str(source)).shape
+        height, width = cv2.imread(str(source)).shape[:2]
+        if record["image"].endswith(tuple(f"_cut_{n}.jpg" for n in range(3))):  # cut by the edge: smaller
+            assert image.shape[0] <= height and image.shape[1] <= width and image.shape[0] * image.shape[1] < height * width
+        else:
+            assert image is not None and image.shape[:2] == (height, width)
 
     # The same seed gives the same bytes, into a new folder or over the first run's own files.
     first = files_of(output)
@@ -56,14 +61,35 @@ def test_writes_three_classes_with_their_sources_and_repeats_exactly(tmp_path):
     over = run_script("make_masked_faces.py", *arguments, "--output", output)
     assert over.returncode == 0, over.stderr
     assert files_of(output) == first
-    other = run_script("make_masked_faces.py", "--faces", faces, "--seed", "4", "--per-face-negative", "1",
-                       "--output", tmp_path / "other")
+    other = run_script("make_masked_faces.py", *arguments[:3], "4", *arguments[4:], "--output", tmp_path / "other")
     assert other.returncode == 0, other.stderr
     different = files_of(tmp_path / "other")
-    # with_mask/<source>_correct_0.jpg exists in both runs: another seed draws another mask.
-    common = [name for name in different if name.startswith("with_mask/") and name in first]
-    assert len(common) == counts["with_mask"]
-    assert all(different[name] != first[name] for name in common)
+
+    def first_masks(files):  # each source's image with a mask worn correctly (its name says how it is seen)
+        return {name.split("/")[1][:16]: data for name, data in files.items() if name.startswith("with_mask/")}
+
+    # Another seed draws another mask on every face.
+    again_masks, first_masks_ = first_masks(different), first_masks(first)
+    assert again_masks.keys() == first_masks_.keys() and len(again_masks) == counts["with_mask"]
+    assert all(again_masks[source] != first_masks_[source] for source in again_masks)
+
+
+def test_other_views_turned_touched_cut_and_bare(tmp_path):
+    """Turned faces (masked, wrongly masked and bare), hands on masks worn right, faces cut by the edge."""
+    faces = copy_faces(tmp_path / "faces")
+    output = tmp_path / "synthetic"
+    result = run_script("make_masked_faces.py", "--faces", faces, "--seed", "3", "--per-face-touched", "1",
+                        "--per-face-turned-bare", "1", "--output", output)
+    assert result.returncode == 0, result.stderr
+    names = [p.relative_to(output).as_posix() for p in output.rglob("*.jpg")]
+    kinds = {name.split("/")[0] + ":" + "_".join(name.split("/")[1].split("_")[1:-1]) for name in names}
+    used = len({name.split("/")[1][:16] for name in names})
+    # A hand on a mask worn right is a mask; a bare face, always turned, is no mask.
+    assert sum(name.startswith("with_mask/") and "_touched" in name for name in names) == used
+    assert sum(name.startswith("without_mask/") and "_bare_turned" in name for name in names) == used
+    assert any(kind.startswith("incorrect_mask:") and "turned" in kind for kind in kinds), kinds
+    assert any(kind.startswith("with_mask:correct_turned") for kind in kinds), kinds
+    assert any("_cut" in name for name in names), names
 
 
 def test_refuses_an_output_inside_the_photos_or_holding_other_files(tmp_path):

@@ -161,3 +161,45 @@ def test_only_what_shows_in_the_photo_is_chosen():
     assert synthetic.choose_fitting(rng, ("on_chin",), tight, FACE) is None
     square = np.array([[-10, 0], [10, 0], [10, 20], [-10, 20]], float)
     assert synthetic.visible_share((100, 100, 3), square) == pytest.approx(0.5, abs=0.06)
+
+
+def test_a_turned_face_carries_its_landmarks_with_its_pixels():
+    """Dots drawn at the five points are found where turn_head says the points went."""
+    image = np.full((300, 300, 3), 128, np.uint8)
+    for x, y in FACE:
+        cv2.circle(image, (int(x), int(y)), 3, (0, 0, 255), -1)
+    same, points = synthetic.turn_head(image, FACE, 0.0, 0.0)
+    assert np.array_equal(same, image) and np.allclose(points, FACE)
+    for yaw, pitch in ((25.0, 0.0), (-30.0, 10.0), (15.0, -12.0)):
+        turned, points = synthetic.turn_head(image, FACE, yaw, pitch)
+        for x, y in points:
+            patch = turned[int(round(y)) - 2:int(round(y)) + 3, int(round(x)) - 2:int(round(x)) + 3]
+            assert (patch[..., 2] > 200).any(), (yaw, pitch, x, y)
+        frame = synthetic.face_frame(points)
+        # Turned to the image's right, the nose moves right of the eyes' midpoint, and the near half
+        # of the face (the left of the picture) widens.
+        assert np.sign(frame.nose[0] - synthetic.face_frame(FACE).nose[0]) == np.sign(yaw)
+
+
+def test_a_close_up_is_cut_by_the_share_asked():
+    image = np.zeros((300, 300, 3), np.uint8)
+    x1, y1, x2, y2 = synthetic.face_box(FACE)
+    cut, points = synthetic.cut_close_up(image, FACE, "top", 0.25)
+    assert cut.shape[0] == 300 - int(y1 + 0.25 * (y2 - y1)) and np.allclose(points[:, 0], FACE[:, 0])
+    cut, points = synthetic.cut_close_up(image, FACE, "right", 0.2)
+    assert cut.shape[1] == int(x2 - 0.2 * (x2 - x1)) and np.allclose(points, FACE)
+    with pytest.raises(ValueError):
+        synthetic.cut_close_up(image, FACE, "bottom", 0.2)
+
+
+def test_a_hand_on_a_mask_takes_the_skin_colour_given(real_face):
+    image, landmarks = real_face
+    rng = np.random.default_rng(0)
+    masked = synthetic.draw_mask(image, landmarks, synthetic.random_style(rng, dark=True), "correct", rng)
+    skin = synthetic.skin_colour(image, landmarks)
+    assert synthetic.skin_colour(masked, landmarks).mean() < skin.mean() - 40  # the cheeks are now a dark mask
+    touched = synthetic.draw_hand(masked, landmarks, np.random.default_rng(1), skin=skin)
+    changed = np.abs(touched.astype(int) - masked.astype(int)).sum(axis=2) > 60
+    assert changed.any()
+    hand = np.median(touched[changed], axis=0)
+    assert np.abs(hand - skin).max() < 60, (hand, skin)  # the hand is skin-coloured, not mask-coloured
