@@ -27,8 +27,10 @@ def parse_args(argv):
     # faces, and one pass is enough for faces near a camera (benchmarks/bench_pipeline.py measures).
     add_pipeline_arguments(parser, detect_size=480, single_scale=True, model=fastest_model())
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
-    parser.add_argument("--json", help="write one JSON object per frame, then a summary, here ('-' for stdout)")
-    parser.add_argument("--events", help="write a JSON line per alert and per person leaving view here")
+    parser.add_argument("--json", help="append one JSON object per frame, then a summary, to this file ('-' for "
+                        "stdout); an existing file's lines are kept, and it is not touched if the run cannot start")
+    parser.add_argument("--events", help="append a JSON line per alert and per person leaving view to this file "
+                        "(kept and untouched like --json's)")
     parser.add_argument("--on-alert", metavar="COMMAND", help="run this shell command per alert, event JSON on stdin")
     parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
     parser.add_argument("--person-frames", type=at_least(1), default=5,
@@ -49,22 +51,19 @@ def main(argv=None):
     args = parse_args(argv)
     stop_on_sigterm()
     from mask_detector.display import require_window
-    from mask_detector.live import LiveOutputs, LiveRun
-    from mask_detector.people import People
+    from mask_detector.live import LiveOutputs
     from mask_detector.video import FrameSource
 
     if not args.no_display:
         require_window()
     outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots)
-    # The source opens before the models load, so a wrong --source is told at once.
-    with FrameSource(args.source, args.timeout, args.reconnect_for) as source, outputs:
+    # The source opens before the models load, so a wrong --source is told at once; the
+    # outputs open last, so a run that cannot start leaves earlier files as they were.
+    with FrameSource(args.source, args.timeout, args.reconnect_for) as source:
         pipeline = build_pipeline(args)
-        people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                        outputs.events, args.on_alert, args.snapshots)
-        writer = outputs.video_writer(source.fps)
-        window = None if args.no_display else WINDOW
-        counts = LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
-    print(counts.summary_line() + (f", written {args.output}" if writer else "")
+        with outputs.open():
+            counts = _run(args, source, pipeline, outputs)
+    print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
     if counts.interruption:
@@ -74,6 +73,17 @@ def main(argv=None):
     if counts.frames == 0:
         raise UserError(f"{source.name} gave no frames")
     return 0
+
+
+def _run(args, source, pipeline, outputs):
+    from mask_detector.live import LiveRun
+    from mask_detector.people import People
+
+    people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
+                    outputs.events, args.on_alert, args.snapshots)
+    writer = outputs.video_writer(source.fps)
+    window = None if args.no_display else WINDOW
+    return LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
 
 
 if __name__ == "__main__":

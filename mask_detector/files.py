@@ -208,6 +208,16 @@ def _write_all(descriptor, data):
         data = data[os.write(descriptor, data):]
 
 
+def _ends_without_newline(path):
+    """Whether a regular file at ``path`` has text whose last line is cut (no newline at its end)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as existing:
+        existing.seek(-1, os.SEEK_END)
+        return existing.read(1) != b"\n"
+
+
 class JsonLines:
     """One JSON object a line, to a file or to standard output (path "-"); use as a context manager.
 
@@ -217,9 +227,11 @@ class JsonLines:
     was. Ctrl-C still keeps every finished line. Standard output gets each
     line in one write, with nothing left in a buffer.
 
-    ``streaming`` writes straight to the file instead, each line whole and
-    at once, for a run that may never end (a camera), whose lines are read
-    while it goes on.
+    ``streaming`` appends to the file instead, each line whole and at once,
+    for a run that may never end (a camera), whose lines are read while it
+    goes on: an earlier run's lines are kept before the new ones, never
+    emptied, and nothing is opened until the object is made, so make it
+    only once the run is sure to start.
 
     ``earlier`` is text written first: the lines of an earlier run that a
     resumed run keeps, so the file is rewritten whole, never appended to in place.
@@ -235,7 +247,11 @@ class JsonLines:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 target = path if streaming else self._stack.enter_context(atomic_path(path, keep_on_interrupt=True))
                 # surrogateescape: an earlier line that is not UTF-8 keeps its bytes (photos.resume reads it so)
-                self._file = self._stack.enter_context(open(target, "w", encoding="utf-8", errors="surrogateescape"))
+                self._file = self._stack.enter_context(
+                    open(target, "a" if streaming else "w", encoding="utf-8", errors="surrogateescape"))
+                if streaming and _ends_without_newline(path):
+                    # A run killed in the middle of a line left it cut: the next line starts on its own.
+                    self._file.write("\n")
                 self._file.write(earlier)
             except OSError as error:
                 self._stack.close()

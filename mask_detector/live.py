@@ -177,7 +177,14 @@ class LiveRun:
 
 
 class LiveOutputs:
-    """The files a live run writes: checked before the run, never over its source, closed whole."""
+    """The files a live run writes: checked before the run, never over its source, closed whole.
+
+    Checking is all the constructor does. The JSON Lines files are opened by
+    ``open``, once the source is open and the models are loaded, so a run
+    that cannot start leaves an earlier file as it was and creates none.
+    They are appended to, never emptied: a camera's lines are read while the
+    run goes on, and an earlier run's lines stay before this run's.
+    """
 
     def __init__(self, source, video=None, json_path=None, events_path=None, snapshots=None):
         kind, target = describe_source(source)
@@ -191,10 +198,18 @@ class LiveOutputs:
             check_writable(Path(snapshots) / "snapshot.jpg")
         self.video = video
         self.json_to_stdout = json_path == "-"
-        # Live lines are read as the run goes on: written straight to their files.
-        self.json_lines = JsonLines(json_path, streaming=True) if json_path else None
-        self.events = JsonLines(events_path, streaming=True) if events_path else None
+        self._json_path, self._events_path = json_path, events_path
+        self.json_lines = self.events = None
         self._writer = None
+
+    def open(self):
+        """Open the JSON Lines outputs for appending; call it when the run is sure to start."""
+        # Live lines are read as the run goes on: written straight to their files.
+        if self._json_path:
+            self.json_lines = JsonLines(self._json_path, streaming=True)
+        if self._events_path:
+            self.events = JsonLines(self._events_path, streaming=True)
+        return self
 
     def video_writer(self, fps):
         if self.video:

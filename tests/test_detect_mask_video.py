@@ -314,3 +314,49 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_video(clip, tmp_path):
         result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
         assert_one_line_error(result, f"no space left on device writing {output}")
         assert list(disk.iterdir()) == []
+
+
+def test_a_run_that_cannot_start_leaves_earlier_outputs_as_they_were(samples, tmp_path):
+    """Issue 20, case 1: an unopenable source or a missing model touches no --json or --events."""
+    earlier_json = "".join(json.dumps({"frame": i, "time": i / 10, "faces": []}) + "\n" for i in range(251))
+    earlier_events = "".join(json.dumps({"event": "alert", "track_id": i}) + "\n" for i in range(8))
+    (tmp_path / "garbage.mp4").write_bytes(np.random.default_rng(5).bytes(20000))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    clip = make_clip(samples[:1], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=2)
+    sources = {"garbage": tmp_path / "garbage.mp4", "empty": tmp_path / "empty.mp4",
+               "camera": 7, "closed stream": "rtsp://127.0.0.1:9/live", "missing model": clip}
+    runs = {}
+    for name, source in sources.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "frames.jsonl").write_text(earlier_json)
+        (folder / "events.jsonl").write_text(earlier_events)
+        runs[name] = ("detect_mask_video.py", "--source", source, "--no-display", "--json", folder / "frames.jsonl",
+                      "--events", folder / "events.jsonl", "--output", folder / "new" / "annotated.mp4",
+                      *(("--model", tmp_path / "missing.tflite") if name == "missing model" else ()))
+    for name, result in run_all(runs).items():
+        assert_one_line_error(result, "missing.tflite" if name == "missing model" else "cannot open")
+        folder = tmp_path / name
+        assert (folder / "frames.jsonl").read_text() == earlier_json, name
+        assert (folder / "events.jsonl").read_text() == earlier_events, name
+        # No other file, not even an empty one (the check that --output's folder is writable may make it).
+        assert sorted(p.name for p in folder.rglob("*") if not p.is_dir()) == ["events.jsonl", "frames.jsonl"], name
+
+
+def test_a_run_appends_to_earlier_outputs(samples, tmp_path):
+    """Issue 20, case 1: the policy is append; an earlier run's lines, even one cut short, are kept."""
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=6)
+    earlier = json.dumps({"frame": 0, "time": 0.0, "faces": []}) + "\n" + '{"frame": 1, "ti'  # killed mid-line
+    (tmp_path / "frames.jsonl").write_text(earlier)
+    (tmp_path / "events.jsonl").write_text('{"event": "alert", "track_id": 99}\n')
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "frames.jsonl",
+                        "--events", tmp_path / "events.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (tmp_path / "frames.jsonl").read_text().splitlines()
+    assert lines[:2] == earlier.splitlines()
+    records = [json.loads(line) for line in lines[2:]]
+    assert [r["frame"] for r in records[:-1]] == list(range(6)) and "summary" in records[-1]
+    events = json_lines(tmp_path / "events.jsonl")
+    assert events[0] == {"event": "alert", "track_id": 99} and len(events) > 1
+    help_text = run_script("detect_mask_video.py", "--help").stdout
+    assert "append one JSON object per frame" in help_text
