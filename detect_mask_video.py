@@ -15,6 +15,7 @@ import sys
 
 from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
+from mask_detector.files import is_still_image
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
 
 WINDOW = "Face mask detector (q quits)"
@@ -66,6 +67,11 @@ def main(argv=None):
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+    if source.kind == "file" and is_still_image(args.source):
+        # A person counts after --person-frames frames, so a still image never shows one.
+        print(f"note: {source.name} is a still image, not a video: people are counted over "
+              f"{args.person_frames} frames or more; for photos use detect_mask_image.py --image {source.name}",
+              file=sys.stderr)
     if counts.interruption:
         return exit_status(counts.interruption)
     if source.error:

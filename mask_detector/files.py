@@ -172,6 +172,14 @@ def check_image_header(path, max_pixels=DEFAULT_MAX_PIXELS):
         )
 
 
+def is_still_image(path):
+    """Whether the file at ``path`` is a picture OpenCV decodes as an image (told by its first bytes)."""
+    try:
+        return Path(path).is_file() and cv2.haveImageReader(str(path))
+    except cv2.error:
+        return False
+
+
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read an image file as 8-bit BGR, whatever its depth, channels or orientation.
 

@@ -30,13 +30,21 @@ class TrackedFace:
 
     box: tuple
     detection_score: float
-    label: str  # the person's label; until it is decided, the likeliest class so far
-    mask_probability: float
+    # The person's label; until it is decided, the likeliest class so far; None while the
+    # classifier was never asked about this person (it is asked about a few faces a frame).
+    label: str | None
+    mask_probability: float | None  # None while label is
     track_id: int
     decided: bool  # whether the person's label is decided (drawn grey until it is)
-    probabilities: dict  # the person's combined vote, class name -> probability
+    probabilities: dict | None  # the person's combined vote, class name -> probability; None while label is
 
     def to_json(self):
+        if self.label is None:
+            # No answer was computed: nothing may look like one (a uniform vote would read as `mask`).
+            unclassified = {"box": [int(v) for v in self.box],
+                            "detection_score": round(float(self.detection_score), 4),
+                            "label": None, "mask_probability": None}
+            return unclassified | {"track_id": self.track_id}
         return face_json(self) | {"track_id": self.track_id}
 
 
@@ -112,6 +120,8 @@ class LiveRun:
         return [self._face(face, track) for face, track in zip(faces, tracks)]
 
     def _face(self, face, track):
+        if track.vote.answers == 0:
+            return TrackedFace(face.box, face.score, None, None, track.track_id, False, None)
         probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
         label = track.vote.label or label_of(probabilities)
         return TrackedFace(face.box, face.score, label, probabilities["mask"], track.track_id,

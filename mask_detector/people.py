@@ -122,9 +122,11 @@ class People:
 
     @staticmethod
     def person_event(track):
+        mask = track.vote.probabilities[track.vote.class_names.index("mask")]
         return {
             "event": "person", "track_id": track.track_id, "label": track.vote.label,
-            "mask_probability": round(float(track.vote.probabilities[track.vote.class_names.index("mask")]), 4),
+            # None for a person the classifier was never asked about: a uniform vote is no answer.
+            "mask_probability": round(float(mask), 4) if track.vote.answers else None,
             "first_time": round(track.first_time, 3), "last_time": round(track.last_time, 3),
             "frames": track.frames,
         }

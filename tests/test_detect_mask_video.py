@@ -184,9 +184,12 @@ def test_labels_are_per_person_and_do_not_flicker(tracked_run):
     labels = {}
     for record in frames:
         for face in record["faces"]:
+            assert set(face) == {"box", "detection_score", "label", "mask_probability", "track_id"}
+            if face["label"] is None:  # not asked about yet (three faces a frame are)
+                assert face["mask_probability"] is None and record["frame"] == 0  # six faces at once
+                continue
             labels.setdefault(face["track_id"], []).append(face["label"])
             assert 0.0 <= face["mask_probability"] <= 1.0
-            assert set(face) == {"box", "detection_score", "label", "mask_probability", "track_id"}
     for track_id, sequence in labels.items():
         assert set(sequence) <= {"mask", "no_mask"}
         # Decided at the third answer; from then on one label, however each frame looks.
@@ -360,3 +363,27 @@ def test_a_run_appends_to_earlier_outputs(samples, tmp_path):
     assert events[0] == {"event": "alert", "track_id": 99} and len(events) > 1
     help_text = run_script("detect_mask_video.py", "--help").stdout
     assert "append one JSON object per frame" in help_text
+
+
+def test_a_face_not_classified_has_no_label_and_a_still_image_is_pointed_to_the_photo_script(samples, tmp_path):
+    """Issue 20, case 9: the 4th face of a frame is not asked about; it must not read as `mask`, 0.3333."""
+    crowd = photo_with(samples, 6)
+    clip = make_clip([crowd], tmp_path / "one frame.mp4", frames_per_photo=1)
+    results = run_all({
+        "clip": ("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "clip.jsonl"),
+        "photo": ("detect_mask_video.py", "--source", crowd, "--no-display", "--json", tmp_path / "photo.jsonl"),
+    })
+    for name in ("clip", "photo"):
+        assert results[name].returncode == 0, results[name].stderr[-3000:]
+    faces = json_lines(tmp_path / "clip.jsonl")[0]["faces"]
+    assert len(faces) == 6
+    asked = [f for f in faces if f["label"] is not None]
+    assert len(asked) == 3  # the classifier is asked about three faces a frame
+    assert all(f["mask_probability"] is not None for f in asked)
+    for face in faces:
+        if face["label"] is None:
+            assert face["mask_probability"] is None and set(face) == {
+                "box", "detection_score", "label", "mask_probability", "track_id"}
+    assert "detect_mask_image.py" not in results["clip"].stderr  # a one-frame video is a video too, but an mp4
+    note = [line for line in results["photo"].stderr.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "is a still image" in note[0] and f"detect_mask_image.py --image {crowd}" in note[0]
