@@ -33,6 +33,9 @@ def parse_args(argv):
     parser.add_argument("--events", help="append a JSON line per alert and per person leaving view to this file "
                         "(kept and untouched like --json's)")
     parser.add_argument("--on-alert", metavar="COMMAND", help="run this shell command per alert, event JSON on stdin")
+    parser.add_argument("--alert-timeout", type=at_least(0.1, float), default=30.0,
+                        help="seconds an --on-alert command may run before it is stopped; at the end, those still "
+                        "running get 5 s more at most, then are all stopped together")
     parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
     parser.add_argument("--person-frames", type=at_least(1), default=5,
                         help="frames a face must be found in to count as a person")
@@ -86,7 +89,7 @@ def _run(args, source, pipeline, outputs):
     from mask_detector.people import People
 
     people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                    outputs.events, args.on_alert, args.snapshots)
+                    outputs.events, args.on_alert, args.snapshots, args.alert_timeout)
     writer = outputs.video_writer(source.fps)
     window = None if args.no_display else WINDOW
     return LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)

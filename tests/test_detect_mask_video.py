@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -387,3 +388,76 @@ def test_a_face_not_classified_has_no_label_and_a_still_image_is_pointed_to_the_
     assert "detect_mask_image.py" not in results["clip"].stderr  # a one-frame video is a video too, but an mp4
     note = [line for line in results["photo"].stderr.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and "is a still image" in note[0] and f"detect_mask_image.py --image {crowd}" in note[0]
+
+
+def group_members(group):
+    """The living processes (zombies left out) whose process group is ``group``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def alerting_clip(samples, path):
+    """One person without a mask, gone for 2 s, then back: two alerts with --alert-cooldown 0."""
+    blank = path.parent / "blank.jpg"
+    cv2.imwrite(str(blank), np.zeros((480, 640, 3), np.uint8))
+    person = photo_with(samples, 1)
+    return make_clip([person, person, blank, blank, person, person], path, frames_per_photo=10)
+
+
+def test_alert_commands_still_running_are_stopped_together_and_none_survives(samples, tmp_path):
+    """Issue 20, case 5: commands that ignore SIGTERM are killed as process groups; a pipe on the output ends."""
+    clip = alerting_clip(samples, tmp_path / "two alerts.mp4")
+    groups = tmp_path / "groups.txt"
+    # Each command writes its process group, ignores SIGTERM (its children inherit that) and hangs.
+    command = f"echo $$ >> '{groups}'; trap '' TERM; sleep 99999; echo went on$((1 + 1))"
+    start = time.monotonic()
+    # Output to pipes: if a command kept them open after the script ended, this would wait (`... | tail`).
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--alert-cooldown", 0,
+                        "--on-alert", command, "--alert-timeout", 600, timeout=120)
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(summary_of(result).group(8)) == 2
+    assert "warning: 2 alert commands still running at the end were stopped" in result.stderr
+    assert "went on2" not in result.stderr  # killed, not let go on
+    started = [int(line) for line in groups.read_text().split()]
+    assert len(started) == 2
+    deadline = time.monotonic() + 30
+    while any(group_members(g) for g in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(group_members(g) for g in started)
+    # 5 s for both at once, then 1 s between SIGTERM and SIGKILL; one by one, 10 s each, took more than 20 s.
+    assert seconds < 20
+
+
+@pytest.mark.parametrize("command, warning", [
+    ("exit 3", "warning: alert command exited with status 3: exit 3"),
+    ("sleep 99999", "warning: alert command stopped after its --alert-timeout of 1 s: sleep 99999"),
+])
+def test_an_alert_command_is_reaped_and_warned_about_while_the_video_goes_on(samples, tmp_path, command, warning):
+    """Issue 20, case 5: a failed or timed-out command is told when it happens, not only at exit."""
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "long.mp4", size=(320, 240), frames_per_photo=1500)
+    stderr_path = tmp_path / "stderr.txt"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
+             "--on-alert", command, "--alert-timeout", "1"],
+            cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline and warning not in stderr_path.read_text():
+            time.sleep(0.1)
+        still_running = process.poll() is None
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    text = stderr_path.read_text()
+    assert still_running, f"the video ended before the warning: {text[-2000:]}"
+    assert text.count(warning) == 1, text[-2000:]
+    assert process.returncode == 130, text[-2000:]
+    assert SUMMARY.match(stdout.strip().splitlines()[-1]).group(8) == "1"
