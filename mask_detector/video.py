@@ -1,11 +1,13 @@
 """Frame sources for live detection (cameras, video files, streams) and the video writer.
 
 Frames are read on a background thread so that decoding overlaps with
-detection, and so that a source that hangs never blocks Ctrl-C. A video file
-gives every frame, as fast as they are taken; a camera or stream keeps only
-the newest frame, so a slow frame never makes the picture lag behind the
-world. A camera or stream that stops sending is reopened, with growing
-pauses, for ``reconnect_for`` seconds before the run gives up.
+detection, and so that a source that hangs never blocks Ctrl-C. A finite
+source (a video file, or a URL to one: whatever announces a frame count)
+gives every frame, as fast as they are taken, once, to its end; a live one
+(a camera, a live stream) keeps only the newest frame, so a slow frame never
+makes the picture lag behind the world. A live source that stops sending is
+reopened, with pauses growing from 0.5 to 8 s before every reopening, for
+``reconnect_for`` seconds before the run gives up.
 """
 
 import os
@@ -28,6 +30,8 @@ END = object()  # put on the queue when the source has no more frames
 TIMEOUT_SECONDS = 10.0
 # How long a dropped camera or stream is tried again, by default.
 RECONNECT_SECONDS = 30.0
+# A live source that sent frames this long since it was (re)opened is working again: pauses start afresh.
+STEADY_SECONDS = 8.0
 
 
 def describe_source(source):
@@ -63,13 +67,20 @@ class FrameSource:
         self.kind, self._target = describe_source(source)
         self.name = redact(source)
         self.timeout = timeout
-        self.reconnect_for = reconnect_for if self.kind != "file" else 0.0
+        self.reconnect_for = reconnect_for
         self.error = None
         self.reconnections = 0
+        # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
+        self.finite = self.kind == "file"
+        self.announced_frames = 0
         self._capture = None
         self._start = time.monotonic()
-        # A file keeps every frame (bounded queue, the reader waits); live sources keep the newest.
-        self._frames = queue.Queue(maxsize=8 if self.kind == "file" else 1)
+        # The pause before the next reopening: it doubles up to 8 s, and is back to 0.5 s once a connection
+        # has lasted STEADY_SECONDS with frames, so a stream that gives a frame and stalls is not asked ever faster.
+        self._pause = 0.5
+        self._connected_at = time.monotonic()
+        # A finite source keeps every frame (bounded queue, the reader waits); a live one keeps the newest.
+        self._frames = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._opened = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
@@ -80,7 +91,9 @@ class FrameSource:
         if self._capture is None:
             self.close()
             what = {"camera": "camera", "file": "video file", "stream": "stream"}[self.kind]
-            raise UserError(f"cannot open {what} {self.name}" + (f" within {timeout:g} s" if self.kind == "stream" else ""))
+            # "within" only for a stream that took the whole timeout, not one refused at once.
+            waited = self.kind == "stream" and time.monotonic() - self._start >= 0.9 * timeout
+            raise UserError(f"cannot open {what} {self.name}" + (f" within {timeout:g} s" if waited else ""))
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
 
     def _open(self):
@@ -103,6 +116,13 @@ class FrameSource:
             self._capture = self._open()
         except Exception:  # a backend that raises while opening: the same as not opening
             self._capture = None
+        if self._capture is not None:
+            # A URL to a video file (http://, file://) announces its frames as a file does: it is read
+            # to its end, once, every frame, never reopened; a camera or live stream announces none.
+            frames = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if self.kind != "camera" and 0 < frames < 2**40:
+                self.finite, self.announced_frames = True, int(frames)
+            fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
         self._opened.set()
         if self._capture is None:
             return
@@ -116,11 +136,13 @@ class FrameSource:
                 break
             if ok and image is not None:
                 failing_since = None
-                seconds = index / self.fps if self.kind == "file" and self.fps > 0 else time.monotonic() - self._start
+                if time.monotonic() - self._connected_at >= STEADY_SECONDS:
+                    self._pause = 0.5
+                seconds = index / fps if self.finite and fps > 0 else time.monotonic() - self._start
                 self._put(Frame(image, index, seconds))
                 index += 1
                 continue
-            if self.kind == "file":
+            if self.finite:
                 break
             # Live sources may drop frames for a while: wait, then reopen, then give up.
             failing_since = failing_since or time.monotonic()
@@ -135,31 +157,40 @@ class FrameSource:
         self._put(END, keep_newest=False)
 
     def _reconnect(self, failing_since):
-        """Reopen with growing pauses until a frame comes or ``reconnect_for`` runs out; True if reopened."""
-        pause = 0.5
-        while not self._stop.is_set() and time.monotonic() - failing_since < self.timeout + self.reconnect_for:
+        """Reopen until it opens or ``reconnect_for`` runs out; True if reopened.
+
+        Every reopening waits first, and the wait grows from one to the next
+        (also when the source opened but sent nothing, or one frame and no
+        more) until a connection has worked for STEADY_SECONDS, so a server
+        that accepts and then fails is never asked in a tight loop.
+        """
+        deadline = failing_since + self.timeout + self.reconnect_for
+        while not self._stop.is_set() and time.monotonic() < deadline:
             self._capture.release()
+            self._stop.wait(min(self._pause, max(0.0, deadline - time.monotonic())))
+            self._pause = min(self._pause * 2, 8.0)
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                break
             self.reconnections += 1
             capture = self._open()
             if capture is not None:
                 self._capture = capture
+                self._connected_at = time.monotonic()
                 return True
-            self._stop.wait(pause)
-            pause = min(pause * 2, 8.0)
         return False
 
     def _put(self, item, keep_newest=True):
-        if self.kind != "file" and keep_newest:
+        while not self.finite and keep_newest:
             try:
-                self._frames.get_nowait()  # drop the frame nobody took yet
+                self._frames.get_nowait()  # a live source: drop the frames nobody took yet
             except queue.Empty:
-                pass
+                break
         while not self._stop.is_set():
             try:
                 self._frames.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if self.kind != "file":
+                if not self.finite:
                     try:
                         self._frames.get_nowait()
                     except queue.Empty:

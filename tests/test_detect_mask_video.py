@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import (
-    FRAMES_PER_PHOTO, ROOT, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
+    FRAMES_PER_PHOTO, ROOT, FileServer, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
     make_clip, run_all, run_script, script_env, small_disk, watch,
 )
 
@@ -461,3 +461,58 @@ def test_an_alert_command_is_reaped_and_warned_about_while_the_video_goes_on(sam
     assert text.count(warning) == 1, text[-2000:]
     assert process.returncode == 130, text[-2000:]
     assert SUMMARY.match(stdout.strip().splitlines()[-1]).group(8) == "1"
+
+
+def test_a_url_to_a_finite_video_is_read_once_to_its_end(samples, tmp_path):
+    """Issue 20, case 2: over http:// and file:// a video file gives every frame, once, and is never reopened."""
+    clip = make_clip(samples, tmp_path / "clip.mp4", size=(320, 240))
+    frames = len(samples) * FRAMES_PER_PHOTO
+    with FileServer(tmp_path) as server:
+        results = run_all({
+            url: ("detect_mask_video.py", "--source", url, "--no-display", "--json", tmp_path / f"{name}.jsonl",
+                  "--timeout", 5, "--reconnect-for", 30)
+            for name, url in (("http", server.url("clip.mp4")), ("file", clip.as_uri()))
+        })
+        requests = len(server.requests)
+    for url, result in results.items():
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert int(summary_of(result).group(1)) == frames, (url, result.stdout)
+    for name in ("http", "file"):
+        records = json_lines(tmp_path / f"{name}.jsonl")[:-1]
+        assert [r["frame"] for r in records] == list(range(frames))  # none dropped, none twice
+        assert [r["time"] for r in records] == pytest.approx([i / 10 for i in range(frames)])
+    assert requests <= 2  # opened once (FFmpeg may ask again for the end of the file)
+
+
+def test_a_video_served_without_range_support_ends_at_once(tmp_path):
+    """Issue 20, case 3: a URL that opens and sends no frame is not reopened again and again."""
+    rng = np.random.default_rng(6)
+    # Noise does not compress: more than FFmpeg reads in one go, so it needs a range request, which fails.
+    writer = cv2.VideoWriter(str(tmp_path / "noise.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(40):
+        writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    with FileServer(tmp_path, ranges=False) as server:
+        start = time.monotonic()
+        result = run_script("detect_mask_video.py", "--source", server.url("noise.mp4"), "--no-display",
+                            "--timeout", 2, "--reconnect-for", 30, timeout=120)
+        seconds = time.monotonic() - start
+        requests = len(server.requests)
+    assert_one_line_error(result, f"{server.url('noise.mp4')} gave no frames")
+    assert requests <= 3 and seconds < 20, (requests, seconds)
+
+
+def test_a_live_stream_that_opens_but_sends_no_frame_is_reopened_with_growing_pauses(samples):
+    """Issue 20, case 3: every reopening waits, longer each time, also when the stream did open."""
+    image = cv2.imread(str(samples[0]))
+    # Two connections that send a frame and stall, then refusals (503).
+    with MjpegServer(image, [10, "stalled", "stalled"], fps=20) as server:
+        result = run_script("detect_mask_video.py", "--source", server.url, "--no-display",
+                            "--timeout", 0.5, "--reconnect-for", 3, timeout=120)
+        times = list(server.times)
+    assert result.returncode == 1 and "sent no frame for" in result.stderr.strip().splitlines()[-1], result.stderr
+    # Each reopening waits 0.5, 1, 2, then 4 s first, on top of the 0.5 s open and read timeouts: the
+    # stalled ones are asked 1.5 and 2 s apart, and the next wait outlasts --reconnect-for. Without
+    # the pauses they were reopened 1 s apart, then the refusals every 0.5 to 2 s: five requests or more.
+    assert len(times) == 3, times
+    assert times[2] - times[1] >= 1.8, times
