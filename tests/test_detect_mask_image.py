@@ -1,5 +1,6 @@
 """detect_mask_image.py on the real sample photos, on awkward and damaged files, and in a window."""
 
+import hashlib
 import json
 import os
 import re
@@ -21,8 +22,8 @@ from conftest import (
 from mask_detector.evaluation import load_voc
 
 FACE_KEYS = {"box", "detection_score", "label", "mask_probability", "probabilities"}
-IMAGE_KEYS = {"image", "size", "mtime", "width", "height", "faces"}
-ERROR_KEYS = {"image", "size", "mtime", "error"}
+IMAGE_KEYS = {"image", "size", "mtime", "width", "height", "faces", "settings"}
+ERROR_KEYS = {"image", "size", "mtime", "error", "settings"}
 ODD_FOLDER = "odd photos ü 写真"  # spaces and non-ASCII characters in every path of the folder run
 
 
@@ -770,3 +771,41 @@ def test_a_missing_model_on_ray_is_told_in_one_line(samples, tmp_path):
                         "--model", tmp_path / "missing.h5", "--json", tmp_path / "results.jsonl")
     assert_one_line_error(result, f"model file {tmp_path / 'missing.h5'} not found")
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_resuming_redoes_photos_made_with_other_settings_and_says_which_lines_are_for_deleted_photos(
+        samples, tmp_path):
+    """Issue 20, case 10: the same --json with --detector ssd --confidence 0.95 redoes every photo."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in samples[:2]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    results = tmp_path / "results.jsonl"
+
+    def run(*options):
+        result = run_script("detect_mask_image.py", "--image", folder, "--no-display", "--single-scale",
+                            "--workers", 1, "--json", results, *options)
+        assert result.returncode == 0, result.stderr[-3000:]
+        notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+        return notes, [json.loads(line) for line in results.read_text().splitlines()]
+
+    _, first = run()
+    model = ROOT / "models" / "mask_detector_float16.tflite"
+    assert first[0]["settings"] == {
+        "model": "mask_detector_float16.tflite", "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "face_detector": "yunet", "confidence": None, "detect_size": 1280, "single_scale": True,
+        "preprocess": "auto"}
+    notes, second = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [f"note: done again: 2 images of {results} made with other settings "
+                     "(face_detector yunet, now ssd; confidence default, now 0.95)"]
+    assert [r["settings"]["face_detector"] for r in second] == ["ssd", "ssd"]
+    notes, third = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [f"note: 2 images already in {results}, skipped; the rest are added (--restart: all again)"]
+    assert third == second
+    (folder / samples[0].name).unlink()
+    notes, fourth = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [
+        f"note: 1 image already in {results}, skipped; the rest are added (--restart: all again)",
+        f"note: kept as they were: 1 line of {results} for photos that no longer exist ({folder / samples[0].name})",
+    ]
+    assert fourth == third
