@@ -14,8 +14,21 @@ from mask_detector.quiet import native_stderr_silenced
 KINDS = ("float16", "int8")
 
 
-def calibration_batches(folders, image_size, count, seed=0):
-    """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one.
+def calibration_images(folders):
+    """The images int8 is calibrated on (a data.ImageList), found and checked before any conversion.
+
+    A missing folder, one without class folders or without usable images is
+    a UserError now, not after the converter has run for half a minute.
+    """
+    from mask_detector.data import find_images
+
+    if not folders:
+        raise UserError("int8 export needs calibration images: pass --dataset DIR")
+    return find_images(folders, warn=lambda message: None)
+
+
+def calibration_batches(images, image_size, count, seed=0):
+    """Up to ``count`` of ``images`` (see calibration_images), one at a time, as float32 0-255 RGB batches of one.
 
     They go through the same framing and loading as training (frame_faces,
     make_dataset), so the ranges int8 is calibrated on are the ranges the
@@ -23,17 +36,19 @@ def calibration_batches(folders, image_size, count, seed=0):
     """
     import numpy as np
 
-    from mask_detector.data import find_images, frame_faces, make_dataset
+    from mask_detector.data import frame_faces, make_dataset
 
-    images = find_images(folders, warn=lambda message: None)
     chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
     for batch, _ in make_dataset(frame_faces(images.subset(chosen), report=lambda message: None), image_size,
                                  batch_size=1):
         yield [batch.numpy()]
 
 
-def convert(model_path, kind, calibration_folders=(), calibration_count=200):
-    """Return the bytes of a .tflite file for the Keras model at ``model_path``."""
+def convert(model_path, kind, calibration=None, calibration_count=200):
+    """Return the bytes of a .tflite file for the Keras model at ``model_path``.
+
+    ``calibration``: for int8, the images of calibration_images.
+    """
     if kind not in KINDS:
         raise UserError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
     import tensorflow as tf
@@ -49,19 +64,19 @@ def convert(model_path, kind, calibration_folders=(), calibration_count=200):
         # dimension stays None, so the runtime can resize the input to the number of faces.
         model.export(scratch, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
-        return _convert(converter, kind, size, calibration_folders, calibration_count)
+        return _convert(converter, kind, size, calibration, calibration_count)
 
 
-def _convert(converter, kind, size, calibration_folders, calibration_count):
+def _convert(converter, kind, size, calibration, calibration_count):
     import tensorflow as tf
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "float16":
         converter.target_spec.supported_types = [tf.float16]
     else:
-        if not calibration_folders:
+        if calibration is None:
             raise UserError("int8 export needs calibration images: pass --dataset DIR")
-        converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count)
+        converter.representative_dataset = lambda: calibration_batches(calibration, size, calibration_count)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:
         with native_stderr_silenced():  # the converter's "fully_quantize: 0, inference_type: 6, ..." line
