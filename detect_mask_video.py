@@ -70,6 +70,8 @@ def main(argv=None):
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+    if source.warning:
+        print(f"warning: {source.warning}", file=sys.stderr)
     if source.kind == "file" and is_still_image(args.source):
         # A person counts after --person-frames frames, so a still image never shows one.
         print(f"note: {source.name} is a still image, not a video: people are counted over "

@@ -69,6 +69,7 @@ class FrameSource:
         self.timeout = timeout
         self.reconnect_for = reconnect_for
         self.error = None
+        self.warning = None  # said at the end: a finite source that ended early (see _check_length)
         self.reconnections = 0
         # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
         self.finite = self.kind == "file"
@@ -143,6 +144,7 @@ class FrameSource:
                 index += 1
                 continue
             if self.finite:
+                self._check_length(index)
                 break
             # Live sources may drop frames for a while: wait, then reopen, then give up.
             failing_since = failing_since or time.monotonic()
@@ -155,6 +157,17 @@ class FrameSource:
                 break
             time.sleep(0.01)
         self._put(END, keep_newest=False)
+
+    def _check_length(self, frames):
+        """At a finite source's end: a warning when it gave fewer frames than its container announced."""
+        # The count is exact in mp4 and mkv headers, an estimate from the duration in some other
+        # containers: a frame or two, or 2 %, short is no sign of damage.
+        if self._stop.is_set():
+            return  # stopped by the run (--max-frames, q, Ctrl-C), not by the file
+        missing = self.announced_frames - frames
+        if missing > max(2, 0.02 * self.announced_frames):
+            self.warning = (f"{self.name} ended after {frames} of the {self.announced_frames} frames its "
+                            f"container announces: the file is truncated or damaged")
 
     def _reconnect(self, failing_since):
         """Reopen until it opens or ``reconnect_for`` runs out; True if reopened.

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
@@ -516,3 +517,50 @@ def test_a_live_stream_that_opens_but_sends_no_frame_is_reopened_with_growing_pa
     # the pauses they were reopened 1 s apart, then the refusals every 0.5 to 2 s: five requests or more.
     assert len(times) == 3, times
     assert times[2] - times[1] >= 1.8, times
+
+
+def mp4_boxes(data, start, end):
+    """(kind, start, size) of the mp4 boxes between start and end."""
+    while start < end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield kind, start, size
+        start += size
+
+
+def faststart(data):
+    """The same mp4 with its index (moov) before its frames (mdat), as cameras and web encoders write it."""
+    top = {kind: (start, size) for kind, start, size in mp4_boxes(data, 0, len(data))}
+    (moov_start, moov_size), (mdat_start, _) = top[b"moov"], top[b"mdat"]
+    moov = bytearray(data[moov_start:moov_start + moov_size])
+
+    def shift_chunk_offsets(start, end):  # the frames move back by the size of moov
+        for kind, at, size in mp4_boxes(moov, start, end):
+            if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+                shift_chunk_offsets(at + 8, at + size)
+            elif kind == b"stco":
+                for entry in range(struct.unpack(">I", moov[at + 12:at + 16])[0]):
+                    where = at + 16 + 4 * entry
+                    moov[where:where + 4] = struct.pack(">I", struct.unpack(">I", moov[where:where + 4])[0] + moov_size)
+
+    shift_chunk_offsets(8, moov_size)
+    assert moov_start > mdat_start  # OpenCV writes moov last
+    return data[:mdat_start] + bytes(moov) + data[mdat_start:moov_start]
+
+
+def test_a_truncated_video_ends_with_a_warning(samples, tmp_path):
+    """Issue 20, case 12: an mp4 cut short (its index first, its last frames missing) is said to be."""
+    whole = make_clip([photo_with(samples, 1)], tmp_path / "whole.mp4", size=(320, 240), frames_per_photo=50)
+    data = faststart(whole.read_bytes())
+    (tmp_path / "faststart.mp4").write_bytes(data)
+    (tmp_path / "truncated.mp4").write_bytes(data[:len(data) * 6 // 10])
+    results = run_all({name: ("detect_mask_video.py", "--source", tmp_path / f"{name}.mp4", "--no-display")
+                       for name in ("faststart", "truncated")})
+    assert count_video_frames(tmp_path / "faststart.mp4") == 50
+    assert results["faststart"].returncode == 0 and "warning" not in results["faststart"].stderr
+    result = results["truncated"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    frames = int(summary_of(result).group(1))
+    assert 0 < frames < 50
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"warning: {tmp_path / 'truncated.mp4'} ended after {frames} of the 50 frames its container announces: "
+        "the file is truncated or damaged")
