@@ -48,6 +48,10 @@ def parse_args(argv):
         "--ray", metavar="ADDRESS",
         help="run on Ray: 'local' starts it on this machine, 'auto' joins the running cluster, or its address",
     )
+    parser.add_argument(
+        "--timeout", type=at_least(0.1, float), default=10.0,
+        help="with --ray ADDRESS: seconds to wait for the cluster to answer before giving up",
+    )
     parser.add_argument("--restart", action="store_true", help="do every photo again, even those already in --json")
     return parser.parse_args(argv)
 
@@ -58,7 +62,7 @@ def main(argv=None):
     from mask_detector.files import JsonLines
 
     if args.ray:
-        parallel.require_ray()
+        parallel.require_ray(args.ray, args.timeout)
     stop_on_sigterm()
     found = photos.find_photos(args.image, args.recursive)
     copies = photos.plan_outputs(found, args.output, args.json)

@@ -7,6 +7,7 @@ import re
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -809,3 +810,21 @@ def test_resuming_redoes_photos_made_with_other_settings_and_says_which_lines_ar
         f"note: kept as they were: 1 line of {results} for photos that no longer exist ({folder / samples[0].name})",
     ]
     assert fourth == third
+
+
+def test_ray_at_an_address_where_nothing_listens_is_one_line_within_the_timeout(samples, tmp_path):
+    """Issue 20, case 4: a real local port with nothing listening; Ray alone waited for more than ten minutes."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        start = time.monotonic()
+        result = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--json",
+                            tmp_path / "results.jsonl", "--ray", address, "--timeout", 5, timeout=120)
+        seconds = time.monotonic() - start
+        line = assert_one_line_error(result, f"cannot reach a Ray cluster at {address} (connection refused)")
+        assert "please report" not in line
+        assert seconds < 30, seconds
+        assert not (tmp_path / "results.jsonl").exists()
