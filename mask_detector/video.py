@@ -10,6 +10,7 @@ reopened, with pauses growing from 0.5 to 8 s before every reopening, for
 ``reconnect_for`` seconds before the run gives up.
 """
 
+import math
 import os
 import queue
 import re
@@ -129,6 +130,7 @@ class FrameSource:
             return
         index = 0
         failing_since = None
+        seconds = -1.0
         while not self._stop.is_set():
             try:
                 ok, image = self._capture.read()
@@ -139,7 +141,7 @@ class FrameSource:
                 failing_since = None
                 if time.monotonic() - self._connected_at >= STEADY_SECONDS:
                     self._pause = 0.5
-                seconds = index / fps if self.finite and fps > 0 else time.monotonic() - self._start
+                seconds = self._position(index, fps, seconds) if self.finite else time.monotonic() - self._start
                 self._put(Frame(image, index, seconds))
                 index += 1
                 continue
@@ -157,6 +159,18 @@ class FrameSource:
                 break
             time.sleep(0.01)
         self._put(END, keep_newest=False)
+
+    def _position(self, index, fps, previous):
+        """Seconds into a finite source of the frame just read: its own timestamp.
+
+        Index over the average frame rate is off by a second and more in a
+        video whose frame rate varies (phones record so); it stands in only
+        where the backend gives no timestamp that moves forward.
+        """
+        seconds = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        if seconds > previous and seconds >= 0:
+            return seconds
+        return index / fps if fps > 0 else max(previous, 0.0)
 
     def _check_length(self, frames):
         """At a finite source's end: a warning when it gave fewer frames than its container announced."""
@@ -240,8 +254,10 @@ class VideoOutput:
 
     Frames are written at ``fps``, each as many times as the source's clock
     says, so a recording plays at the speed of the world even when frames
-    were dropped. The file is written under a temporary name and renamed
-    when it is complete and checked.
+    were dropped, or when the source's frame rate varies (a frame that comes
+    sooner than ``fps`` allows, the output being ahead, is left out). The
+    file is written under a temporary name and renamed when it is complete
+    and checked.
     """
 
     CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
@@ -258,10 +274,16 @@ class VideoOutput:
         self._writer = None
         self._written = 0
         self._first_seconds = None
+        self._pending = None  # (image, output frame number): the last frame given, not yet written
         self._temporary = partial_path(self.path)
 
     def write(self, image, seconds=None):
-        """Write ``image``; with ``seconds`` (the frame's time), repeat it to keep the source's pace."""
+        """Write ``image``; with ``seconds`` (the frame's time), at the output frame of that time.
+
+        The output frames before it that no frame filled show the frame before
+        (what the source showed then); a frame whose output frame is taken
+        already is left out.
+        """
         if self._writer is None:
             fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
             height, width = image.shape[:2]
@@ -269,17 +291,28 @@ class VideoOutput:
             if not self._writer.isOpened():
                 raise UserError(f"cannot write video {self.path}")
             self._first_seconds = seconds
-        copies = 1
-        if seconds is not None:
-            copies = max(1, round((seconds - self._first_seconds) * self.fps) + 1 - self._written)
-        for _ in range(copies):
+        place = self._written + (self._pending is not None) if seconds is None else \
+            math.floor((seconds - self._first_seconds) * self.fps + 0.5)
+        # A frame is held until the next one comes: the last frame of an output frame's time wins it.
+        if self._pending is not None and place > self._pending[1]:
+            self._flush(place)
+        if self._pending is None or place >= self._pending[1]:
+            self._pending = (image, max(place, self._written))
+
+    def _flush(self, until):
+        """Write the held frame at its place, and again at every place before ``until`` (no frame came for them)."""
+        image, place = self._pending
+        self._pending = None
+        for _ in range(max(1, until - place)):
             self._writer.write(image)
-        self._written += copies
+            self._written += 1
 
     def close(self):
         """Finish the file and put it in place; a file that did not come out whole is removed, with the reason."""
         if self._writer is None:
             return
+        if self._pending is not None:
+            self._flush(self._pending[1] + 1)
         self._writer.release()
         self._writer = None
         check = cv2.VideoCapture(str(self._temporary))

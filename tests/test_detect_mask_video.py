@@ -564,3 +564,87 @@ def test_a_truncated_video_ends_with_a_warning(samples, tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         f"warning: {tmp_path / 'truncated.mp4'} ended after {frames} of the 50 frames its container announces: "
         "the file is truncated or damaged")
+
+
+def variable_frame_rate(data, slow_from, slower=3):
+    """The same mp4 with each frame from ``slow_from`` on lasting ``slower`` times as long, as phones record.
+
+    Rewrites the time-to-sample table (stts) and the durations (mvhd, tkhd, elst, mdhd, all version 0,
+    as OpenCV writes them); the index (moov) is last, so no frame moves.
+    """
+    containers = (b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl")
+    (_, frames, delta), = [struct.unpack(">III", box[12:24]) for box in leaf_boxes(data, containers, b"stts")]
+    scale = (slow_from + (frames - slow_from) * slower) / frames
+
+    def change(kind, box):
+        if kind == b"stts":
+            entries = [(slow_from, delta), (frames - slow_from, slower * delta)]
+            body = box[8:12] + struct.pack(">I", len(entries)) + b"".join(struct.pack(">II", *e) for e in entries)
+            return struct.pack(">I4s", len(body) + 8, b"stts") + body
+        at = {b"mvhd": 24, b"tkhd": 28, b"elst": 16, b"mdhd": 24}.get(kind)
+        if at:
+            box = bytearray(box)
+            box[at:at + 4] = struct.pack(">I", round(struct.unpack(">I", box[at:at + 4])[0] * scale))
+        return bytes(box)
+
+    return rewrite_boxes(data, containers, change)
+
+
+def leaf_boxes(data, containers, wanted):
+    for kind, at, size in mp4_boxes(data, 0, len(data)):
+        if kind in containers:
+            yield from leaf_boxes(data[at + 8:at + size], containers, wanted)
+        elif kind == wanted:
+            yield data[at:at + size]
+
+
+def rewrite_boxes(data, containers, change):
+    """``data`` with each box that is no container passed through change(kind, box); container sizes follow."""
+    out = bytearray()
+    for kind, at, size in mp4_boxes(data, 0, len(data)):
+        if kind in containers:
+            inner = rewrite_boxes(data[at + 8:at + size], containers, change)
+            out += struct.pack(">I4s", len(inner) + 8, kind) + inner
+        else:
+            out += change(kind, data[at:at + size])
+    return bytes(out)
+
+
+def test_times_of_a_variable_frame_rate_video_are_its_frames_own(samples, tmp_path):
+    """Issue 20, case 7: 10 frames at 0.1 s, then 10 at 0.3 s; the average (5 fps) put frame 15 at 3.0 s, not 2.5."""
+    steady = tmp_path / "steady.mp4"
+    writer = cv2.VideoWriter(str(steady), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    photo = cv2.resize(cv2.imread(str(photo_with(samples, 1))), (320, 240))
+    for index in range(20):
+        frame = photo.copy()
+        for bit in range(5):  # the frame's number in binary, white squares for ones, down the right edge
+            frame[60 + 24 * bit:84 + 24 * bit, -24:] = 255 * (index >> bit & 1)
+        writer.write(frame)
+    writer.release()
+    clip = tmp_path / "variable.mp4"
+    clip.write_bytes(variable_frame_rate(steady.read_bytes(), slow_from=10))
+    output = tmp_path / "annotated.mp4"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "frames.jsonl",
+                        "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = json_lines(tmp_path / "frames.jsonl")[:-1]
+    expected = [i / 10 for i in range(10)] + [1.0 + 0.3 * i for i in range(10)]
+    assert [r["time"] for r in records] == pytest.approx(expected, abs=0.002)
+    # At the source's pace: the output (5 fps, the average) shows at each of its times the source's
+    # frame of that moment. Each frame once, as before, showed frame 5 at 1.0 s instead of frame 10.
+    written = cv2.VideoCapture(str(output))
+    assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+    shown = []
+    while True:
+        ok, frame = written.read()
+        if not ok:
+            break
+        shown.append(sum((frame[68 + 24 * bit:76 + 24 * bit, -16:-8].mean() > 128) << bit for bit in range(5)))
+    written.release()
+    # Output frame k (at k / 5 s) shows the source's last frame by then (to the nearest output frame);
+    # before, it showed frame k: frame 5, at 0.5 s in the source, at 1.0 s.
+    shown = [int(i) for i in shown]
+    assert len(shown) in (19, 20) and shown == sorted(shown), shown
+    for k, i in enumerate(shown):
+        assert expected[i] * 5 <= k + 0.51, shown  # not a frame of later
+        assert i == 19 or expected[i + 1] * 5 >= k + 0.49, shown  # nor one the next frame replaced
