@@ -1,6 +1,6 @@
 """The libraries' console chatter, silenced in this one place; ``--verbose`` brings it back.
 
-OpenCV (backend notes), TensorFlow (oneDNN and CPU lines), Qt (missing font
+OpenCV (backend notes, FFmpeg's lines), TensorFlow (oneDNN and CPU lines), Qt (missing font
 folders) and LiteRT (its XNNPACK line) talk on stderr before or beside our
 own lines. Most of them read a setting when they load, so the settings are
 made at package import, before any of them loads; a user's own setting wins.
@@ -11,7 +11,11 @@ import os
 import sys
 
 QUIET_SETTINGS = {
-    "OPENCV_LOG_LEVEL": "ERROR",
+    # FATAL, not ERROR: OpenCV logs as errors what its backends try and give up on ("obsensor ...
+    # Camera index out of range" for a camera that is not there); real failures reach us as exceptions.
+    "OPENCV_LOG_LEVEL": "FATAL",
+    # FFmpeg inside OpenCV ("moov atom not found", "Connection refused", "partial file"): -8 is quiet.
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
     "TF_CPP_MIN_LOG_LEVEL": "2",  # errors only
     "QT_LOGGING_RULES": "default.warning=false",
 }
@@ -30,6 +34,7 @@ def be_verbose():
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     os.environ.pop("QT_LOGGING_RULES", None)
     os.environ["OPENCV_LOG_LEVEL"] = "WARNING"
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "24"  # FFmpeg's warnings and errors; read when it is first used
     if "cv2" in sys.modules:
         cv2 = sys.modules["cv2"]
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)

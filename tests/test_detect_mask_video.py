@@ -648,3 +648,18 @@ def test_times_of_a_variable_frame_rate_video_are_its_frames_own(samples, tmp_pa
     for k, i in enumerate(shown):
         assert expected[i] * 5 <= k + 0.51, shown  # not a frame of later
         assert i == 19 or expected[i + 1] * 5 >= k + 0.49, shown  # nor one the next frame replaced
+
+
+def test_library_messages_about_sources_that_do_not_open_are_hidden(tmp_path):
+    """Issue 20, case 13: FFmpeg's 'moov atom not found' and 'Connection refused', OpenCV's obsensor line."""
+    (tmp_path / "cut.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + bytes(3000))  # an mp4 with no index
+    runs = {
+        "cut": (tmp_path / "cut.mp4", "cannot open video file"),
+        "refused": ("http://127.0.0.1:9/clip.mp4", "cannot open stream http://127.0.0.1:9/clip.mp4"),
+        "camera": ("99", "cannot open camera 99"),
+    }
+    results = run_all({name: ("detect_mask_video.py", "--source", source, "--no-display", "--timeout", 3)
+                       for name, (source, _) in runs.items()})
+    for name, (_, message) in runs.items():
+        assert_one_line_error(results[name], message)
+        assert len(results[name].stderr.strip().splitlines()) == 1, results[name].stderr  # nothing but our line
