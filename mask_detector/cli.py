@@ -98,8 +98,15 @@ def fastest_model():
 
 def build_pipeline(args):
     """The MaskPipeline the flags of add_pipeline_arguments describe."""
+    import sys
+    from pathlib import Path
+
     from mask_detector.pipeline import MaskPipeline
 
+    if Path(args.model).suffix.lower() in (".h5", ".keras") and sys.stderr.isatty():
+        # TensorFlow takes 10 to 15 s to load on a small machine; a person waiting is told why nothing moves.
+        print(f"loading {Path(args.model).name} with TensorFlow (some seconds; a .tflite model starts at once) ...",
+              file=sys.stderr, flush=True)
     return MaskPipeline(
         args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale, args.preprocess
     )

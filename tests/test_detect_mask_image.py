@@ -828,3 +828,13 @@ def test_ray_at_an_address_where_nothing_listens_is_one_line_within_the_timeout(
         assert "please report" not in line
         assert seconds < 30, seconds
         assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_a_keras_model_says_that_it_is_loading_on_a_terminal(samples, default_model):
+    """Issue 20 (smaller): an .h5 printed nothing for 15 s while TensorFlow loaded."""
+    status, stdout, stderr = run_on_a_terminal("--image", samples[0], "--no-display", "--model", default_model)
+    assert status == 0, stderr[-3000:]
+    assert any(line.startswith(f"loading {default_model.name} with TensorFlow")
+               for line in stderr.splitlines()), stderr[-3000:]
+    status, _, stderr = run_on_a_terminal("--image", samples[0], "--no-display")  # the .tflite default
+    assert status == 0 and "loading" not in stderr, stderr[-3000:]
