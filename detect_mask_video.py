@@ -70,6 +70,10 @@ def main(argv=None):
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+    if outputs.video_writer_codec == "mp4v":
+        print(f"note: {args.output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play: this "
+              f"OpenCV build has no H.264 encoder; convert it (ffmpeg -i IN -c:v libx264 OUT) or write .avi",
+              file=sys.stderr)
     if source.warning:
         print(f"warning: {source.warning}", file=sys.stderr)
     if source.kind == "file" and is_still_image(args.source):

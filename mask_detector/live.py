@@ -226,6 +226,11 @@ class LiveOutputs:
             self._writer = VideoOutput(self.video, fps)
         return self._writer
 
+    @property
+    def video_writer_codec(self):
+        """The codec of the annotated video written (see VideoOutput.CODECS), or None."""
+        return self._writer.codec if self._writer else None
+
     def __enter__(self):
         return self
 

@@ -260,7 +260,9 @@ class VideoOutput:
     and checked.
     """
 
-    CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
+    # By suffix, the codecs tried in turn: H.264 (avc1), which browsers play, where the OpenCV build
+    # can encode it (the PyPI wheels cannot), else MPEG-4 Part 2 (mp4v), which every build writes.
+    CODECS = {".mp4": ("avc1", "mp4v"), ".avi": ("MJPG",), ".mkv": ("MJPG",), ".mov": ("avc1", "mp4v")}
 
     def __init__(self, path, fps):
         self.path = Path(path)
@@ -275,6 +277,7 @@ class VideoOutput:
         self._written = 0
         self._first_seconds = None
         self._pending = None  # (image, output frame number): the last frame given, not yet written
+        self.codec = None  # the codec written with (see CODECS), once the first frame is
         self._temporary = partial_path(self.path)
 
     def write(self, image, seconds=None):
@@ -285,10 +288,17 @@ class VideoOutput:
         already is left out.
         """
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
             height, width = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._temporary), fourcc, self.fps, (width, height))
-            if not self._writer.isOpened():
+            for codec in self.CODECS[self.path.suffix.lower()]:
+                self._writer = cv2.VideoWriter(str(self._temporary), cv2.VideoWriter_fourcc(*codec), self.fps,
+                                               (width, height))
+                if self._writer.isOpened():
+                    self.codec = codec
+                    break
+                self._writer.release()
+                self._temporary.unlink(missing_ok=True)
+            else:
+                self._writer = None
                 raise UserError(f"cannot write video {self.path}")
             self._first_seconds = seconds
         place = self._written + (self._pending is not None) if seconds is None else \

@@ -664,3 +664,18 @@ def test_library_messages_about_sources_that_do_not_open_are_hidden(tmp_path):
         line = assert_one_line_error(results[name], message)
         assert len(results[name].stderr.strip().splitlines()) == 1, results[name].stderr  # nothing but our line
         assert "within" not in line  # refused at once, not after the 3 s timeout
+
+
+def test_an_mp4_output_says_when_browsers_cannot_play_it(samples, tmp_path):
+    """Issue 20 (smaller): H.264 where the OpenCV build encodes it, else mp4v, and a note that says so."""
+    clip = make_clip(samples[:1], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=3)
+    output = tmp_path / "annotated.mp4"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = cv2.VideoCapture(str(output))
+    fourcc = int(written.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    written.release()
+    part_2 = fourcc in ("mp4v", "fmp4")  # FFmpeg reads mp4v back as FMP4
+    assert part_2 or fourcc in ("avc1", "h264"), fourcc
+    note = f"note: {output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play"
+    assert (note in result.stderr) == part_2, (fourcc, result.stderr)
