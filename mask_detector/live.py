@@ -56,20 +56,26 @@ class LiveCounts:
     people: dict = None  # People.counts()
     alerts: int = 0
     interruption: KeyboardInterrupt | None = None  # what stopped the run, if Ctrl-C or SIGTERM did
+    # The classes the model knows: a two-class model never says `incorrect`, so no count of it is given.
+    class_names: tuple = ("mask", "no_mask", "incorrect")
 
     @property
     def fps(self):
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def _people(self):
+        return {key: value for key, value in self.people.items()
+                if key != "people_incorrect" or "incorrect" in self.class_names}
+
     def summary(self):
-        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self.people
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self._people()
 
     def summary_line(self):
-        people = self.people
+        people = self._people()
+        incorrect = f", incorrect {people['people_incorrect']}" if "people_incorrect" in people else ""
         return (
             f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people['people']} "
-            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}, "
-            f"incorrect {people['people_incorrect']}), alerts {self.alerts}"
+            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}{incorrect}), alerts {self.alerts}"
         )
 
 
@@ -133,7 +139,7 @@ class LiveRun:
 
     def run(self, source, json_lines=None, writer=None, window=None, max_frames=0):
         """Every frame of ``source``: track, label, report as asked; return the LiveCounts."""
-        counts = LiveCounts()
+        counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
         start = time.perf_counter()
         try:

@@ -679,3 +679,21 @@ def test_an_mp4_output_says_when_browsers_cannot_play_it(samples, tmp_path):
     assert part_2 or fourcc in ("avc1", "h264"), fourcc
     note = f"note: {output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play"
     assert (note in result.stderr) == part_2, (fourcc, result.stderr)
+
+
+def test_a_two_class_model_has_no_incorrect_count(samples, tmp_path):
+    """Issue 20 (smaller): a model that knows only mask and no_mask was summed up with "incorrect 0"."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, "softmax")(x)).save(tmp_path / "two classes.keras")
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=8)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--model",
+                        tmp_path / "two classes.keras", "--json", tmp_path / "frames.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"^frames 8, .*, people 1 \(mask \d, no_mask \d\), alerts \d$", line), line
+    summary = json_lines(tmp_path / "frames.jsonl")[-1]["summary"]
+    assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask"}
