@@ -9,7 +9,7 @@ input and output, so the file is a drop-in ``--model`` for the scripts.
 import tempfile
 
 from mask_detector.errors import UserError, first_line
-from mask_detector.quiet import native_stderr_silenced
+from mask_detector.quiet import import_tensorflow, native_stderr_silenced
 
 KINDS = ("float16", "int8")
 
@@ -51,10 +51,9 @@ def convert(model_path, kind, calibration=None, calibration_count=200):
     """
     if kind not in KINDS:
         raise UserError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
-    import tensorflow as tf
-
     from mask_detector.classifier import MaskClassifier
 
+    tf = import_tensorflow()
     classifier = MaskClassifier(model_path)  # checks the file and its shapes
     if classifier.backend != "keras":
         raise UserError(f"{model_path} is already a LiteRT file; export from the .h5 or .keras model")

@@ -60,3 +60,17 @@ def native_stderr_silenced():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow without its start-up lines: once it has loaded, the settings above keep it quiet.
+
+    Its oneDNN line ("oneDNN custom operations are on ...") is logged by C++
+    before any setting is read, twice, while the module loads. A failed
+    import still raises, as ever.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with native_stderr_silenced():
+        import tensorflow
+    return tensorflow
