@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -211,6 +212,41 @@ def write_image(path, image):
     write_bytes_atomically(encoded.tobytes(), path)
 
 
+def path_text(path):
+    """A path as text that is valid Unicode, for JSON and messages.
+
+    A file name is bytes; those that are not UTF-8 (an old archive's Latin-1
+    names) would be lone surrogates in a Python string, which JSON readers
+    other than Python's refuse. They are written as \\xHH instead, which
+    path_from_text reads back.
+    """
+    return valid_text(os.fspath(path))
+
+
+def valid_text(text):
+    """``text`` with lone surrogates (undecodable bytes of a file name) written as \\xHH."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def path_from_text(text):
+    """The path that path_text wrote as ``text``."""
+    data = re.sub(rb"\\x([0-9a-f]{2})", lambda match: bytes.fromhex(match[1].decode()), text.encode("utf-8"))
+    return os.fsdecode(data)
+
+
+def _valid_record(value):
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(key): _valid_record(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_record(item) for item in value]
+    return value
+
+
 def _write_all(descriptor, data):
     while data:
         data = data[os.write(descriptor, data):]
@@ -266,7 +302,7 @@ class JsonLines:
                 raise UserError(write_failure(path, error)) from None
 
     def write(self, record):
-        line = json.dumps(record) + "\n"
+        line = json.dumps(_valid_record(record)) + "\n"
         try:
             if self.to_stdout:
                 sys.stdout.flush()

@@ -12,7 +12,8 @@ import cv2
 from mask_detector import display, plural
 from mask_detector.errors import UserError, first_line
 from mask_detector.files import (
-    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, walk_folder, what_is_there, write_image,
+    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, path_from_text, path_text, read_image, walk_folder,
+    what_is_there, write_image,
 )
 
 WINDOW = "Face mask detector"
@@ -121,7 +122,7 @@ def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     A photo that cannot be read or processed gives a record with "error" and
     no image, so that one bad file never stops a folder run.
     """
-    record = {"image": str(path)} | file_stamp(path)
+    record = {"image": path_text(path)} | file_stamp(path)
     try:
         image = read_image(path, max_pixels)
         results = pipeline(image)
@@ -177,7 +178,7 @@ def resume(json_path, photos, settings=None):
     """
     if not json_path or json_path == "-" or not Path(json_path).is_file():
         return "", photos
-    wanted = {str(path) for path, _ in photos}
+    wanted = {path_text(path): path for path, _ in photos}  # as the lines name them
     kept, done, redone, gone = [], set(), [], []
     for line in Path(json_path).read_text(encoding="utf-8", errors="surrogateescape").splitlines():
         try:
@@ -186,13 +187,13 @@ def resume(json_path, photos, settings=None):
         except (ValueError, TypeError, KeyError):
             image = None
         if isinstance(image, str) and image in wanted:
-            if image in done or record.get("size") is None or file_stamp(image) != _stamp_of(record):
+            if image in done or record.get("size") is None or file_stamp(wanted[image]) != _stamp_of(record):
                 continue
             if settings is not None and record.get("settings") != settings:
                 redone.append(record.get("settings"))
                 continue
             done.add(image)
-        elif isinstance(image, str) and not os.path.lexists(image):
+        elif isinstance(image, str) and not os.path.lexists(path_from_text(image)):
             gone.append(image)
         kept.append(line + "\n")
     if done:
@@ -203,7 +204,7 @@ def resume(json_path, photos, settings=None):
     if gone:
         names = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
         note(f"kept as they were: {plural(len(gone), 'line')} of {json_path} for photos that no longer exist ({names})")
-    return "".join(kept), [(path, name) for path, name in photos if str(path) not in done]
+    return "".join(kept), [(path, name) for path, name in photos if path_text(path) not in done]
 
 
 def _differences(recorded, settings):

@@ -838,3 +838,25 @@ def test_a_keras_model_says_that_it_is_loading_on_a_terminal(samples, default_mo
                for line in stderr.splitlines()), stderr[-3000:]
     status, _, stderr = run_on_a_terminal("--image", samples[0], "--no-display")  # the .tflite default
     assert status == 0 and "loading" not in stderr, stderr[-3000:]
+
+
+def test_a_file_name_that_is_not_utf8_is_valid_json_and_resumes(samples, tmp_path):
+    """Issue 20 (smaller): such names were written as lone surrogates ("\\udce9"), which most JSON readers refuse."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # 'café.jpg' as an old Latin-1 archive names it
+    (folder / latin1).write_bytes(samples[0].read_bytes())
+    (folder / "plain.jpg").write_bytes(samples[1].read_bytes())
+    results = tmp_path / "results.jsonl"
+    command = ("detect_mask_image.py", "--image", folder, "--no-display", "--single-scale", "--workers", 1,
+               "--json", results)
+    first = run_script(*command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    text = results.read_bytes().decode("utf-8")  # strict: every byte is UTF-8
+    assert "\\ud" not in text
+    images = [json.loads(line)["image"] for line in text.splitlines()]
+    assert images == [str(folder / "caf\\xe9.jpg"), str(folder / "plain.jpg")]
+    again = run_script(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"note: 2 images already in {results}, skipped" in again.stderr
+    assert "no longer exist" not in again.stderr
