@@ -252,12 +252,12 @@ class FrameSource:
 class VideoOutput:
     """Writes annotated frames to a video file at the source's pace; opened at the first frame's size.
 
-    Frames are written at ``fps``, each as many times as the source's clock
-    says, so a recording plays at the speed of the world even when frames
-    were dropped, or when the source's frame rate varies (a frame that comes
-    sooner than ``fps`` allows, the output being ahead, is left out). The
-    file is written under a temporary name and renamed when it is complete
-    and checked.
+    Frames are written at ``fps``, each at the output frame of its time (the
+    source's clock) and repeated until the next one's, so a recording plays
+    at the speed of the world even when frames were dropped or the source's
+    frame rate varies; when several fall on one output frame (a faster
+    stretch), the last of them is written. The file is written under a
+    temporary name and renamed when it is complete and checked.
     """
 
     # By suffix, the codecs tried in turn: H.264 (avc1), which browsers play, where the OpenCV build
