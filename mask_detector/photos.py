@@ -85,6 +85,9 @@ def plan_outputs(photos, output, json_path):
         plan = {photos[0][0]: output}
     else:
         names = [name for _, name in photos]
+        # Folders every photo was found in (a single photo deep in a --recursive search) are not mirrored.
+        shared = os.path.commonpath([name.parent for name in names]) if all(n.parent.parts for n in names) else ""
+        names = [name.relative_to(shared) if shared else name for name in names]
         if len({str(name).casefold() for name in names}) < len(names):
             common = os.path.commonpath([os.path.abspath(photo.parent) for photo, _ in photos])
             names = [Path(os.path.relpath(os.path.abspath(photo), common)) for photo, _ in photos]

@@ -860,3 +860,17 @@ def test_a_file_name_that_is_not_utf8_is_valid_json_and_resumes(samples, tmp_pat
     assert again.returncode == 0, again.stderr[-3000:]
     assert f"note: 2 images already in {results}, skipped" in again.stderr
     assert "no longer exist" not in again.stderr
+
+
+def test_recursive_search_mirrors_only_the_folders_that_tell_photos_apart(samples, tmp_path):
+    """Issue 20 (smaller): one photo found deep in a --recursive search was copied to OUTPUT/a/b/photo.jpg."""
+    photo_folder(tmp_path / "one" / "a" / "b", [samples[0]])
+    photo_folder(tmp_path / "two" / "a" / "b", [samples[0]])
+    photo_folder(tmp_path / "two" / "a" / "c", [samples[1]])
+    results = run_all({name: ("detect_mask_image.py", "--image", tmp_path / name, "--recursive", "--no-display",
+                              "--output", tmp_path / f"{name} annotated") for name in ("one", "two")})
+    for name, result in results.items():
+        assert result.returncode == 0, result.stderr[-3000:]
+    written = {name: sorted(p.relative_to(tmp_path / f"{name} annotated").as_posix()
+                            for p in (tmp_path / f"{name} annotated").rglob("*.jpg")) for name in ("one", "two")}
+    assert written == {"one": [samples[0].name], "two": sorted([f"b/{samples[0].name}", f"c/{samples[1].name}"])}
