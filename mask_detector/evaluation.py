@@ -15,7 +15,6 @@ A face's size is the shorter side of its ground-truth box.
 """
 
 import xml.etree.ElementTree as ElementTree
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +49,8 @@ def load_voc(folder, report=None):
     annotation) is told, with counts, through ``report`` (a function taking
     a line; None says nothing). A folder with no face of a known class is an error.
     """
+    from collections import Counter
+
     folder = Path(folder)
     annotation_dir, image_dir = folder / "annotations", folder / "images"
     if not annotation_dir.is_dir() or not image_dir.is_dir():
