@@ -154,6 +154,9 @@ def on_ray(args, jobs):
             runtime_env={"env_vars": environment}, log_to_driver=args.verbose, logging_level=quiet,
         )
     except (ConnectionError, TimeoutError) as error:  # "auto" with no cluster running, a cluster that went away
+        if args.ray == "auto":  # Ray's own words name its command-line flags, not ours
+            raise UserError("cannot reach a Ray cluster at auto: none runs on this machine; start one with "
+                            "`ray start --head`, give its address, or use --ray local") from None
         raise UserError(f"cannot reach a Ray cluster at {args.ray}: {first_line(error)}") from None
     try:
         for name in ("ray", "ray.data"):  # Ray Data's logger does not pass its records up to Ray's

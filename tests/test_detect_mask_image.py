@@ -828,6 +828,12 @@ def test_ray_at_an_address_where_nothing_listens_is_one_line_within_the_timeout(
         assert "please report" not in line
         assert seconds < 30, seconds
         assert not (tmp_path / "results.jsonl").exists()
+    environment = script_env()
+    environment.pop("RAY_ADDRESS", None)
+    result = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--ray", "auto",
+                        env=environment, timeout=120)
+    line = assert_one_line_error(result, "cannot reach a Ray cluster at auto: none runs on this machine")
+    assert "please report" not in line and "--address" not in line
 
 
 def test_a_keras_model_says_that_it_is_loading_on_a_terminal(samples, default_model):
