@@ -7,8 +7,9 @@
 Each face is followed while in view and gets one label per person, decided
 over several frames. People without a mask raise one alert each. At the end
 it prints one line: frames, seconds, frames per second, people seen and
-their labels, alerts. --json writes one object per frame, then a summary;
---events one line per alert and per person leaving view.
+their labels, alerts. --json appends one object per frame, then a summary;
+--events one line per alert and per person leaving view. Neither is touched
+when the run cannot start (a source that does not open, a missing model).
 """
 
 import sys
