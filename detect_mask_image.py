@@ -6,14 +6,16 @@
 Each image gets one JSON line:
 {"image": ..., "size": bytes, "mtime": t, "width": W, "height": H, "faces": [{"box": [x1, y1, x2, y2],
 "detection_score": s, "label": "mask" | "no_mask" | "incorrect", "mask_probability": p,
-"probabilities": {"mask": p, "no_mask": q, "incorrect": r}}]}
+"probabilities": {"mask": p, "no_mask": q, "incorrect": r}}], "settings": {"model": name, "model_sha256": h,
+"face_detector": d, "confidence": c, "detect_size": n, "single_scale": b, "preprocess": p}}
 
 Outputs never replace an input photo. Annotated copies keep their file
 names, or mirror the input folders when two photos share a name.
 
 A folder runs in as many processes as the machine has cores (--workers), or
 on a Ray cluster (--ray). Run the same command again after a stop and the
-photos already in --json are skipped.
+photos already in --json are skipped; those made with other settings (model,
+its sha256, detector, confidence, detect size, single scale) are done again.
 """
 
 import os
@@ -46,6 +48,10 @@ def parse_args(argv):
         "--ray", metavar="ADDRESS",
         help="run on Ray: 'local' starts it on this machine, 'auto' joins the running cluster, or its address",
     )
+    parser.add_argument(
+        "--timeout", type=at_least(0.1, float), default=10.0,
+        help="with --ray ADDRESS: seconds to wait for the cluster to answer before giving up",
+    )
     parser.add_argument("--restart", action="store_true", help="do every photo again, even those already in --json")
     return parser.parse_args(argv)
 
@@ -56,17 +62,19 @@ def main(argv=None):
     from mask_detector.files import JsonLines
 
     if args.ray:
-        parallel.require_ray()
+        parallel.require_ray(args.ray, args.timeout)
     stop_on_sigterm()
     found = photos.find_photos(args.image, args.recursive)
     copies = photos.plan_outputs(found, args.output, args.json)
     if args.json is None and args.no_display and args.output is None:
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
     show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
-    earlier, todo = photos.resume(args.json, found) if not args.restart else ("", found)
+    settings = photos.run_settings(args.model, args.face_detector, args.confidence, args.detect_size,
+                                   args.single_scale, args.preprocess)
+    earlier, todo = photos.resume(args.json, found, settings) if not args.restart else ("", found)
     with JsonLines(args.json, earlier=earlier) as json_lines:
         detections = parallel.detections(args, todo, copies, show)
-        failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose)
+        failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose, settings)
     return 1 if failures else 0
 
 

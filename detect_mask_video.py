@@ -7,14 +7,16 @@
 Each face is followed while in view and gets one label per person, decided
 over several frames. People without a mask raise one alert each. At the end
 it prints one line: frames, seconds, frames per second, people seen and
-their labels, alerts. --json writes one object per frame, then a summary;
---events one line per alert and per person leaving view.
+their labels, alerts. --json appends one object per frame, then a summary;
+--events one line per alert and per person leaving view. Neither is touched
+when the run cannot start (a source that does not open, a missing model).
 """
 
 import sys
 
 from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
+from mask_detector.files import is_still_image
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
 
 WINDOW = "Face mask detector (q quits)"
@@ -27,9 +29,14 @@ def parse_args(argv):
     # faces, and one pass is enough for faces near a camera (benchmarks/bench_pipeline.py measures).
     add_pipeline_arguments(parser, detect_size=480, single_scale=True, model=fastest_model())
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
-    parser.add_argument("--json", help="write one JSON object per frame, then a summary, here ('-' for stdout)")
-    parser.add_argument("--events", help="write a JSON line per alert and per person leaving view here")
+    parser.add_argument("--json", help="append one JSON object per frame, then a summary, to this file ('-' for "
+                        "stdout); an existing file's lines are kept, and it is not touched if the run cannot start")
+    parser.add_argument("--events", help="append a JSON line per alert and per person leaving view to this file "
+                        "(kept and untouched like --json's)")
     parser.add_argument("--on-alert", metavar="COMMAND", help="run this shell command per alert, event JSON on stdin")
+    parser.add_argument("--alert-timeout", type=at_least(0.1, float), default=30.0,
+                        help="seconds an --on-alert command may run before it is stopped; at the end, those still "
+                        "running get 5 s more at most, then are all stopped together")
     parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
     parser.add_argument("--person-frames", type=at_least(1), default=5,
                         help="frames a face must be found in to count as a person")
@@ -49,24 +56,32 @@ def main(argv=None):
     args = parse_args(argv)
     stop_on_sigterm()
     from mask_detector.display import require_window
-    from mask_detector.live import LiveOutputs, LiveRun
-    from mask_detector.people import People
+    from mask_detector.live import LiveOutputs
     from mask_detector.video import FrameSource
 
     if not args.no_display:
         require_window()
     outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots)
-    # The source opens before the models load, so a wrong --source is told at once.
-    with FrameSource(args.source, args.timeout, args.reconnect_for) as source, outputs:
+    # The source opens before the models load, so a wrong --source is told at once; the
+    # outputs open last, so a run that cannot start leaves earlier files as they were.
+    with FrameSource(args.source, args.timeout, args.reconnect_for) as source:
         pipeline = build_pipeline(args)
-        people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                        outputs.events, args.on_alert, args.snapshots, pipeline.judging)
-        writer = outputs.video_writer(source.fps)
-        window = None if args.no_display else WINDOW
-        counts = LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
-    print(counts.summary_line() + (f", written {args.output}" if writer else "")
+        with outputs.open():
+            counts = _run(args, source, pipeline, outputs)
+    print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+    if outputs.video_writer_codec == "mp4v":
+        print(f"note: {args.output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play: this "
+              f"OpenCV build has no H.264 encoder; convert it (ffmpeg -i IN -c:v libx264 OUT) or write .avi",
+              file=sys.stderr)
+    if source.warning:
+        print(f"warning: {source.warning}", file=sys.stderr)
+    if source.kind == "file" and is_still_image(args.source):
+        # A person counts after --person-frames frames, so a still image never shows one.
+        print(f"note: {source.name} is a still image, not a video: people are counted over "
+              f"{args.person_frames} frames or more; for photos use detect_mask_image.py --image {source.name}",
+              file=sys.stderr)
     if counts.interruption:
         return exit_status(counts.interruption)
     if source.error:
@@ -74,6 +89,17 @@ def main(argv=None):
     if counts.frames == 0:
         raise UserError(f"{source.name} gave no frames")
     return 0
+
+
+def _run(args, source, pipeline, outputs):
+    from mask_detector.live import LiveRun
+    from mask_detector.people import People
+
+    people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
+                    outputs.events, args.on_alert, args.snapshots, args.alert_timeout, pipeline.judging)
+    writer = outputs.video_writer(source.fps)
+    window = None if args.no_display else WINDOW
+    return LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ def main(argv=None):
         raise UserError(f"no model card {card_path} to update")
     if args.json:
         check_writable(args.json)
-    annotations = load_voc(args.voc)
+    annotations = load_voc(args.voc, report=lambda line: print(line, file=sys.stderr))
     pipeline = build_pipeline(args)
     figures = evaluate(pipeline, annotations, report=lambda line: print(line, file=sys.stderr))
     figures["detector"] = args.face_detector + (" single-scale" if args.single_scale else "")

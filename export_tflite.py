@@ -11,10 +11,11 @@ the same output as the Keras model, so the detection scripts accept them as
 from pathlib import Path
 
 from mask_detector import DEFAULT_DATASET, DEFAULT_MODEL
+from mask_detector.classifier import TRAIN_HINT
 from mask_detector.cli import at_least, new_parser
 from mask_detector.errors import UserError, run_cli
-from mask_detector.export import KINDS, convert
-from mask_detector.files import write_bytes_atomically
+from mask_detector.export import KINDS, calibration_images, convert
+from mask_detector.files import check_writable, write_bytes_atomically
 
 
 def parse_args(argv):
@@ -41,9 +42,17 @@ def main(argv=None):
     model = Path(args.model)
     if model.suffix.lower() not in (".h5", ".keras"):
         raise UserError(f"--model must be a Keras .h5 or .keras file, got {model.name}")
-    for kind in KINDS if args.kind == "all" else (args.kind,):
-        output = Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
-        data = convert(model, kind, args.dataset if kind == "int8" else (), args.calibration_images)
+    if not model.is_file():
+        raise UserError(f"model file {model} not found; {TRAIN_HINT}")
+    kinds = KINDS if args.kind == "all" else (args.kind,)
+    outputs = {kind: Path(args.output) if args.output else model.with_name(f"{model.stem}_{kind}.tflite")
+               for kind in kinds}
+    # Every input and output is checked before the first conversion, which takes half a minute.
+    for output in outputs.values():
+        check_writable(output)
+    calibration = calibration_images(args.dataset) if "int8" in kinds else None
+    for kind, output in outputs.items():
+        data = convert(model, kind, calibration, args.calibration_images)
         write_bytes_atomically(data, output)
         print(f"wrote {output.resolve()} ({len(data) / 1e6:.1f} MB, {kind})")
     return 0

@@ -309,6 +309,10 @@ def main(argv=None):
     print(f"{sum(skipped.values()) + used} photos read in {time.monotonic() - started:.0f} s, {used} faces used, "
           f"skipped {sum(skipped.values())} ({reasons}); wrote {len(records)} images ({classes}) to {output}; "
           f"not drawn, as they would fall off the photo: {missing}")
+    if not records:
+        # A dataset with no image is no dataset: training on it would fail later, and less clearly.
+        raise UserError(f"no image written: none of the {sum(skipped.values()) + used} photos gave a face to "
+                        f"draw on ({reasons}); give photos of one unmasked face each, looking at the camera")
     return 0
 
 

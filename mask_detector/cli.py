@@ -5,7 +5,7 @@ import argparse
 from mask_detector import DEFAULT_MODEL, FAST_MODEL
 from mask_detector.classifier import PREPROCESSING
 from mask_detector.faces import FACE_DETECTORS
-from mask_detector.quiet import be_verbose
+from mask_detector.quiet import be_verbose, import_tensorflow
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -98,8 +98,17 @@ def fastest_model():
 
 def build_pipeline(args):
     """The MaskPipeline the flags of add_pipeline_arguments describe."""
+    import sys
+    from pathlib import Path
+
     from mask_detector.pipeline import MaskPipeline
 
+    if Path(args.model).suffix.lower() in (".h5", ".keras"):
+        if sys.stderr.isatty():
+            # TensorFlow takes 10 to 15 s to load on a small machine; a person waiting is told why nothing moves.
+            print(f"loading {Path(args.model).name} with TensorFlow (some seconds; a .tflite model starts at once) "
+                  f"...", file=sys.stderr, flush=True)
+        import_tensorflow()
     return MaskPipeline(
         args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale, args.preprocess
     )

@@ -40,28 +40,103 @@ class Annotation:
         return np.minimum(self.boxes[:, 2] - self.boxes[:, 0], self.boxes[:, 3] - self.boxes[:, 1])
 
 
-def load_voc(folder):
+def load_voc(folder, report=None):
+    """The Annotations of a VOC folder (annotations/*.xml, images/), each checked.
+
+    A mistake in an annotation (not XML, an object without <bndbox>, a
+    coordinate that is no number, a box with xmin >= xmax) is a UserError
+    naming the file and the object. What is skipped (objects of classes it
+    does not know, annotations without their image, images without an
+    annotation) is told, with counts, through ``report`` (a function taking
+    a line; None says nothing). A folder with no face of a known class is an error.
+    """
+    from collections import Counter
+
     folder = Path(folder)
     annotation_dir, image_dir = folder / "annotations", folder / "images"
     if not annotation_dir.is_dir() or not image_dir.is_dir():
         raise UserError(f"{folder} must hold annotations/ (VOC .xml) and images/")
-    annotations = []
+    annotations, unknown, without_image, referenced = [], Counter(), [], set()
     for xml_path in sorted(annotation_dir.glob("*.xml")):
-        root = ElementTree.parse(xml_path).getroot()
+        root = _voc_root(xml_path)
         boxes, labels = [], []
-        for item in root.iter("object"):
-            name = item.findtext("name", "").strip()
+        for number, item in enumerate(root.iter("object"), 1):
+            name = (item.findtext("name") or "").strip()
             if name not in VOC_CLASSES:
+                unknown[name or "(no name)"] += 1
                 continue
-            box = item.find("bndbox")
-            boxes.append([float(box.findtext(k)) for k in ("xmin", "ymin", "xmax", "ymax")])
+            boxes.append(_voc_box(xml_path, f"object {number} ({name})", item))
             labels.append(VOC_CLASSES[name])
-        image = image_dir / root.findtext("filename", xml_path.stem + ".jpg")
+        filename = (root.findtext("filename") or "").strip() or xml_path.stem + ".jpg"
+        image = image_dir / filename
+        referenced.add(image.name)
         if image.is_file():
             annotations.append(Annotation(image, np.array(boxes, dtype=np.float32).reshape(-1, 4), labels))
+        else:
+            without_image.append(xml_path.name)
     if not annotations:
-        raise UserError(f"no annotated images found in {folder}")
+        raise UserError(f"no annotated images found in {folder}"
+                        + (f" ({_counted(without_image, 'annotation')} without their image)" if without_image else ""))
+    images = {p.name for p in image_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
+    without_annotation = sorted(images - referenced)
+    known = ", ".join(VOC_CLASSES)
+    skipped_objects = sum(unknown.values())
+    if report and skipped_objects:
+        kinds = ", ".join(f"{name} {count}" for name, count in unknown.most_common())
+        report(f"note: {folder}: skipped {skipped_objects} object{'s' * (skipped_objects != 1)} of classes "
+               f"it does not know ({kinds}); it knows {known}")
+    if report and without_image:
+        report(f"note: {folder}: skipped {_counted(without_image, 'annotation')} without their image in images/")
+    if report and without_annotation:
+        report(f"note: {folder}: skipped {_counted(without_annotation, 'image')} without an annotation")
+    if not any(len(annotation.labels) for annotation in annotations):
+        raise UserError(
+            f"no usable face in {folder}: none of its objects is of a class it knows ({known})"
+            + (f"; found {', '.join(f'{name} {count}' for name, count in unknown.most_common())}" if unknown else "")
+        )
     return annotations
+
+
+def _voc_root(xml_path):
+    """The parsed root of a VOC annotation file, or a UserError that names the file and says what is wrong."""
+    try:
+        if xml_path.stat().st_size == 0:
+            raise UserError(f"{xml_path}: the annotation file is empty")
+        return ElementTree.parse(xml_path).getroot()
+    except ElementTree.ParseError as error:
+        raise UserError(f"{xml_path}: not valid XML, truncated or damaged ({error})") from None
+    except OSError as error:
+        raise UserError(f"cannot read {xml_path}: {error.strerror or error}") from None
+
+
+def _voc_box(xml_path, what, item):
+    """An object's [xmin, ymin, xmax, ymax], checked: numbers, and a box with an area."""
+    box = item.find("bndbox")
+    if box is None:
+        raise UserError(f"{xml_path}: {what} has no <bndbox>")
+    values = []
+    for key in ("xmin", "ymin", "xmax", "ymax"):
+        text = box.findtext(key)
+        if text is None:
+            raise UserError(f"{xml_path}: {what} has no <{key}> in its <bndbox>")
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not np.isfinite(value):
+            raise UserError(f"{xml_path}: {what}: <{key}> is {text.strip()!r}, not a number")
+        values.append(value)
+    xmin, ymin, xmax, ymax = values
+    for low, high, axis in ((xmin, xmax, "x"), (ymin, ymax, "y")):
+        if low >= high:
+            raise UserError(f"{xml_path}: {what}: {axis}min {low:g} is not less than {axis}max {high:g}")
+    return values
+
+
+def _counted(names, kind, shown=3):
+    """'2 annotations (a.xml, b.xml)', with at most ``shown`` names."""
+    listed = ", ".join(names[:shown]) + (", ..." if len(names) > shown else "")
+    return f"{len(names)} {kind}{'s' * (len(names) != 1)} ({listed})"
 
 
 def greedy_match(detected_boxes, scores, truth_boxes):

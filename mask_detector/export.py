@@ -9,13 +9,26 @@ input and output, so the file is a drop-in ``--model`` for the scripts.
 import tempfile
 
 from mask_detector.errors import UserError, first_line
-from mask_detector.quiet import native_stderr_silenced
+from mask_detector.quiet import import_tensorflow, native_stderr_silenced
 
 KINDS = ("float16", "int8")
 
 
-def calibration_batches(folders, image_size, count, seed=0, aligned=False):
-    """Up to ``count`` training images, one at a time, as float32 0-255 RGB batches of one.
+def calibration_images(folders):
+    """The images int8 is calibrated on (a data.ImageList), found and checked before any conversion.
+
+    A missing folder, one without class folders or without usable images is
+    a UserError now, not after the converter has run for half a minute.
+    """
+    from mask_detector.data import find_images
+
+    if not folders:
+        raise UserError("int8 export needs calibration images: pass --dataset DIR")
+    return find_images(folders, warn=lambda message: None)
+
+
+def calibration_batches(images, image_size, count, seed=0, aligned=False):
+    """Up to ``count`` of ``images`` (see calibration_images), one at a time, as float32 0-255 RGB batches of one.
 
     They go through the same framing and loading as training (frame_faces,
     make_dataset), so the ranges int8 is calibrated on are the ranges the
@@ -23,23 +36,24 @@ def calibration_batches(folders, image_size, count, seed=0, aligned=False):
     """
     import numpy as np
 
-    from mask_detector.data import find_images, frame_faces, make_dataset
+    from mask_detector.data import frame_faces, make_dataset
 
-    images = find_images(folders, warn=lambda message: None)
     chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
     for batch, _ in make_dataset(frame_faces(images.subset(chosen), report=lambda message: None), image_size,
                                  batch_size=1, aligned=aligned):
         yield [batch.numpy()]
 
 
-def convert(model_path, kind, calibration_folders=(), calibration_count=200):
-    """Return the bytes of a .tflite file for the Keras model at ``model_path``."""
+def convert(model_path, kind, calibration=None, calibration_count=200):
+    """Return the bytes of a .tflite file for the Keras model at ``model_path``.
+
+    ``calibration``: for int8, the images of calibration_images.
+    """
     if kind not in KINDS:
         raise UserError(f"unknown export kind {kind!r}; choose one of {', '.join(KINDS)}")
-    import tensorflow as tf
-
     from mask_detector.classifier import MaskClassifier
 
+    tf = import_tensorflow()
     classifier = MaskClassifier(model_path)  # checks the file and its shapes
     if classifier.backend != "keras":
         raise UserError(f"{model_path} is already a LiteRT file; export from the .h5 or .keras model")
@@ -49,19 +63,19 @@ def convert(model_path, kind, calibration_folders=(), calibration_count=200):
         # dimension stays None, so the runtime can resize the input to the number of faces.
         model.export(scratch, format="tf_saved_model", verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(scratch)
-        return _convert(converter, kind, size, calibration_folders, calibration_count, classifier.crop == "aligned")
+        return _convert(converter, kind, size, calibration, calibration_count, classifier.crop == "aligned")
 
 
-def _convert(converter, kind, size, calibration_folders, calibration_count, aligned=False):
+def _convert(converter, kind, size, calibration, calibration_count, aligned=False):
     import tensorflow as tf
 
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if kind == "float16":
         converter.target_spec.supported_types = [tf.float16]
     else:
-        if not calibration_folders:
+        if calibration is None:
             raise UserError("int8 export needs calibration images: pass --dataset DIR")
-        converter.representative_dataset = lambda: calibration_batches(calibration_folders, size, calibration_count,
+        converter.representative_dataset = lambda: calibration_batches(calibration, size, calibration_count,
                                                                        aligned=aligned)
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     try:

@@ -8,6 +8,7 @@ import contextlib
 import errno
 import json
 import os
+import re
 import stat
 import sys
 from pathlib import Path
@@ -172,6 +173,14 @@ def check_image_header(path, max_pixels=DEFAULT_MAX_PIXELS):
         )
 
 
+def is_still_image(path):
+    """Whether the file at ``path`` is a picture OpenCV decodes as an image (told by its first bytes)."""
+    try:
+        return Path(path).is_file() and cv2.haveImageReader(str(path))
+    except cv2.error:
+        return False
+
+
 def read_image(path, max_pixels=DEFAULT_MAX_PIXELS):
     """Read an image file as 8-bit BGR, whatever its depth, channels or orientation.
 
@@ -203,9 +212,54 @@ def write_image(path, image):
     write_bytes_atomically(encoded.tobytes(), path)
 
 
+def path_text(path):
+    """A path as text that is valid Unicode, for JSON and messages.
+
+    A file name is bytes; those that are not UTF-8 (an old archive's Latin-1
+    names) would be lone surrogates in a Python string, which JSON readers
+    other than Python's refuse. They are written as \\xHH instead, which
+    path_from_text reads back.
+    """
+    return valid_text(os.fspath(path))
+
+
+def valid_text(text):
+    """``text`` with lone surrogates (undecodable bytes of a file name) written as \\xHH."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that stands for no byte
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def path_from_text(text):
+    """The path that path_text wrote as ``text``."""
+    data = re.sub(rb"\\x([0-9a-f]{2})", lambda match: bytes.fromhex(match[1].decode()), text.encode("utf-8"))
+    return os.fsdecode(data)
+
+
+def _valid_record(value):
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, dict):
+        return {valid_text(key): _valid_record(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_valid_record(item) for item in value]
+    return value
+
+
 def _write_all(descriptor, data):
     while data:
         data = data[os.write(descriptor, data):]
+
+
+def _ends_without_newline(path):
+    """Whether a regular file at ``path`` has text whose last line is cut (no newline at its end)."""
+    path = Path(path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return False
+    with open(path, "rb") as existing:
+        existing.seek(-1, os.SEEK_END)
+        return existing.read(1) != b"\n"
 
 
 class JsonLines:
@@ -217,9 +271,11 @@ class JsonLines:
     was. Ctrl-C still keeps every finished line. Standard output gets each
     line in one write, with nothing left in a buffer.
 
-    ``streaming`` writes straight to the file instead, each line whole and
-    at once, for a run that may never end (a camera), whose lines are read
-    while it goes on.
+    ``streaming`` appends to the file instead, each line whole and at once,
+    for a run that may never end (a camera), whose lines are read while it
+    goes on: an earlier run's lines are kept before the new ones, never
+    emptied, and nothing is opened until the object is made, so make it
+    only once the run is sure to start.
 
     ``earlier`` is text written first: the lines of an earlier run that a
     resumed run keeps, so the file is rewritten whole, never appended to in place.
@@ -235,14 +291,18 @@ class JsonLines:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 target = path if streaming else self._stack.enter_context(atomic_path(path, keep_on_interrupt=True))
                 # surrogateescape: an earlier line that is not UTF-8 keeps its bytes (photos.resume reads it so)
-                self._file = self._stack.enter_context(open(target, "w", encoding="utf-8", errors="surrogateescape"))
+                self._file = self._stack.enter_context(
+                    open(target, "a" if streaming else "w", encoding="utf-8", errors="surrogateescape"))
+                if streaming and _ends_without_newline(path):
+                    # A run killed in the middle of a line left it cut: the next line starts on its own.
+                    self._file.write("\n")
                 self._file.write(earlier)
             except OSError as error:
                 self._stack.close()
                 raise UserError(write_failure(path, error)) from None
 
     def write(self, record):
-        line = json.dumps(record) + "\n"
+        line = json.dumps(_valid_record(record)) + "\n"
         try:
             if self.to_stdout:
                 sys.stdout.flush()

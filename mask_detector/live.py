@@ -29,14 +29,22 @@ class TrackedFace:
 
     box: tuple
     detection_score: float
-    label: str  # the person's label; until it is decided, the likeliest class so far
-    mask_probability: float
+    # The person's label; until it is decided, the likeliest class so far; None while the
+    # classifier was never asked about this person (it is asked about a few faces a frame).
+    label: str | None
+    mask_probability: float | None  # None while label is
     track_id: int
     decided: bool  # whether the person's label is decided (drawn grey until it is)
-    probabilities: dict  # the person's combined vote, class name -> probability
+    probabilities: dict | None  # the person's combined vote, class name -> probability; None while label is
     judged: bool  # whether the label is decided on enough evidence to be a flag (judging.Judging)
 
     def to_json(self):
+        if self.label is None:
+            # No answer was computed: nothing may look like one (a uniform vote would read as `mask`).
+            unclassified = {"box": [int(v) for v in self.box],
+                            "detection_score": round(float(self.detection_score), 4),
+                            "label": None, "mask_probability": None, "judged": False}
+            return unclassified | {"track_id": self.track_id}
         return face_json(self) | {"track_id": self.track_id}
 
 
@@ -48,20 +56,27 @@ class LiveCounts:
     people: dict = None  # People.counts()
     alerts: int = 0
     interruption: KeyboardInterrupt | None = None  # what stopped the run, if Ctrl-C or SIGTERM did
+    # The classes the model knows: a two-class model never says `incorrect`, so no count of it is given.
+    class_names: tuple = ("mask", "no_mask", "incorrect")
 
     @property
     def fps(self):
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    def _people(self):
+        return {key: value for key, value in self.people.items()
+                if key != "people_incorrect" or "incorrect" in self.class_names}
+
     def summary(self):
-        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self.people
+        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self._people()
 
     def summary_line(self):
-        people = self.people
+        people = self._people()
+        incorrect = f", incorrect {people['people_incorrect']}" if "people_incorrect" in people else ""
         return (
             f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people['people']} "
-            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}, "
-            f"incorrect {people['people_incorrect']}, not judged {people['people_not_judged']}), alerts {self.alerts}"
+            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}{incorrect}, "
+            f"not judged {people['people_not_judged']}), alerts {self.alerts}"
         )
 
 
@@ -110,6 +125,8 @@ class LiveRun:
         return [self._face(face, track) for face, track in zip(faces, tracks)]
 
     def _face(self, face, track):
+        if track.vote.answers == 0:
+            return TrackedFace(face.box, face.score, None, None, track.track_id, False, None, False)
         probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
         label = track.vote.label or label_of(probabilities)
         return TrackedFace(face.box, face.score, label, probabilities["mask"], track.track_id,
@@ -121,7 +138,7 @@ class LiveRun:
 
     def run(self, source, json_lines=None, writer=None, window=None, max_frames=0):
         """Every frame of ``source``: track, label, report as asked; return the LiveCounts."""
-        counts = LiveCounts()
+        counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
         start = time.perf_counter()
         try:
@@ -175,7 +192,14 @@ class LiveRun:
 
 
 class LiveOutputs:
-    """The files a live run writes: checked before the run, never over its source, closed whole."""
+    """The files a live run writes: checked before the run, never over its source, closed whole.
+
+    Checking is all the constructor does. The JSON Lines files are opened by
+    ``open``, once the source is open and the models are loaded, so a run
+    that cannot start leaves an earlier file as it was and creates none.
+    They are appended to, never emptied: a camera's lines are read while the
+    run goes on, and an earlier run's lines stay before this run's.
+    """
 
     def __init__(self, source, video=None, json_path=None, events_path=None, snapshots=None):
         kind, target = describe_source(source)
@@ -189,15 +213,28 @@ class LiveOutputs:
             check_writable(Path(snapshots) / "snapshot.jpg")
         self.video = video
         self.json_to_stdout = json_path == "-"
-        # Live lines are read as the run goes on: written straight to their files.
-        self.json_lines = JsonLines(json_path, streaming=True) if json_path else None
-        self.events = JsonLines(events_path, streaming=True) if events_path else None
+        self._json_path, self._events_path = json_path, events_path
+        self.json_lines = self.events = None
         self._writer = None
+
+    def open(self):
+        """Open the JSON Lines outputs for appending; call it when the run is sure to start."""
+        # Live lines are read as the run goes on: written straight to their files.
+        if self._json_path:
+            self.json_lines = JsonLines(self._json_path, streaming=True)
+        if self._events_path:
+            self.events = JsonLines(self._events_path, streaming=True)
+        return self
 
     def video_writer(self, fps):
         if self.video:
             self._writer = VideoOutput(self.video, fps)
         return self._writer
+
+    @property
+    def video_writer_codec(self):
+        """The codec of the annotated video written (see VideoOutput.CODECS), or None."""
+        return self._writer.codec if self._writer else None
 
     def __enter__(self):
         return self

@@ -12,9 +12,12 @@ last seen, is taken for the same person and raises no second alert.
 """
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -27,30 +30,127 @@ VIOLATIONS = ("no_mask", "incorrect")
 
 
 class AlertCommand:
-    """Runs ``command`` through the shell for each alert, without waiting for it."""
+    """Runs ``command`` through the shell for each alert, without waiting for it.
 
-    def __init__(self, command):
+    Each run is a process group of its own (a new session), so that the shell
+    and whatever it started can be stopped together, and never keep the
+    script's output open after it ended (``... | tail`` would wait for them).
+    A watcher thread reaps each run as it ends, and warns at once if it failed;
+    a run still going after ``timeout`` seconds is stopped, with a warning.
+    ``stop`` ends them all together, when the video ends.
+    """
+
+    POLL_SECONDS = 0.1
+    # At the end, the runs still going get this long, all together, to finish (less if their timeout is sooner).
+    EXIT_GRACE_SECONDS = 5.0
+    # Between SIGTERM and SIGKILL for a process group that was told to stop.
+    KILL_AFTER_SECONDS = 1.0
+
+    def __init__(self, command, timeout=30.0):
         self.command = command
-        self._running = []
+        self.timeout = timeout
+        self._running = {}  # Popen -> monotonic time by which it must have finished
+        self._lock = threading.Lock()
+        self._watcher = None
+        self._stopping = threading.Event()
 
     def run(self, event):
         # The child's output goes to stderr, so that JSON on stdout stays clean.
-        process = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, stdout=sys.stderr)
+        process = subprocess.Popen(self.command, shell=True, stdin=subprocess.PIPE, stdout=sys.stderr,
+                                   start_new_session=True)
         data = (json.dumps(event) + "\n").encode()
         # Feeding stdin on a thread: a command that never reads must not stall the video.
         threading.Thread(target=_feed, args=(process, data), daemon=True).start()
-        self._running.append(process)
+        with self._lock:
+            self._running[process] = time.monotonic() + self.timeout
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
 
-    def wait(self, seconds=10.0):
-        """Let the commands finish (at most ``seconds`` each); warn about those that failed."""
-        for process in self._running:
-            try:
-                status = process.wait(seconds)
-            except subprocess.TimeoutExpired:
-                print(f"warning: alert command still running after {seconds:g} s: {self.command}", file=sys.stderr)
-                continue
-            if status != 0:
-                print(f"warning: alert command exited with status {status}: {self.command}", file=sys.stderr)
+    def _watch(self):
+        """Reap the runs as they end, warn about failures, stop those past their time limit."""
+        while not self._stopping.wait(self.POLL_SECONDS):
+            self._reap()
+            with self._lock:
+                late = [p for p, deadline in self._running.items() if time.monotonic() > deadline]
+            if late:
+                _stop_groups(late, self.KILL_AFTER_SECONDS)
+                for process in late:
+                    self._forget(process)
+                    print(f"warning: alert command stopped after its --alert-timeout of {self.timeout:g} s: "
+                          f"{self.command}", file=sys.stderr)
+
+    def _reap(self):
+        with self._lock:
+            ended = [p for p in self._running if p.poll() is not None]
+        for process in ended:
+            self._forget(process)
+            if process.returncode != 0:
+                print(f"warning: alert command exited with status {process.returncode}: {self.command}",
+                      file=sys.stderr)
+
+    def _forget(self, process):
+        with self._lock:
+            self._running.pop(process, None)
+
+    def stop(self):
+        """Give the runs still going a short while to finish, all together, then stop them all together."""
+        try:
+            with self._lock:
+                deadlines = list(self._running.values())
+            if deadlines:
+                until = min(time.monotonic() + self.EXIT_GRACE_SECONDS, max(deadlines))
+                while time.monotonic() < until:
+                    self._reap()
+                    with self._lock:
+                        if not self._running:
+                            break
+                    time.sleep(self.POLL_SECONDS)
+        finally:
+            # Stopped even when Ctrl-C cuts the wait short: nothing is left running after the script.
+            self._stopping.set()
+            if self._watcher is not None:
+                self._watcher.join(timeout=5)
+            self._reap()
+            with self._lock:
+                left = list(self._running)
+                self._running.clear()
+            if left:
+                _stop_groups(left, self.KILL_AFTER_SECONDS)
+                print(f"warning: {len(left)} alert command{'s' if len(left) > 1 else ''} still running at the "
+                      f"end {'were' if len(left) > 1 else 'was'} stopped: {self.command}", file=sys.stderr)
+
+
+def _stop_groups(processes, kill_after):
+    """SIGTERM to the process groups of ``processes`` at once; SIGKILL to what is left after ``kill_after`` s."""
+    for process in processes:
+        _signal_group(process, signal.SIGTERM)
+    deadline = time.monotonic() + kill_after
+    while time.monotonic() < deadline and any(_group_alive(p) for p in processes):
+        time.sleep(0.05)
+    for process in processes:
+        _signal_group(process, signal.SIGKILL)
+        try:
+            process.wait(kill_after)
+        except subprocess.TimeoutExpired:
+            pass  # uninterruptible in the kernel for now; SIGKILL ends it when it wakes
+
+
+def _signal_group(process, number):
+    try:
+        os.killpg(process.pid, number)  # the group's id is its leader's pid (start_new_session)
+    except (ProcessLookupError, PermissionError):
+        pass  # the whole group has ended already
+
+
+def _group_alive(process):
+    """Whether any process of ``process``'s group is still there (the leader is reaped as it goes)."""
+    process.poll()
+    try:
+        os.killpg(process.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def _feed(process, data):
@@ -65,13 +165,13 @@ class People:
     """Counts people by label, writes their events and raises their alerts."""
 
     def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, snapshots=None,
-                 judging=Judging()):
+                 command_timeout=30.0, judging=Judging()):
         self.class_names = tuple(class_names)
         self.judging = judging  # when a person's label is a flag
         self.person_frames = person_frames
         self.cooldown = cooldown
         self.events = events  # a files.JsonLines, or None
-        self.command = AlertCommand(command) if command else None
+        self.command = AlertCommand(command, command_timeout) if command else None
         self.snapshots = Path(snapshots) if snapshots else None
         self.people = {}  # track_id -> Track, every track that counted as a person
         self.alerts = []  # the alert events raised
@@ -128,9 +228,11 @@ class People:
                 self.events.write(self.person_event(track))
 
     def person_event(self, track):
+        mask = track.vote.probabilities[track.vote.class_names.index("mask")]
         return {
             "event": "person", "track_id": track.track_id, "label": track.vote.label, "judged": self.judged(track),
-            "mask_probability": round(float(track.vote.probabilities[track.vote.class_names.index("mask")]), 4),
+            # None for a person the classifier was never asked about: a uniform vote is no answer.
+            "mask_probability": round(float(mask), 4) if track.vote.answers else None,
             "first_time": round(track.first_time, 3), "last_time": round(track.last_time, 3),
             "frames": track.frames,
         }
@@ -148,7 +250,7 @@ class People:
 
     def finish(self):
         if self.command:
-            self.command.wait()
+            self.command.stop()
 
 
 def describe(label):

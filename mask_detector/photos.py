@@ -1,5 +1,6 @@
 """Running the pipeline over photo files: which files, one record per photo, where copies go."""
 
+import hashlib
 import json
 import os
 import sys
@@ -11,7 +12,8 @@ import cv2
 from mask_detector import display, plural
 from mask_detector.errors import UserError, first_line
 from mask_detector.files import (
-    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, read_image, walk_folder, what_is_there, write_image,
+    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, path_from_text, path_text, read_image, walk_folder,
+    what_is_there, write_image,
 )
 
 WINDOW = "Face mask detector"
@@ -83,6 +85,9 @@ def plan_outputs(photos, output, json_path):
         plan = {photos[0][0]: output}
     else:
         names = [name for _, name in photos]
+        # Folders every photo was found in (a single photo deep in a --recursive search) are not mirrored.
+        shared = os.path.commonpath([name.parent for name in names]) if all(n.parent.parts for n in names) else ""
+        names = [name.relative_to(shared) if shared else name for name in names]
         if len({str(name).casefold() for name in names}) < len(names):
             common = os.path.commonpath([os.path.abspath(photo.parent) for photo, _ in photos])
             names = [Path(os.path.relpath(os.path.abspath(photo), common)) for photo, _ in photos]
@@ -120,7 +125,7 @@ def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     A photo that cannot be read or processed gives a record with "error" and
     no image, so that one bad file never stops a folder run.
     """
-    record = {"image": str(path)} | file_stamp(path)
+    record = {"image": path_text(path)} | file_stamp(path)
     try:
         image = read_image(path, max_pixels)
         results = pipeline(image)
@@ -140,17 +145,44 @@ def detect_and_save(pipeline, path, copy=None, max_pixels=DEFAULT_MAX_PIXELS):
     return record, image, results
 
 
-def resume(json_path, photos):
+def run_settings(model, face_detector, confidence, detect_size, single_scale, preprocess):
+    """What decides a photo's result, recorded in its JSON line: a resumed run redoes photos made otherwise.
+
+    The model is known by its file name and its sha256, so a model trained
+    again under the same name counts as another; ``confidence`` None is the
+    face detector's own default.
+    """
+    try:
+        digest = sha256_of(model)
+    except OSError:
+        digest = None  # no such model: building the pipeline says so in its own words
+    return {"model": Path(model).name, "model_sha256": digest, "face_detector": face_detector,
+            "confidence": confidence, "detect_size": detect_size, "single_scale": single_scale,
+            "preprocess": preprocess}
+
+
+def sha256_of(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def resume(json_path, photos, settings=None):
     """What an earlier run left in ``json_path``: (its lines to keep, the photos still to do).
 
     A photo is done when a line records its path with the size and mtime it
-    has now. A line for a photo that has changed since is dropped (the photo
-    is done again); every other line, ours or not, is kept as it is.
+    has now and, when ``settings`` are given, was made with those settings
+    (see run_settings). A line for a photo that has changed since, or was
+    made with other settings, is dropped (the photo is done again); every
+    other line, ours or not, is kept as it is, and those of photos that no
+    longer exist are said.
     """
     if not json_path or json_path == "-" or not Path(json_path).is_file():
         return "", photos
-    wanted = {str(path) for path, _ in photos}
-    kept, done = [], set()
+    wanted = {path_text(path): path for path, _ in photos}  # as the lines name them
+    kept, done, redone, gone = [], set(), [], []
     for line in Path(json_path).read_text(encoding="utf-8", errors="surrogateescape").splitlines():
         try:
             record = json.loads(line)
@@ -158,13 +190,42 @@ def resume(json_path, photos):
         except (ValueError, TypeError, KeyError):
             image = None
         if isinstance(image, str) and image in wanted:
-            if image in done or record.get("size") is None or file_stamp(image) != _stamp_of(record):
+            if image in done or record.get("size") is None or file_stamp(wanted[image]) != _stamp_of(record):
+                continue
+            if settings is not None and record.get("settings") != settings:
+                redone.append(record.get("settings"))
                 continue
             done.add(image)
+        elif isinstance(image, str) and not os.path.lexists(path_from_text(image)):
+            gone.append(image)
         kept.append(line + "\n")
     if done:
         note(f"{plural(len(done), 'image')} already in {json_path}, skipped; the rest are added (--restart: all again)")
-    return "".join(kept), [(path, name) for path, name in photos if str(path) not in done]
+    if redone:
+        note(f"done again: {plural(len(redone), 'image')} of {json_path} made with other settings "
+             f"({_differences(redone[0], settings)})")
+    if gone:
+        names = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
+        note(f"kept as they were: {plural(len(gone), 'line')} of {json_path} for photos that no longer exist ({names})")
+    return "".join(kept), [(path, name) for path, name in photos if path_text(path) not in done]
+
+
+def _differences(recorded, settings):
+    """How ``recorded`` settings differ from ``settings``, as 'face_detector yunet, now ssd; ...'."""
+    if not isinstance(recorded, dict):
+        return "not recorded"
+    changed = []
+    for key, value in settings.items():
+        if recorded.get(key) != value:
+            before = recorded.get(key, "not recorded")
+            if key == "model_sha256":
+                before, value = str(before)[:12], str(value)[:12]
+            changed.append(f"{key} {_shown(before)}, now {_shown(value)}")
+    return "; ".join(changed)
+
+
+def _shown(value):
+    return "default" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _stamp_of(record):
@@ -198,14 +259,15 @@ def progress_bar(total, wanted):
     return tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
 
 
-def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=False):
+def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=False, settings=None):
     """Write each photo's JSON line and print its line, show its window; the failures.
 
     ``detections`` yields (path, record, image, results) in input order, the
     copies already written; image and results only where a window is shown.
     Each photo's line is printed when no progress bar is shown (stderr is
     no terminal) or with ``every_line`` (--verbose). The window, when shown, stops the run on
-    q, Esc or closing it, once the photo on screen has its JSON line.
+    q, Esc or closing it, once the photo on screen has its JSON line. ``settings``
+    (see run_settings) are written in each line, for resuming.
     """
     # With JSON on stdout, the per-photo lines go to stderr to keep stdout parseable.
     summary_out = sys.stderr if json_lines.to_stdout else sys.stdout
@@ -215,7 +277,7 @@ def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=
     try:
         for done, (path, record, image, results) in enumerate(detections, 1):
             failures += "error" in record
-            json_lines.write(record)
+            json_lines.write(record | ({"settings": settings} if settings else {}))
             if bar is None or every_line or "error" in record:
                 say(summary_line(record), file=sys.stderr if "error" in record else summary_out)
             if bar is not None:

@@ -1,6 +1,6 @@
 """The libraries' console chatter, silenced in this one place; ``--verbose`` brings it back.
 
-OpenCV (backend notes), TensorFlow (oneDNN and CPU lines), Qt (missing font
+OpenCV (backend notes, FFmpeg's lines), TensorFlow (oneDNN and CPU lines), Qt (missing font
 folders) and LiteRT (its XNNPACK line) talk on stderr before or beside our
 own lines. Most of them read a setting when they load, so the settings are
 made at package import, before any of them loads; a user's own setting wins.
@@ -11,7 +11,11 @@ import os
 import sys
 
 QUIET_SETTINGS = {
-    "OPENCV_LOG_LEVEL": "ERROR",
+    # FATAL, not ERROR: OpenCV logs as errors what its backends try and give up on ("obsensor ...
+    # Camera index out of range" for a camera that is not there); real failures reach us as exceptions.
+    "OPENCV_LOG_LEVEL": "FATAL",
+    # FFmpeg inside OpenCV ("moov atom not found", "Connection refused", "partial file"): -8 is quiet.
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
     "TF_CPP_MIN_LOG_LEVEL": "2",  # errors only
     "QT_LOGGING_RULES": "default.warning=false",
 }
@@ -19,8 +23,14 @@ _verbose = False
 
 
 def silence_libraries():
+    user_opencv_level = "OPENCV_LOG_LEVEL" in os.environ
     for name, value in QUIET_SETTINGS.items():
         os.environ.setdefault(name, value)
+    if "cv2" in sys.modules and not user_opencv_level:
+        # A script that imported OpenCV before this package (make_masked_faces.py): OpenCV read its
+        # setting then, so it is told now.
+        cv2 = sys.modules["cv2"]
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
 
 
 def be_verbose():
@@ -30,6 +40,7 @@ def be_verbose():
     os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     os.environ.pop("QT_LOGGING_RULES", None)
     os.environ["OPENCV_LOG_LEVEL"] = "WARNING"
+    os.environ["OPENCV_FFMPEG_LOGLEVEL"] = "24"  # FFmpeg's warnings and errors; read when it is first used
     if "cv2" in sys.modules:
         cv2 = sys.modules["cv2"]
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_WARNING)
@@ -55,3 +66,17 @@ def native_stderr_silenced():
     finally:
         os.dup2(saved, 2)
         os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow without its start-up lines: once it has loaded, the settings above keep it quiet.
+
+    Its oneDNN line ("oneDNN custom operations are on ...") is logged by C++
+    before any setting is read, twice, while the module loads. A failed
+    import still raises, as ever.
+    """
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    with native_stderr_silenced():
+        import tensorflow
+    return tensorflow

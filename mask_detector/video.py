@@ -1,13 +1,16 @@
 """Frame sources for live detection (cameras, video files, streams) and the video writer.
 
 Frames are read on a background thread so that decoding overlaps with
-detection, and so that a source that hangs never blocks Ctrl-C. A video file
-gives every frame, as fast as they are taken; a camera or stream keeps only
-the newest frame, so a slow frame never makes the picture lag behind the
-world. A camera or stream that stops sending is reopened, with growing
-pauses, for ``reconnect_for`` seconds before the run gives up.
+detection, and so that a source that hangs never blocks Ctrl-C. A finite
+source (a video file, or a URL to one: whatever announces a frame count)
+gives every frame, as fast as they are taken, once, to its end; a live one
+(a camera, a live stream) keeps only the newest frame, so a slow frame never
+makes the picture lag behind the world. A live source that stops sending is
+reopened, with pauses growing from 0.5 to 8 s before every reopening, for
+``reconnect_for`` seconds before the run gives up.
 """
 
+import math
 import os
 import queue
 import re
@@ -28,6 +31,8 @@ END = object()  # put on the queue when the source has no more frames
 TIMEOUT_SECONDS = 10.0
 # How long a dropped camera or stream is tried again, by default.
 RECONNECT_SECONDS = 30.0
+# A live source that sent frames this long since it was (re)opened is working again: pauses start afresh.
+STEADY_SECONDS = 8.0
 
 
 def describe_source(source):
@@ -63,13 +68,21 @@ class FrameSource:
         self.kind, self._target = describe_source(source)
         self.name = redact(source)
         self.timeout = timeout
-        self.reconnect_for = reconnect_for if self.kind != "file" else 0.0
+        self.reconnect_for = reconnect_for
         self.error = None
+        self.warning = None  # said at the end: a finite source that ended early (see _check_length)
         self.reconnections = 0
+        # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
+        self.finite = self.kind == "file"
+        self.announced_frames = 0
         self._capture = None
         self._start = time.monotonic()
-        # A file keeps every frame (bounded queue, the reader waits); live sources keep the newest.
-        self._frames = queue.Queue(maxsize=8 if self.kind == "file" else 1)
+        # The pause before the next reopening: it doubles up to 8 s, and is back to 0.5 s once a connection
+        # has lasted STEADY_SECONDS with frames, so a stream that gives a frame and stalls is not asked ever faster.
+        self._pause = 0.5
+        self._connected_at = time.monotonic()
+        # A finite source keeps every frame (bounded queue, the reader waits); a live one keeps the newest.
+        self._frames = queue.Queue(maxsize=8)
         self._stop = threading.Event()
         self._opened = threading.Event()
         self._thread = threading.Thread(target=self._read_loop, daemon=True)
@@ -80,7 +93,9 @@ class FrameSource:
         if self._capture is None:
             self.close()
             what = {"camera": "camera", "file": "video file", "stream": "stream"}[self.kind]
-            raise UserError(f"cannot open {what} {self.name}" + (f" within {timeout:g} s" if self.kind == "stream" else ""))
+            # "within" only for a stream that took the whole timeout, not one refused at once.
+            waited = self.kind == "stream" and time.monotonic() - self._start >= 0.9 * timeout
+            raise UserError(f"cannot open {what} {self.name}" + (f" within {timeout:g} s" if waited else ""))
         self.fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
 
     def _open(self):
@@ -103,11 +118,19 @@ class FrameSource:
             self._capture = self._open()
         except Exception:  # a backend that raises while opening: the same as not opening
             self._capture = None
+        if self._capture is not None:
+            # A URL to a video file (http://, file://) announces its frames as a file does: it is read
+            # to its end, once, every frame, never reopened; a camera or live stream announces none.
+            frames = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
+            if self.kind != "camera" and 0 < frames < 2**40:
+                self.finite, self.announced_frames = True, int(frames)
+            fps = self._capture.get(cv2.CAP_PROP_FPS) or 0.0
         self._opened.set()
         if self._capture is None:
             return
         index = 0
         failing_since = None
+        seconds = -1.0
         while not self._stop.is_set():
             try:
                 ok, image = self._capture.read()
@@ -116,11 +139,14 @@ class FrameSource:
                 break
             if ok and image is not None:
                 failing_since = None
-                seconds = index / self.fps if self.kind == "file" and self.fps > 0 else time.monotonic() - self._start
+                if time.monotonic() - self._connected_at >= STEADY_SECONDS:
+                    self._pause = 0.5
+                seconds = self._position(index, fps, seconds) if self.finite else time.monotonic() - self._start
                 self._put(Frame(image, index, seconds))
                 index += 1
                 continue
-            if self.kind == "file":
+            if self.finite:
+                self._check_length(index)
                 break
             # Live sources may drop frames for a while: wait, then reopen, then give up.
             failing_since = failing_since or time.monotonic()
@@ -134,32 +160,64 @@ class FrameSource:
             time.sleep(0.01)
         self._put(END, keep_newest=False)
 
+    def _position(self, index, fps, previous):
+        """Seconds into a finite source of the frame just read: its own timestamp.
+
+        Index over the average frame rate is off by a second and more in a
+        video whose frame rate varies (phones record so); it stands in only
+        where the backend gives no timestamp that moves forward.
+        """
+        seconds = self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
+        if seconds > previous and seconds >= 0:
+            return seconds
+        return index / fps if fps > 0 else max(previous, 0.0)
+
+    def _check_length(self, frames):
+        """At a finite source's end: a warning when it gave fewer frames than its container announced."""
+        # The count is exact in mp4 and mkv headers, an estimate from the duration in some other
+        # containers: a frame or two, or 2 %, short is no sign of damage.
+        if self._stop.is_set():
+            return  # stopped by the run (--max-frames, q, Ctrl-C), not by the file
+        missing = self.announced_frames - frames
+        if missing > max(2, 0.02 * self.announced_frames):
+            self.warning = (f"{self.name} ended after {frames} of the {self.announced_frames} frames its "
+                            f"container announces: the file is truncated or damaged")
+
     def _reconnect(self, failing_since):
-        """Reopen with growing pauses until a frame comes or ``reconnect_for`` runs out; True if reopened."""
-        pause = 0.5
-        while not self._stop.is_set() and time.monotonic() - failing_since < self.timeout + self.reconnect_for:
+        """Reopen until it opens or ``reconnect_for`` runs out; True if reopened.
+
+        Every reopening waits first, and the wait grows from one to the next
+        (also when the source opened but sent nothing, or one frame and no
+        more) until a connection has worked for STEADY_SECONDS, so a server
+        that accepts and then fails is never asked in a tight loop.
+        """
+        deadline = failing_since + self.timeout + self.reconnect_for
+        while not self._stop.is_set() and time.monotonic() < deadline:
             self._capture.release()
+            self._stop.wait(min(self._pause, max(0.0, deadline - time.monotonic())))
+            self._pause = min(self._pause * 2, 8.0)
+            if self._stop.is_set() or time.monotonic() >= deadline:
+                break
             self.reconnections += 1
             capture = self._open()
             if capture is not None:
                 self._capture = capture
+                self._connected_at = time.monotonic()
                 return True
-            self._stop.wait(pause)
-            pause = min(pause * 2, 8.0)
         return False
 
     def _put(self, item, keep_newest=True):
-        if self.kind != "file" and keep_newest:
+        while not self.finite and keep_newest:
             try:
-                self._frames.get_nowait()  # drop the frame nobody took yet
+                self._frames.get_nowait()  # a live source: drop the frames nobody took yet
             except queue.Empty:
-                pass
+                break
         while not self._stop.is_set():
             try:
                 self._frames.put(item, timeout=0.1)
                 return
             except queue.Full:
-                if self.kind != "file":
+                if not self.finite:
                     try:
                         self._frames.get_nowait()
                     except queue.Empty:
@@ -194,13 +252,17 @@ class FrameSource:
 class VideoOutput:
     """Writes annotated frames to a video file at the source's pace; opened at the first frame's size.
 
-    Frames are written at ``fps``, each as many times as the source's clock
-    says, so a recording plays at the speed of the world even when frames
-    were dropped. The file is written under a temporary name and renamed
-    when it is complete and checked.
+    Frames are written at ``fps``, each at the output frame of its time (the
+    source's clock) and repeated until the next one's, so a recording plays
+    at the speed of the world even when frames were dropped or the source's
+    frame rate varies; when several fall on one output frame (a faster
+    stretch), the last of them is written. The file is written under a
+    temporary name and renamed when it is complete and checked.
     """
 
-    CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mkv": "MJPG", ".mov": "mp4v"}
+    # By suffix, the codecs tried in turn: H.264 (avc1), which browsers play, where the OpenCV build
+    # can encode it (the PyPI wheels cannot), else MPEG-4 Part 2 (mp4v), which every build writes.
+    CODECS = {".mp4": ("avc1", "mp4v"), ".avi": ("MJPG",), ".mkv": ("MJPG",), ".mov": ("avc1", "mp4v")}
 
     def __init__(self, path, fps):
         self.path = Path(path)
@@ -214,28 +276,53 @@ class VideoOutput:
         self._writer = None
         self._written = 0
         self._first_seconds = None
+        self._pending = None  # (image, output frame number): the last frame given, not yet written
+        self.codec = None  # the codec written with (see CODECS), once the first frame is
         self._temporary = partial_path(self.path)
 
     def write(self, image, seconds=None):
-        """Write ``image``; with ``seconds`` (the frame's time), repeat it to keep the source's pace."""
+        """Write ``image``; with ``seconds`` (the frame's time), at the output frame of that time.
+
+        The output frames before it that no frame filled show the frame before
+        (what the source showed then); a frame whose output frame is taken
+        already is left out.
+        """
         if self._writer is None:
-            fourcc = cv2.VideoWriter_fourcc(*self.CODECS[self.path.suffix.lower()])
             height, width = image.shape[:2]
-            self._writer = cv2.VideoWriter(str(self._temporary), fourcc, self.fps, (width, height))
-            if not self._writer.isOpened():
+            for codec in self.CODECS[self.path.suffix.lower()]:
+                self._writer = cv2.VideoWriter(str(self._temporary), cv2.VideoWriter_fourcc(*codec), self.fps,
+                                               (width, height))
+                if self._writer.isOpened():
+                    self.codec = codec
+                    break
+                self._writer.release()
+                self._temporary.unlink(missing_ok=True)
+            else:
+                self._writer = None
                 raise UserError(f"cannot write video {self.path}")
             self._first_seconds = seconds
-        copies = 1
-        if seconds is not None:
-            copies = max(1, round((seconds - self._first_seconds) * self.fps) + 1 - self._written)
-        for _ in range(copies):
+        place = self._written + (self._pending is not None) if seconds is None else \
+            math.floor((seconds - self._first_seconds) * self.fps + 0.5)
+        # A frame is held until the next one comes: the last frame of an output frame's time wins it.
+        if self._pending is not None and place > self._pending[1]:
+            self._flush(place)
+        if self._pending is None or place >= self._pending[1]:
+            self._pending = (image, max(place, self._written))
+
+    def _flush(self, until):
+        """Write the held frame at its place, and again at every place before ``until`` (no frame came for them)."""
+        image, place = self._pending
+        self._pending = None
+        for _ in range(max(1, until - place)):
             self._writer.write(image)
-        self._written += copies
+            self._written += 1
 
     def close(self):
         """Finish the file and put it in place; a file that did not come out whole is removed, with the reason."""
         if self._writer is None:
             return
+        if self._pending is not None:
+            self._flush(self._pending[1] + 1)
         self._writer.release()
         self._writer = None
         check = cv2.VideoCapture(str(self._temporary))

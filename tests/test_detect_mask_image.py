@@ -1,11 +1,13 @@
 """detect_mask_image.py on the real sample photos, on awkward and damaged files, and in a window."""
 
+import hashlib
 import json
 import os
 import re
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,8 +23,8 @@ from conftest import (
 from mask_detector.evaluation import load_voc
 
 FACE_KEYS = {"box", "detection_score", "label", "mask_probability", "judged", "probabilities"}
-IMAGE_KEYS = {"image", "size", "mtime", "width", "height", "faces"}
-ERROR_KEYS = {"image", "size", "mtime", "error"}
+IMAGE_KEYS = {"image", "size", "mtime", "width", "height", "faces", "settings"}
+ERROR_KEYS = {"image", "size", "mtime", "error", "settings"}
 ODD_FOLDER = "odd photos ü 写真"  # spaces and non-ASCII characters in every path of the folder run
 
 
@@ -792,3 +794,111 @@ def test_a_missing_model_on_ray_is_told_in_one_line(samples, tmp_path):
                         "--model", tmp_path / "missing.h5", "--json", tmp_path / "results.jsonl")
     assert_one_line_error(result, f"model file {tmp_path / 'missing.h5'} not found")
     assert not (tmp_path / "results.jsonl").exists()
+
+
+def test_resuming_redoes_photos_made_with_other_settings_and_says_which_lines_are_for_deleted_photos(
+        samples, tmp_path):
+    """Issue 20, case 10: the same --json with --detector ssd --confidence 0.95 redoes every photo."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for photo in samples[:2]:
+        (folder / photo.name).write_bytes(photo.read_bytes())
+    results = tmp_path / "results.jsonl"
+
+    def run(*options):
+        result = run_script("detect_mask_image.py", "--image", folder, "--no-display", "--single-scale",
+                            "--workers", 1, "--json", results, *options)
+        assert result.returncode == 0, result.stderr[-3000:]
+        notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+        return notes, [json.loads(line) for line in results.read_text().splitlines()]
+
+    _, first = run()
+    model = ROOT / "models" / "mask_detector_float16.tflite"
+    assert first[0]["settings"] == {
+        "model": "mask_detector_float16.tflite", "model_sha256": hashlib.sha256(model.read_bytes()).hexdigest(),
+        "face_detector": "yunet", "confidence": None, "detect_size": 1280, "single_scale": True,
+        "preprocess": "auto"}
+    notes, second = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [f"note: done again: 2 images of {results} made with other settings "
+                     "(face_detector yunet, now ssd; confidence default, now 0.95)"]
+    assert [r["settings"]["face_detector"] for r in second] == ["ssd", "ssd"]
+    notes, third = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [f"note: 2 images already in {results}, skipped; the rest are added (--restart: all again)"]
+    assert third == second
+    (folder / samples[0].name).unlink()
+    notes, fourth = run("--detector", "ssd", "--confidence", "0.95")
+    assert notes == [
+        f"note: 1 image already in {results}, skipped; the rest are added (--restart: all again)",
+        f"note: kept as they were: 1 line of {results} for photos that no longer exist ({folder / samples[0].name})",
+    ]
+    assert fourth == third
+
+
+def test_ray_at_an_address_where_nothing_listens_is_one_line_within_the_timeout(samples, tmp_path):
+    """Issue 20, case 4: a real local port with nothing listening; Ray alone waited for more than ten minutes."""
+    import socket
+
+    with socket.socket() as probe:  # a free port, closed again: nothing listens there
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+        start = time.monotonic()
+        result = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--json",
+                            tmp_path / "results.jsonl", "--ray", address, "--timeout", 5, timeout=120)
+        seconds = time.monotonic() - start
+        line = assert_one_line_error(result, f"cannot reach a Ray cluster at {address} (connection refused)")
+        assert "please report" not in line
+        assert seconds < 30, seconds
+        assert not (tmp_path / "results.jsonl").exists()
+    environment = script_env()
+    environment.pop("RAY_ADDRESS", None)
+    result = run_script("detect_mask_image.py", "--image", samples[0], "--no-display", "--ray", "auto",
+                        env=environment, timeout=120)
+    line = assert_one_line_error(result, "cannot reach a Ray cluster at auto: none runs on this machine")
+    assert "please report" not in line and "--address" not in line
+
+
+def test_a_keras_model_says_that_it_is_loading_on_a_terminal(samples, default_model):
+    """Issue 20 (smaller): an .h5 printed nothing for 15 s while TensorFlow loaded."""
+    status, stdout, stderr = run_on_a_terminal("--image", samples[0], "--no-display", "--model", default_model)
+    assert status == 0, stderr[-3000:]
+    assert any(line.startswith(f"loading {default_model.name} with TensorFlow")
+               for line in stderr.splitlines()), stderr[-3000:]
+    status, _, stderr = run_on_a_terminal("--image", samples[0], "--no-display")  # the .tflite default
+    assert status == 0 and "loading" not in stderr, stderr[-3000:]
+
+
+def test_a_file_name_that_is_not_utf8_is_valid_json_and_resumes(samples, tmp_path):
+    """Issue 20 (smaller): such names were written as lone surrogates ("\\udce9"), which most JSON readers refuse."""
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    latin1 = os.fsdecode(b"caf\xe9.jpg")  # 'café.jpg' as an old Latin-1 archive names it
+    (folder / latin1).write_bytes(samples[0].read_bytes())
+    (folder / "plain.jpg").write_bytes(samples[1].read_bytes())
+    results = tmp_path / "results.jsonl"
+    command = ("detect_mask_image.py", "--image", folder, "--no-display", "--single-scale", "--workers", 1,
+               "--json", results)
+    first = run_script(*command)
+    assert first.returncode == 0, first.stderr[-3000:]
+    text = results.read_bytes().decode("utf-8")  # strict: every byte is UTF-8
+    assert "\\ud" not in text
+    images = [json.loads(line)["image"] for line in text.splitlines()]
+    assert images == [str(folder / "caf\\xe9.jpg"), str(folder / "plain.jpg")]
+    again = run_script(*command)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"note: 2 images already in {results}, skipped" in again.stderr
+    assert "no longer exist" not in again.stderr
+
+
+def test_recursive_search_mirrors_only_the_folders_that_tell_photos_apart(samples, tmp_path):
+    """Issue 20 (smaller): one photo found deep in a --recursive search was copied to OUTPUT/a/b/photo.jpg."""
+    photo_folder(tmp_path / "one" / "a" / "b", [samples[0]])
+    photo_folder(tmp_path / "two" / "a" / "b", [samples[0]])
+    photo_folder(tmp_path / "two" / "a" / "c", [samples[1]])
+    results = run_all({name: ("detect_mask_image.py", "--image", tmp_path / name, "--recursive", "--no-display",
+                              "--output", tmp_path / f"{name} annotated") for name in ("one", "two")})
+    for name, result in results.items():
+        assert result.returncode == 0, result.stderr[-3000:]
+    written = {name: sorted(p.relative_to(tmp_path / f"{name} annotated").as_posix()
+                            for p in (tmp_path / f"{name} annotated").rglob("*.jpg")) for name in ("one", "two")}
+    assert written == {"one": [samples[0].name], "two": sorted([f"b/{samples[0].name}", f"c/{samples[1].name}"])}

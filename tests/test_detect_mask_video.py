@@ -4,16 +4,18 @@ import json
 import os
 import re
 import signal
+import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
 from conftest import (
-    FRAMES_PER_PHOTO, ROOT, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
+    FRAMES_PER_PHOTO, ROOT, FileServer, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
     make_clip, run_all, run_script, script_env, small_disk, watch,
 )
 
@@ -185,9 +187,12 @@ def test_labels_are_per_person_and_do_not_flicker(tracked_run):
     labels = {}
     for record in frames:
         for face in record["faces"]:
+            assert set(face) == {"box", "detection_score", "label", "mask_probability", "track_id"}
+            if face["label"] is None:  # not asked about yet (three faces a frame are)
+                assert face["mask_probability"] is None and record["frame"] == 0  # six faces at once
+                continue
             labels.setdefault(face["track_id"], []).append(face["label"])
             assert 0.0 <= face["mask_probability"] <= 1.0
-            assert set(face) == {"box", "detection_score", "label", "mask_probability", "track_id"}
     for track_id, sequence in labels.items():
         assert set(sequence) <= {"mask", "no_mask"}
         # Decided at the third answer; from then on one label, however each frame looks.
@@ -320,3 +325,381 @@ def test_a_full_disk_is_reported_and_leaves_no_partial_video(clip, tmp_path):
         result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
         assert_one_line_error(result, f"no space left on device writing {output}")
         assert list(disk.iterdir()) == []
+
+
+def test_a_run_that_cannot_start_leaves_earlier_outputs_as_they_were(samples, tmp_path):
+    """Issue 20, case 1: an unopenable source or a missing model touches no --json or --events."""
+    earlier_json = "".join(json.dumps({"frame": i, "time": i / 10, "faces": []}) + "\n" for i in range(251))
+    earlier_events = "".join(json.dumps({"event": "alert", "track_id": i}) + "\n" for i in range(8))
+    (tmp_path / "garbage.mp4").write_bytes(np.random.default_rng(5).bytes(20000))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    clip = make_clip(samples[:1], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=2)
+    sources = {"garbage": tmp_path / "garbage.mp4", "empty": tmp_path / "empty.mp4",
+               "camera": 7, "closed stream": "rtsp://127.0.0.1:9/live", "missing model": clip}
+    runs = {}
+    for name, source in sources.items():
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "frames.jsonl").write_text(earlier_json)
+        (folder / "events.jsonl").write_text(earlier_events)
+        runs[name] = ("detect_mask_video.py", "--source", source, "--no-display", "--json", folder / "frames.jsonl",
+                      "--events", folder / "events.jsonl", "--output", folder / "new" / "annotated.mp4",
+                      *(("--model", tmp_path / "missing.tflite") if name == "missing model" else ()))
+    for name, result in run_all(runs).items():
+        assert_one_line_error(result, "missing.tflite" if name == "missing model" else "cannot open")
+        folder = tmp_path / name
+        assert (folder / "frames.jsonl").read_text() == earlier_json, name
+        assert (folder / "events.jsonl").read_text() == earlier_events, name
+        # No other file, not even an empty one (the check that --output's folder is writable may make it).
+        assert sorted(p.name for p in folder.rglob("*") if not p.is_dir()) == ["events.jsonl", "frames.jsonl"], name
+
+
+def test_a_run_appends_to_earlier_outputs(samples, tmp_path):
+    """Issue 20, case 1: the policy is append; an earlier run's lines, even one cut short, are kept."""
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=6)
+    earlier = json.dumps({"frame": 0, "time": 0.0, "faces": []}) + "\n" + '{"frame": 1, "ti'  # killed mid-line
+    (tmp_path / "frames.jsonl").write_text(earlier)
+    (tmp_path / "events.jsonl").write_text('{"event": "alert", "track_id": 99}\n')
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "frames.jsonl",
+                        "--events", tmp_path / "events.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (tmp_path / "frames.jsonl").read_text().splitlines()
+    assert lines[:2] == earlier.splitlines()
+    records = [json.loads(line) for line in lines[2:]]
+    assert [r["frame"] for r in records[:-1]] == list(range(6)) and "summary" in records[-1]
+    events = json_lines(tmp_path / "events.jsonl")
+    assert events[0] == {"event": "alert", "track_id": 99} and len(events) > 1
+    help_text = run_script("detect_mask_video.py", "--help").stdout
+    assert "append one JSON object per frame" in help_text
+
+
+def test_a_face_not_classified_has_no_label_and_a_still_image_is_pointed_to_the_photo_script(samples, tmp_path):
+    """Issue 20, case 9: the 4th face of a frame is not asked about; it must not read as `mask`, 0.3333."""
+    crowd = photo_with(samples, 6)
+    clip = make_clip([crowd], tmp_path / "one frame.mp4", frames_per_photo=1)
+    results = run_all({
+        "clip": ("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "clip.jsonl"),
+        "photo": ("detect_mask_video.py", "--source", crowd, "--no-display", "--json", tmp_path / "photo.jsonl"),
+    })
+    for name in ("clip", "photo"):
+        assert results[name].returncode == 0, results[name].stderr[-3000:]
+    faces = json_lines(tmp_path / "clip.jsonl")[0]["faces"]
+    assert len(faces) == 6
+    asked = [f for f in faces if f["label"] is not None]
+    assert len(asked) == 3  # the classifier is asked about three faces a frame
+    assert all(f["mask_probability"] is not None for f in asked)
+    for face in faces:
+        if face["label"] is None:
+            assert face["mask_probability"] is None and set(face) == {
+                "box", "detection_score", "label", "mask_probability", "track_id"}
+    assert "detect_mask_image.py" not in results["clip"].stderr  # a one-frame video is a video too, but an mp4
+    note = [line for line in results["photo"].stderr.splitlines() if line.startswith("note:")]
+    assert len(note) == 1 and "is a still image" in note[0] and f"detect_mask_image.py --image {crowd}" in note[0]
+
+
+def group_members(group):
+    """The living processes (zombies left out) whose process group is ``group``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def alerting_clip(samples, path):
+    """One person without a mask, gone for 2 s, then back: two alerts with --alert-cooldown 0."""
+    blank = path.parent / "blank.jpg"
+    cv2.imwrite(str(blank), np.zeros((480, 640, 3), np.uint8))
+    person = photo_with(samples, 1)
+    return make_clip([person, person, blank, blank, person, person], path, frames_per_photo=10)
+
+
+def test_alert_commands_still_running_are_stopped_together_and_none_survives(samples, tmp_path):
+    """Issue 20, case 5: commands that ignore SIGTERM are killed as process groups; a pipe on the output ends."""
+    clip = alerting_clip(samples, tmp_path / "two alerts.mp4")
+    groups = tmp_path / "groups.txt"
+    # Each command writes its process group, ignores SIGTERM (its children inherit that) and hangs.
+    command = f"echo $$ >> '{groups}'; trap '' TERM; sleep 99999; echo went on$((1 + 1))"
+    start = time.monotonic()
+    # Output to pipes: if a command kept them open after the script ended, this would wait (`... | tail`).
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--alert-cooldown", 0,
+                        "--on-alert", command, "--alert-timeout", 600, timeout=120)
+    seconds = time.monotonic() - start
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert int(summary_of(result).group(ALERTS)) == 2
+    assert "warning: 2 alert commands still running at the end were stopped" in result.stderr
+    assert "went on2" not in result.stderr  # killed, not let go on
+    started = [int(line) for line in groups.read_text().split()]
+    assert len(started) == 2
+    deadline = time.monotonic() + 30
+    while any(group_members(g) for g in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(group_members(g) for g in started)
+    # 5 s for both at once, then 1 s between SIGTERM and SIGKILL; one by one, 10 s each, took more than 20 s.
+    assert seconds < 20
+
+
+@pytest.mark.parametrize("command, warning", [
+    ("exit 3", "warning: alert command exited with status 3: exit 3"),
+    ("sleep 99999", "warning: alert command stopped after its --alert-timeout of 1 s: sleep 99999"),
+])
+def test_an_alert_command_is_reaped_and_warned_about_while_the_video_goes_on(samples, tmp_path, command, warning):
+    """Issue 20, case 5: a failed or timed-out command is told when it happens, not only at exit."""
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "long.mp4", size=(320, 240), frames_per_photo=1500)
+    stderr_path = tmp_path / "stderr.txt"
+    with open(stderr_path, "w") as stderr:
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
+             "--on-alert", command, "--alert-timeout", "1"],
+            cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )
+        deadline = time.monotonic() + 120
+        while process.poll() is None and time.monotonic() < deadline and warning not in stderr_path.read_text():
+            time.sleep(0.1)
+        still_running = process.poll() is None
+        process.send_signal(signal.SIGINT)
+        stdout, _ = process.communicate(timeout=60)
+    text = stderr_path.read_text()
+    assert still_running, f"the video ended before the warning: {text[-2000:]}"
+    assert text.count(warning) == 1, text[-2000:]
+    assert process.returncode == 130, text[-2000:]
+    assert SUMMARY.match(stdout.strip().splitlines()[-1]).group(ALERTS) == "1"
+
+
+def test_a_url_to_a_finite_video_is_read_once_to_its_end(samples, tmp_path):
+    """Issue 20, case 2: over http:// and file:// a video file gives every frame, once, and is never reopened."""
+    clip = make_clip(samples, tmp_path / "clip.mp4", size=(320, 240))
+    frames = len(samples) * FRAMES_PER_PHOTO
+    with FileServer(tmp_path) as server:
+        results = run_all({
+            url: ("detect_mask_video.py", "--source", url, "--no-display", "--json", tmp_path / f"{name}.jsonl",
+                  "--timeout", 5, "--reconnect-for", 30)
+            for name, url in (("http", server.url("clip.mp4")), ("file", clip.as_uri()))
+        })
+        requests = len(server.requests)
+    for url, result in results.items():
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert int(summary_of(result).group(1)) == frames, (url, result.stdout)
+    for name in ("http", "file"):
+        records = json_lines(tmp_path / f"{name}.jsonl")[:-1]
+        assert [r["frame"] for r in records] == list(range(frames))  # none dropped, none twice
+        assert [r["time"] for r in records] == pytest.approx([i / 10 for i in range(frames)])
+    assert requests <= 2  # opened once (FFmpeg may ask again for the end of the file)
+
+
+def test_a_video_served_without_range_support_ends_at_once(tmp_path):
+    """Issue 20, case 3: a URL that opens and sends no frame is not reopened again and again."""
+    rng = np.random.default_rng(6)
+    # Noise does not compress: more than FFmpeg reads in one go, so it needs a range request, which fails.
+    writer = cv2.VideoWriter(str(tmp_path / "noise.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    for _ in range(40):
+        writer.write(rng.integers(0, 256, (240, 320, 3), dtype=np.uint8))
+    writer.release()
+    with FileServer(tmp_path, ranges=False) as server:
+        start = time.monotonic()
+        result = run_script("detect_mask_video.py", "--source", server.url("noise.mp4"), "--no-display",
+                            "--timeout", 2, "--reconnect-for", 30, timeout=120)
+        seconds = time.monotonic() - start
+        requests = len(server.requests)
+    assert_one_line_error(result, f"{server.url('noise.mp4')} gave no frames")
+    assert requests <= 3 and seconds < 20, (requests, seconds)
+
+
+def test_a_live_stream_that_opens_but_sends_no_frame_is_reopened_with_growing_pauses(samples):
+    """Issue 20, case 3: every reopening waits, longer each time, also when the stream did open."""
+    image = cv2.imread(str(samples[0]))
+    # Two connections that send a frame and stall, then refusals (503).
+    with MjpegServer(image, [10, "stalled", "stalled"], fps=20) as server:
+        result = run_script("detect_mask_video.py", "--source", server.url, "--no-display",
+                            "--timeout", 0.5, "--reconnect-for", 3, timeout=120)
+        times = list(server.times)
+    assert result.returncode == 1 and "sent no frame for" in result.stderr.strip().splitlines()[-1], result.stderr
+    # Each reopening waits 0.5, 1, 2, then 4 s first, on top of the 0.5 s open and read timeouts: the
+    # stalled ones are asked 1.5 and 2 s apart, and the next wait outlasts --reconnect-for. Without
+    # the pauses they were reopened 1 s apart, then the refusals every 0.5 to 2 s: five requests or more.
+    assert len(times) == 3, times
+    assert times[2] - times[1] >= 1.8, times
+
+
+def mp4_boxes(data, start, end):
+    """(kind, start, size) of the mp4 boxes between start and end."""
+    while start < end:
+        size, kind = struct.unpack(">I4s", data[start:start + 8])
+        yield kind, start, size
+        start += size
+
+
+def faststart(data):
+    """The same mp4 with its index (moov) before its frames (mdat), as cameras and web encoders write it."""
+    top = {kind: (start, size) for kind, start, size in mp4_boxes(data, 0, len(data))}
+    (moov_start, moov_size), (mdat_start, _) = top[b"moov"], top[b"mdat"]
+    moov = bytearray(data[moov_start:moov_start + moov_size])
+
+    def shift_chunk_offsets(start, end):  # the frames move back by the size of moov
+        for kind, at, size in mp4_boxes(moov, start, end):
+            if kind in (b"trak", b"mdia", b"minf", b"stbl"):
+                shift_chunk_offsets(at + 8, at + size)
+            elif kind == b"stco":
+                for entry in range(struct.unpack(">I", moov[at + 12:at + 16])[0]):
+                    where = at + 16 + 4 * entry
+                    moov[where:where + 4] = struct.pack(">I", struct.unpack(">I", moov[where:where + 4])[0] + moov_size)
+
+    shift_chunk_offsets(8, moov_size)
+    assert moov_start > mdat_start  # OpenCV writes moov last
+    return data[:mdat_start] + bytes(moov) + data[mdat_start:moov_start]
+
+
+def test_a_truncated_video_ends_with_a_warning(samples, tmp_path):
+    """Issue 20, case 12: an mp4 cut short (its index first, its last frames missing) is said to be."""
+    whole = make_clip([photo_with(samples, 1)], tmp_path / "whole.mp4", size=(320, 240), frames_per_photo=50)
+    data = faststart(whole.read_bytes())
+    (tmp_path / "faststart.mp4").write_bytes(data)
+    (tmp_path / "truncated.mp4").write_bytes(data[:len(data) * 6 // 10])
+    results = run_all({name: ("detect_mask_video.py", "--source", tmp_path / f"{name}.mp4", "--no-display")
+                       for name in ("faststart", "truncated")})
+    assert count_video_frames(tmp_path / "faststart.mp4") == 50
+    assert results["faststart"].returncode == 0 and "warning" not in results["faststart"].stderr
+    result = results["truncated"]
+    assert result.returncode == 0, result.stderr[-3000:]
+    frames = int(summary_of(result).group(1))
+    assert 0 < frames < 50
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"warning: {tmp_path / 'truncated.mp4'} ended after {frames} of the 50 frames its container announces: "
+        "the file is truncated or damaged")
+
+
+def variable_frame_rate(data, slow_from, slower=3):
+    """The same mp4 with each frame from ``slow_from`` on lasting ``slower`` times as long, as phones record.
+
+    Rewrites the time-to-sample table (stts) and the durations (mvhd, tkhd, elst, mdhd, all version 0,
+    as OpenCV writes them); the index (moov) is last, so no frame moves.
+    """
+    containers = (b"moov", b"trak", b"edts", b"mdia", b"minf", b"stbl")
+    (_, frames, delta), = [struct.unpack(">III", box[12:24]) for box in leaf_boxes(data, containers, b"stts")]
+    scale = (slow_from + (frames - slow_from) * slower) / frames
+
+    def change(kind, box):
+        if kind == b"stts":
+            entries = [(slow_from, delta), (frames - slow_from, slower * delta)]
+            body = box[8:12] + struct.pack(">I", len(entries)) + b"".join(struct.pack(">II", *e) for e in entries)
+            return struct.pack(">I4s", len(body) + 8, b"stts") + body
+        at = {b"mvhd": 24, b"tkhd": 28, b"elst": 16, b"mdhd": 24}.get(kind)
+        if at:
+            box = bytearray(box)
+            box[at:at + 4] = struct.pack(">I", round(struct.unpack(">I", box[at:at + 4])[0] * scale))
+        return bytes(box)
+
+    return rewrite_boxes(data, containers, change)
+
+
+def leaf_boxes(data, containers, wanted):
+    for kind, at, size in mp4_boxes(data, 0, len(data)):
+        if kind in containers:
+            yield from leaf_boxes(data[at + 8:at + size], containers, wanted)
+        elif kind == wanted:
+            yield data[at:at + size]
+
+
+def rewrite_boxes(data, containers, change):
+    """``data`` with each box that is no container passed through change(kind, box); container sizes follow."""
+    out = bytearray()
+    for kind, at, size in mp4_boxes(data, 0, len(data)):
+        if kind in containers:
+            inner = rewrite_boxes(data[at + 8:at + size], containers, change)
+            out += struct.pack(">I4s", len(inner) + 8, kind) + inner
+        else:
+            out += change(kind, data[at:at + size])
+    return bytes(out)
+
+
+def test_times_of_a_variable_frame_rate_video_are_its_frames_own(samples, tmp_path):
+    """Issue 20, case 7: 10 frames at 0.1 s, then 10 at 0.3 s; the average (5 fps) put frame 15 at 3.0 s, not 2.5."""
+    steady = tmp_path / "steady.mp4"
+    writer = cv2.VideoWriter(str(steady), cv2.VideoWriter_fourcc(*"mp4v"), 10, (320, 240))
+    photo = cv2.resize(cv2.imread(str(photo_with(samples, 1))), (320, 240))
+    for index in range(20):
+        frame = photo.copy()
+        for bit in range(5):  # the frame's number in binary, white squares for ones, down the right edge
+            frame[60 + 24 * bit:84 + 24 * bit, -24:] = 255 * (index >> bit & 1)
+        writer.write(frame)
+    writer.release()
+    clip = tmp_path / "variable.mp4"
+    clip.write_bytes(variable_frame_rate(steady.read_bytes(), slow_from=10))
+    output = tmp_path / "annotated.mp4"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "frames.jsonl",
+                        "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = json_lines(tmp_path / "frames.jsonl")[:-1]
+    expected = [i / 10 for i in range(10)] + [1.0 + 0.3 * i for i in range(10)]
+    assert [r["time"] for r in records] == pytest.approx(expected, abs=0.002)
+    # At the source's pace: the output (5 fps, the average) shows at each of its times the source's
+    # frame of that moment. Each frame once, as before, showed frame 5 at 1.0 s instead of frame 10.
+    written = cv2.VideoCapture(str(output))
+    assert written.get(cv2.CAP_PROP_FPS) == pytest.approx(5.0)
+    shown = []
+    while True:
+        ok, frame = written.read()
+        if not ok:
+            break
+        shown.append(sum((frame[68 + 24 * bit:76 + 24 * bit, -16:-8].mean() > 128) << bit for bit in range(5)))
+    written.release()
+    # Output frame k (at k / 5 s) shows the source's last frame by then (to the nearest output frame);
+    # before, it showed frame k: frame 5, at 0.5 s in the source, at 1.0 s.
+    shown = [int(i) for i in shown]
+    assert len(shown) in (19, 20) and shown == sorted(shown), shown
+    for k, i in enumerate(shown):
+        assert expected[i] * 5 <= k + 0.51, shown  # not a frame of later
+        assert i == 19 or expected[i + 1] * 5 >= k + 0.49, shown  # nor one the next frame replaced
+
+
+def test_library_messages_about_sources_that_do_not_open_are_hidden(tmp_path):
+    """Issue 20, case 13: FFmpeg's 'moov atom not found' and 'Connection refused', OpenCV's obsensor line."""
+    (tmp_path / "cut.mp4").write_bytes(b"\0\0\0\x18ftypmp42" + bytes(3000))  # an mp4 with no index
+    runs = {
+        "cut": (tmp_path / "cut.mp4", "cannot open video file"),
+        "refused": ("http://127.0.0.1:9/clip.mp4", "cannot open stream http://127.0.0.1:9/clip.mp4"),
+        "camera": ("99", "cannot open camera 99"),
+    }
+    results = run_all({name: ("detect_mask_video.py", "--source", source, "--no-display", "--timeout", 3)
+                       for name, (source, _) in runs.items()})
+    for name, (_, message) in runs.items():
+        line = assert_one_line_error(results[name], message)
+        assert len(results[name].stderr.strip().splitlines()) == 1, results[name].stderr  # nothing but our line
+        assert "within" not in line  # refused at once, not after the 3 s timeout
+
+
+def test_an_mp4_output_says_when_browsers_cannot_play_it(samples, tmp_path):
+    """Issue 20 (smaller): H.264 where the OpenCV build encodes it, else mp4v, and a note that says so."""
+    clip = make_clip(samples[:1], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=3)
+    output = tmp_path / "annotated.mp4"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = cv2.VideoCapture(str(output))
+    fourcc = int(written.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode().lower()
+    written.release()
+    part_2 = fourcc in ("mp4v", "fmp4")  # FFmpeg reads mp4v back as FMP4
+    assert part_2 or fourcc in ("avc1", "h264"), fourcc
+    note = f"note: {output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play"
+    assert (note in result.stderr) == part_2, (fourcc, result.stderr)
+
+
+def test_a_two_class_model_has_no_incorrect_count(samples, tmp_path):
+    """Issue 20 (smaller): a model that knows only mask and no_mask was summed up with "incorrect 0"."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((64, 64, 3))
+    x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
+    keras.Model(inputs, keras.layers.Dense(2, "softmax")(x)).save(tmp_path / "two classes.keras")
+    clip = make_clip([photo_with(samples, 1)], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=8)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--model",
+                        tmp_path / "two classes.keras", "--json", tmp_path / "frames.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    line = result.stdout.strip().splitlines()[-1]
+    assert re.match(r"^frames 8, .*, people 1 \(mask \d, no_mask \d, not judged \d\), alerts \d$", line), line
+    summary = json_lines(tmp_path / "frames.jsonl")[-1]["summary"]
+    assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask", "people_not_judged"}

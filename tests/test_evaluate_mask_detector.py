@@ -3,7 +3,7 @@
 import json
 import shutil
 
-from conftest import assert_one_line_error, require, run_script, user_env
+from conftest import ROOT, assert_one_line_error, require, run_all, run_script, user_env
 
 
 def test_script_on_a_few_real_photos(voc_dev, samples, default_model, tmp_path):
@@ -55,3 +55,71 @@ def test_json_into_a_new_folder_is_written_and_the_console_stays_quiet(voc_dev, 
     assert json.loads(figures.read_text())["photos"] == 1
     assert result.stdout.startswith("1 photo, detector yunet, model mask_detector.h5\n")
     assert result.stderr == ""  # no library lines, for a user who set nothing
+
+
+def broken(text, change):
+    """An annotation's text with one mistake made in it."""
+    if change == "empty":
+        return ""
+    if change == "truncated":
+        return text[: len(text) // 2]
+    if change == "not a number":
+        return text.replace("<xmin>", "<xmin>abc", 1)
+    if change == "no bndbox":
+        start, end = text.index("<bndbox>"), text.index("</bndbox>") + len("</bndbox>")
+        return text[:start] + text[end:]
+    if change == "xmin > xmax":
+        start = text.index("<xmin>") + len("<xmin>")
+        return text[:start] + "9999" + text[text.index("</xmin>"):]
+    if change == "unknown classes only":
+        return text.replace("<name>with_mask<", "<name>face<").replace("<name>without_mask<", "<name>face<") \
+            .replace("<name>mask_weared_incorrect<", "<name>face<")
+    raise ValueError(change)
+
+
+EXPECTED = {
+    "empty": "annotations/maksssksksss44.xml: the annotation file is empty",
+    "truncated": "annotations/maksssksksss44.xml: not valid XML, truncated or damaged",
+    "not a number": "annotations/maksssksksss44.xml: object 1 (with_mask): <xmin> is 'abc43', not a number",
+    "no bndbox": "annotations/maksssksksss44.xml: object 1 (with_mask) has no <bndbox>",
+    "xmin > xmax": "annotations/maksssksksss44.xml: object 1 (with_mask): xmin 9999 is not less than xmax 80",
+    "unknown classes only": "no usable face in",
+}
+
+
+def test_annotation_mistakes_are_one_line_naming_the_file(voc_dev, samples, tmp_path):
+    """Issue 20, case 6: each mistake is one line naming the file, never 'unexpected ... please report this'."""
+    photo = next(p for p in samples if p.name == "maksssksksss44.jpg")  # four faces, all with_mask
+    runs = {}
+    for change in EXPECTED:
+        folder = voc_folder(voc_dev, [photo], tmp_path / change)
+        xml = folder / "annotations" / "maksssksksss44.xml"
+        xml.write_text(broken(xml.read_text(), change))
+        runs[change] = ("evaluate_mask_detector.py", "--voc", folder)
+    for change, result in run_all(runs).items():
+        line = assert_one_line_error(result, EXPECTED[change])
+        assert "please report" not in line and result.stdout == "", (change, line)
+        if change == "unknown classes only":
+            assert line.endswith("; found face 4"), line
+
+
+def test_skipped_objects_and_files_are_counted(voc_dev, samples, tmp_path):
+    """Issue 20, case 6: unknown classes, annotations without images, images without annotations are said."""
+    photos = [p for p in samples if p.name in ("maksssksksss44.jpg", "maksssksksss716.jpg", "maksssksksss72.jpg")]
+    folder = voc_folder(voc_dev, photos, tmp_path / "voc")
+    xml = folder / "annotations" / "maksssksksss44.xml"
+    xml.write_text(xml.read_text().replace("<name>with_mask<", "<name>face<", 2))
+    (folder / "images" / "maksssksksss716.jpg").rename(folder / "images" / "no annotation.jpg")
+    (folder / "images" / "maksssksksss72.jpg").unlink()
+    fast = require(ROOT / "models" / "mask_detector_float16.tflite")
+    result = run_script("evaluate_mask_detector.py", "--voc", folder, "--model", fast)
+    assert result.returncode == 0, result.stderr[-3000:]
+    notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
+    assert notes == [
+        f"note: {folder}: skipped 2 objects of classes it does not know (face 2); "
+        "it knows with_mask, without_mask, mask_weared_incorrect",
+        f"note: {folder}: skipped 2 annotations (maksssksksss716.xml, maksssksksss72.xml) without their image "
+        "in images/",
+        f"note: {folder}: skipped 1 image (no annotation.jpg) without an annotation",
+    ], result.stderr
+    assert result.stdout.startswith("1 photo,")  # scored on the one photo with both

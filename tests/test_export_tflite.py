@@ -1,11 +1,12 @@
 """export_tflite.py: LiteRT files that the detection scripts accept as --model and that agree with Keras."""
 
 import json
+import time
 
 import numpy as np
 import pytest
 
-from conftest import run_script
+from conftest import assert_one_line_error, run_script
 
 
 @pytest.fixture(scope="module")
@@ -62,3 +63,19 @@ def test_export_refuses_a_litert_input(exported):
     result = run_script("export_tflite.py", "--model", exported["float16"], "--kind", "float16")
     assert result.returncode == 1
     assert result.stderr.strip() == f"error: --model must be a Keras .h5 or .keras file, got {exported['float16'].name}"
+
+
+def test_a_bad_calibration_dataset_is_refused_before_any_conversion(default_model, tmp_path):
+    """Issue 20, case 11: --kind int8 (and all) check the calibration images first; no float16 file is written."""
+    model = tmp_path / "model.h5"
+    model.write_bytes(default_model.read_bytes())
+    (tmp_path / "empty dataset").mkdir()
+    for kind, dataset, message in (("int8", tmp_path / "missing", f"dataset folder {tmp_path / 'missing'} does not exist"),
+                                   ("all", tmp_path / "empty dataset", "has no class folders")):
+        start = time.monotonic()
+        result = run_script("export_tflite.py", "--model", model, "--kind", kind, "--dataset", dataset)
+        seconds = time.monotonic() - start
+        assert_one_line_error(result, message)
+        assert result.stdout == ""  # nothing converted, nothing written
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty dataset", "model.h5"]
+        assert seconds < 20  # the conversion alone took 37 s before the dataset was looked at

@@ -6,8 +6,9 @@ import shutil
 from pathlib import Path
 
 import cv2
+import numpy as np
 
-from conftest import DATASET, assert_one_line_error, require, run_script
+from conftest import DATASET, assert_one_line_error, require, run_script, user_env
 
 CLASSES = ("with_mask", "incorrect_mask", "without_mask")
 
@@ -115,3 +116,23 @@ def test_grid_picture(tmp_path):
     assert result.returncode == 0, result.stderr
     picture = cv2.imread(str(grid))
     assert picture is not None and picture.shape[0] > 5 * 200 and picture.shape[1] >= 3 * 200
+
+
+def test_photos_without_a_usable_face_are_an_error_not_an_empty_dataset(tmp_path):
+    """Issue 20 (smaller): the data engine exited 0 after writing no image."""
+    faces = tmp_path / "faces"
+    faces.mkdir()
+    for value in (0, 128, 255):  # plain grey pictures: no face
+        cv2.imwrite(str(faces / f"plain {value}.jpg"), np.full((240, 320, 3), value, np.uint8))
+    result = run_script("make_masked_faces.py", "--faces", faces, "--output", tmp_path / "synthetic", "--seed", "0")
+    line = assert_one_line_error(result, "no image written: none of the 3 photos gave a face to draw on")
+    assert "no face 3" in line, line
+
+
+def test_a_run_prints_only_its_own_lines(tmp_path):
+    """Issue 20, case 13: OpenCV's setPreferableTarget warning came on every run (OpenCV was imported first)."""
+    faces = copy_faces(tmp_path / "faces", count=2)
+    result = run_script("make_masked_faces.py", "--faces", faces, "--output", tmp_path / "synthetic", "--seed", "0",
+                        env=user_env())
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""

@@ -25,7 +25,7 @@ class ScriptedCapture:
         return True
 
     def get(self, prop):
-        return 25.0
+        return 25.0 if prop == cv2.CAP_PROP_FPS else -1.0  # a live stream: frame rate, no frame count
 
     def read(self):
         time.sleep(0.005)
