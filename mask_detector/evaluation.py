@@ -307,9 +307,11 @@ def flag_summary(tally):
         inside = [d for d in matched if low <= d.longer_side < high]
         masked = [d for d in inside if d.truth_label == "mask"]
         unmasked = [d for d in inside if d.truth_label == "no_mask"]
+        judged = sum(d.judged for d in masked)
         figures["false_alarms"][band] = {
             "masked_faces": len(masked), "flagged": sum(d.flagged for d in masked),
             "share": sum(d.flagged for d in masked) / len(masked) if masked else float("nan"),
+            "judged": judged, "share_of_judged": sum(d.flagged for d in masked) / judged if judged else float("nan"),
         }
         figures["flags"][band] = binary_scores(
             ["violation" if d.truth_label in VIOLATIONS else "ok" for d in inside],
@@ -400,7 +402,8 @@ def format_table(figures):
 
 
 def _share(counts):
-    return f"{counts['share']:.1%} ({counts['flagged']} of {counts['masked_faces']})"
+    return (f"{counts['share']:.1%} ({counts['flagged']} of {counts['masked_faces']}; "
+            f"{counts['share_of_judged']:.1%} of the {counts['judged']} judged)")
 
 
 def evaluate(pipeline, annotations, report=None):
