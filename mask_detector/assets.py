@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mask_detector import PROJECT_ROOT
 from mask_detector.errors import UserError, run_cli
-from mask_detector.files import atomic_path
+from mask_detector.files import atomic_path, sha256_of
 FACE_DETECTOR_DIR = PROJECT_ROOT / "face_detector"
 DATASET_DIR = PROJECT_ROOT / "dataset"
 SAMPLES_DIR = PROJECT_ROOT / "samples"
@@ -134,14 +134,6 @@ SAMPLES = AssetTree(
     "da5e762823c7652de5b66aaf9ec758bb6e29d4db53c524e4c5048f99c9cf51c9",
     6,
 )
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def tree_digest(folder):

@@ -6,6 +6,7 @@ script can write its outputs without loading a deep-learning runtime.
 
 import contextlib
 import errno
+import hashlib
 import json
 import os
 import re
@@ -324,3 +325,12 @@ class JsonLines:
             return self._stack.__exit__(*exc)
         except OSError as error:
             raise UserError(write_failure(self.path, error)) from None
+
+
+def sha256_of(path):
+    """The sha256 of a file, read a megabyte at a time."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

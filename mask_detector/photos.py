@@ -1,6 +1,5 @@
 """Running the pipeline over photo files: which files, one record per photo, where copies go."""
 
-import hashlib
 import json
 import os
 import sys
@@ -12,8 +11,8 @@ import cv2
 from mask_detector import display, plural
 from mask_detector.errors import UserError, first_line
 from mask_detector.files import (
-    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, path_from_text, path_text, read_image, walk_folder,
-    what_is_there, write_image,
+    DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, path_from_text, path_text, read_image, sha256_of,
+    walk_folder, what_is_there, write_image,
 )
 
 WINDOW = "Face mask detector"
@@ -159,14 +158,6 @@ def run_settings(model, face_detector, confidence, detect_size, single_scale, pr
     return {"model": Path(model).name, "model_sha256": digest, "face_detector": face_detector,
             "confidence": confidence, "detect_size": detect_size, "single_scale": single_scale,
             "preprocess": preprocess}
-
-
-def sha256_of(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def resume(json_path, photos, settings=None):

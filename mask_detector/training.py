@@ -125,8 +125,8 @@ CALIBRATION_SIDES = (10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 0)
 # A flag is what people act on: at each judged face size, at most this share of the validation faces
 # that wear a mask correctly may be flagged ... Validation faces shrunk to street sizes are harder than
 # street photos' faces of those sizes (at 16-24 px they flag two to three times as many masked faces as
-# the annotated street photos do), so 10 % here came to 2.4 % there; 5 % came to 1.4 %, but left 12 %
-# of the faces unjudged and caught 0.68 of the unmasked against 0.85 (README, "Trusting a flag").
+# the annotated street photos do): 10 % here came to about 2 % there, 5 % and 20 % to 1.4 % and 2.9 %,
+# catching fewer and more of the unmasked (README, "Trusting a flag").
 MOST_FALSE_ALARMS = 0.10
 # ... and a size is judged only when, with the flag probability that keeps to that, the flags still
 # catch at least this share of the validation faces without a mask or with one worn wrongly.

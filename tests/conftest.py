@@ -344,7 +344,19 @@ def close_window_when_shown(process, display_name, timeout=120):
     pytest.fail("the window never appeared or did not close")
 
 
-class MjpegServer:
+class _ServedInBackground:
+    """A server on a thread of its own, from `with` to its end: subclasses set _server and _thread."""
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._server.shutdown()
+        self._server.server_close()
+
+
+class MjpegServer(_ServedInBackground):
     """A real MJPEG stream over HTTP on 127.0.0.1, as many IP cameras serve one.
 
     ``connections`` says what each connection, in turn, gets: a number of
@@ -398,16 +410,8 @@ class MjpegServer:
         self.url = f"http://{credentials}127.0.0.1:{self._server.server_address[1]}/camera.mjpg"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
 
-    def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
-
-
-class FileServer:
+class FileServer(_ServedInBackground):
     """A real HTTP server on 127.0.0.1 serving the files of ``folder``, as a plain web server does.
 
     With ``ranges`` it answers Range requests (bytes=START- and START-END) as
@@ -454,10 +458,3 @@ class FileServer:
     def url(self, name):
         return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._server.shutdown()
-        self._server.server_close()
