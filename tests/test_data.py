@@ -83,3 +83,28 @@ def test_training_faces_are_framed_as_the_detector_frames_them_at_run_time(tmp_p
     assert np.abs(batch[0] - expected).mean() < 6
     whole = cv2.resize(cv2.imread(str(tmp_path / "no_face.png"))[..., ::-1], (64, 64), interpolation=cv2.INTER_AREA)
     assert np.abs(batch[1] - whole).mean() < 3
+
+
+def test_aligned_training_crops_are_the_run_time_aligned_crops():
+    """--crop aligned: tf.data warps each face by its landmarks as classifier.align_faces does at run time
+    (large faces shrunk first in both); an image without a face is cut at its box, here the whole image."""
+    import cv2
+
+    from mask_detector.classifier import FACE_TEMPLATE, align_faces
+    from mask_detector.data import ImageList, frame_faces, make_dataset
+
+    paths = [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "with_mask").glob("*.jpg"))[:6]]
+    images = frame_faces(ImageList(paths, [0] * 6, ["x"] * 6, ["x"] * 6), report=lambda message: None)
+    assert sum(points is not None for points in images.landmarks) >= 4
+    batch = next(iter(make_dataset(images, 128, batch_size=6, aligned=True)))[0].numpy()
+    for path, points, trained in zip(paths, images.landmarks, batch):
+        if points is None:
+            continue
+        # Read as tf.data reads it: EXIF orientation not applied.
+        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        run_time = align_faces(image, [points], 128)[0].astype(np.float32)
+        assert np.abs(run_time - trained).mean() < 6, path
+        # And the eyes land where the template puts them: the warp carries the landmarks there.
+        matrix = cv2.estimateAffinePartial2D(np.float32(points), FACE_TEMPLATE * 128, method=cv2.LMEDS)[0]
+        moved = np.hstack([points, np.ones((5, 1))]) @ matrix.T
+        assert np.abs(moved[:2] - FACE_TEMPLATE[:2] * 128).max() < 12
