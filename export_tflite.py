@@ -8,13 +8,14 @@ the same output as the Keras model, so the detection scripts accept them as
 --model. int8 is calibrated on training images from --dataset.
 """
 
+import sys
 from pathlib import Path
 
 from mask_detector import DEFAULT_DATASET, DEFAULT_MODEL
 from mask_detector.classifier import TRAIN_HINT
 from mask_detector.cli import at_least, new_parser
 from mask_detector.errors import UserError, run_cli
-from mask_detector.export import KINDS, calibration_images, convert
+from mask_detector.export import KINDS, calibration_images, carry_card, convert
 from mask_detector.files import check_writable, write_bytes_atomically
 
 
@@ -55,6 +56,9 @@ def main(argv=None):
         data = convert(model, kind, calibration, args.calibration_images)
         write_bytes_atomically(data, output)
         print(f"wrote {output.resolve()} ({len(data) / 1e6:.1f} MB, {kind})")
+        card = carry_card(model, output)
+        if card:
+            print(card, file=sys.stderr if card.startswith("warning") else sys.stdout)
     return 0
 
 

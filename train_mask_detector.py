@@ -13,6 +13,7 @@ flags work too: -d/--dataset, -m/--model (the model to write) and -p/--plot.
 
 import argparse
 import datetime
+import os
 import sys
 from pathlib import Path
 
@@ -68,6 +69,9 @@ def main(argv=None):
     logs = Path(args.logdir) / f"{output.stem}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
     for path in (output, args.plot or output, logs):
         check_writable(path)
+    from mask_detector.quiet import import_tensorflow
+
+    import_tensorflow()  # first, without its start-up lines; Keras (training) would import it loudly
     from mask_detector import data, training
 
     training.set_seed(args.seed)
@@ -83,7 +87,8 @@ def main(argv=None):
     callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
     classes = train.class_names
     weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
-    with training.Timer() as timer:
+    with training.Timer() as timer, training.InterruptBetweenBatches() as interrupt:
+        callbacks.append(interrupt)
         try:
             model = training.build_model(size, classes)
             history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate, callbacks,
@@ -95,7 +100,12 @@ def main(argv=None):
         except KeyboardInterrupt:
             kept = f"; best checkpoint so far kept at {checkpoint.path}" if checkpoint.saved else ""
             print(f"interrupted: no final model written{kept}", file=sys.stderr)
-            return 130
+            sys.stdout.flush()
+            sys.stderr.flush()
+            # Straight out: tf.data's reading threads, stopped mid-batch, abort the process if the
+            # interpreter winds down around them ("terminate called without an active exception").
+            # The checkpoint is already whole on disk.
+            os._exit(130)
 
     by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
     calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels, classes,

@@ -7,16 +7,18 @@ A dataset made from other photos (make_masked_faces.py) lists each image's
 source in ``sources.jsonl``; the split keeps an image on the side of its source.
 """
 
-import hashlib
 import json
 import math
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES
 from mask_detector.errors import UserError
-from mask_detector.files import IMAGE_SUFFIXES, walk_folder
+from mask_detector.files import IMAGE_SUFFIXES, read_image, sha256_of, walk_folder
 
 # Folder names on disk, and the class (an index into THREE_CLASS_NAMES) each holds;
 # mask_weared_incorrect is the name the annotated street photos use.
@@ -27,8 +29,6 @@ EXPECTED = "with_mask and without_mask (and incorrect_mask for three classes)"
 # The share of each class's distinct images kept out of training to test, and to validate.
 TEST_FRACTION = 0.2
 VALIDATION_FRACTION = 0.1
-# Formats tf.io.decode_image reads, by their first bytes.
-IMAGE_SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"BM", b"GIF87a", b"GIF89a")
 
 
 @dataclass
@@ -106,24 +106,26 @@ def _class_folders(root, warn):
 
 
 def _check_image(path):
-    """(None, sha256 of the file) when ``path`` holds an image training can read, else (reason, None)."""
+    """(None, sha256 of the file) when ``path`` holds an image training can read, else (reason, None).
+
+    Read as the photo and live scripts read images (files.read_image: any
+    format OpenCV reads, EXIF orientation applied), so training sees a face
+    as it is seen at run time, and a file that reads here reads in training.
+    """
     try:
-        data = path.read_bytes()
+        if path.stat().st_size == 0:
+            return "empty file", None
+        read_image(path)
+        return None, sha256_of(path)
     except OSError as error:
         return f"cannot read ({error.strerror})", None
-    if not data:
-        return "empty file", None
-    if not data.startswith(IMAGE_SIGNATURES):
-        return "not a JPEG, PNG, BMP or GIF image", None
-    # Decoded with TensorFlow, as training does: OpenCV accepts some damaged JPEGs
-    # that TensorFlow refuses, and one such file would stop training halfway.
-    import tensorflow as tf
+    except UserError as error:
+        return str(error).removeprefix(f"{path} ").removeprefix(f"{path}: "), None
 
-    try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
-    except tf.errors.InvalidArgumentError:
-        return "cannot be decoded", None
-    return None, hashlib.sha256(data).hexdigest()
+
+def read_rgb(path):
+    """An image file as training reads it, 8-bit RGB: files.read_image, then from BGR (tf.data calls this)."""
+    return np.ascontiguousarray(read_image(os.fsdecode(path))[..., ::-1])
 
 
 def _sources(root):
@@ -173,13 +175,18 @@ def find_images(folders, warn=print):
 
 
 def limit_per_class(images, most, seed):
-    """At most ``most`` images of each class, picked at random but repeatably."""
-    import numpy as np
+    """At most ``most`` distinct images of each class, picked at random but repeatably.
 
+    Copies of one file count once: the split keeps one copy of each, so
+    copies picked here would leave a class short of what was asked.
+    """
     rng = np.random.default_rng(seed)
+    first = {}
+    for index, (digest, label) in enumerate(zip(images.hashes, images.labels)):
+        first.setdefault((digest, label), index)
     keep = []
     for label in sorted(set(images.labels)):
-        members = [i for i, value in enumerate(images.labels) if value == label]
+        members = [index for (digest, kind), index in first.items() if kind == label]
         keep += sorted(rng.permutation(members)[:most].tolist())
     return images.subset(keep)
 
@@ -246,17 +253,16 @@ def frame_faces(images, report=print):
     YuNet's box, forehead included. Framing every image as YuNet does trains
     it on what it will see. An image with no face, or several, is kept whole.
     """
-    import cv2
-    import numpy as np
-
     from mask_detector.faces import YuNetDetector, faces_in_crop
 
     # 320 px: training images are face crops, whose faces stay large in a 320 px copy; it is fast.
     detector = YuNetDetector(detect_size=320)
     images.frames, images.landmarks = [], []
     for path in images.paths:
-        # Pixels as TensorFlow decodes them for training: EXIF orientation not applied.
-        image = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        try:
+            image = read_image(path)  # as training reads it: EXIF orientation applied, as at run time
+        except UserError:
+            image = None
         faces = [] if image is None else faces_in_crop(detector, image)
         if len(faces) == 1:
             x1, y1, x2, y2 = faces[0].box
@@ -382,7 +388,6 @@ def warp_parameters(images, image_size):
     the crop-to-image affine map (6 numbers), the shrink applied first (as at run time, so a large face
     is not aliased), and 1 where there are landmarks (0: the face is cut at its box instead)."""
     import cv2
-    import numpy as np
 
     from mask_detector.classifier import alignment_matrix
 
@@ -430,7 +435,8 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42, fac
         return tf.image.resize(image, [image_size, image_size], antialias=True)
 
     def load(path, frame, warp, label):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        image = tf.numpy_function(read_rgb, [path], tf.uint8, stateful=False)
+        image.set_shape([None, None, 3])
         image = tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, frame))
         if training:  # half the faces, as small as the detector meets them
             image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)

@@ -9,6 +9,7 @@ input and output, so the file is a drop-in ``--model`` for the scripts.
 import tempfile
 
 from mask_detector.errors import UserError, first_line
+from mask_detector.files import write_bytes_atomically
 from mask_detector.quiet import import_tensorflow, native_stderr_silenced
 
 KINDS = ("float16", "int8")
@@ -83,3 +84,25 @@ def _convert(converter, kind, size, calibration, calibration_count, aligned=Fals
             return converter.convert()
     except Exception as error:  # the converter raises many internal types
         raise UserError(f"LiteRT conversion failed: {first_line(error)}") from None
+
+
+def carry_card(model_path, output):
+    """Give an exported copy its model's card, unless it finds one already; a line saying what was done.
+
+    The card says how the model crops a face (aligned or at its box) and when
+    it judges one: a copy that found no card would crop faces another way and
+    answer wrongly. A copy beside its model (mask_detector_float16.tflite)
+    already shares the model's card; a card already at the copy's place is
+    never replaced.
+    """
+    from mask_detector.classifier import card_path
+
+    source, target = card_path(model_path), card_path(output)
+    if not source.is_file() or target.resolve() == source.resolve():
+        return None
+    if target.exists():
+        if target.read_bytes() == source.read_bytes():
+            return None
+        return f"warning: {output} will use the card {target}, which is not {model_path}'s; copy {source} there"
+    write_bytes_atomically(source.read_bytes(), target)
+    return f"wrote {target.resolve()} (the model's card, which says how it crops and judges faces)"

@@ -47,7 +47,7 @@ class Judging:
         needed = self.flag_probability(box)
         if needed is None:
             return False
-        return label_of(probabilities) not in VIOLATIONS or 1 - probabilities["mask"] >= needed
+        return bool(label_of(probabilities) not in VIOLATIONS or 1 - probabilities["mask"] >= needed)
 
     def person_judged(self, vote, box):
         """Whether a person's combined vote (tracking.LabelVote), whose face is now at ``box``, is decided
@@ -58,7 +58,7 @@ class Judging:
         if needed is None:  # seen large before, small now: the larger faces' bar
             needed = self.flag_probabilities[0][1]
         probabilities = dict(zip(vote.class_names, vote.probabilities))
-        return vote.label not in VIOLATIONS or 1 - probabilities["mask"] >= needed
+        return bool(vote.label not in VIOLATIONS or 1 - probabilities["mask"] >= needed)
 
     def weight(self, box):
         """How much one answer about a face of this box counts in a person's vote: 0.1, or 0.5 to 1.

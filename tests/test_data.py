@@ -92,6 +92,7 @@ def test_aligned_training_crops_are_the_run_time_aligned_crops():
 
     from mask_detector.classifier import FACE_TEMPLATE, align_faces
     from mask_detector.data import ImageList, frame_faces, make_dataset
+    from mask_detector.files import read_image
 
     paths = [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "with_mask").glob("*.jpg"))[:6]]
     images = frame_faces(ImageList(paths, [0] * 6, ["x"] * 6, ["x"] * 6), report=lambda message: None)
@@ -100,8 +101,7 @@ def test_aligned_training_crops_are_the_run_time_aligned_crops():
     for path, points, trained in zip(paths, images.landmarks, batch):
         if points is None:
             continue
-        # Read as tf.data reads it: EXIF orientation not applied.
-        image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION)
+        image = read_image(path)  # as the scripts read it, and training too
         run_time = align_faces(image, [points], 128)[0].astype(np.float32)
         assert np.abs(run_time - trained).mean() < 6, path
         # And the eyes land where the template puts them: the warp carries the landmarks there.

@@ -770,7 +770,8 @@ def test_an_interrupted_run_resumes_and_never_loses_a_written_line(samples, defa
     """Ctrl-C, SIGTERM and a killed worker each stop a run; the same command then does only the rest."""
     folder = tmp_path / "archive"
     folder.mkdir()
-    for copy in range(5):
+    # 120 photos: enough that no run ends on its own between its third line and the signal, however fast.
+    for copy in range(20):
         for photo in samples:
             (folder / f"{copy}_{photo.name}").write_bytes(photo.read_bytes())
     results = tmp_path / "results.jsonl"

@@ -59,6 +59,20 @@ def test_exported_model_agrees_with_keras(exported, kind, median_change, largest
     assert np.mean(agreements) >= least_agreement
 
 
+def test_an_exported_copy_carries_its_models_card(exported, default_model, tmp_path):
+    """The card says how the model crops faces (aligned) and judges them: a copy without it would crop
+    faces another way. A card already where the copy goes is never replaced."""
+    card = exported["float16"].with_name("classifier.json")
+    assert card.read_bytes() == default_model.with_suffix(".json").read_bytes()
+    own = tmp_path / "other.json"
+    own.write_text('{"class_names": ["mask", "no_mask"]}')
+    result = run_script("export_tflite.py", "--model", default_model, "--kind", "float16",
+                        "--output", tmp_path / "other_float16.tflite")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert own.read_text() == '{"class_names": ["mask", "no_mask"]}'
+    assert result.stderr.strip().startswith(f"warning: {tmp_path / 'other_float16.tflite'} will use the card {own}")
+
+
 def test_export_refuses_a_litert_input(exported):
     result = run_script("export_tflite.py", "--model", exported["float16"], "--kind", "float16")
     assert result.returncode == 1

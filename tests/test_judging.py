@@ -2,6 +2,8 @@
 
 import json
 
+import numpy as np
+
 import pytest
 
 from mask_detector import DEFAULT_MODEL
@@ -84,3 +86,14 @@ def test_a_person_is_flagged_only_on_enough_evidence():
     for _ in range(5):
         unsure.add([0.4, 0.45, 0.15], 1.0)
     assert unsure.label == "no_mask" and not judging.person_judged(unsure, (0, 0, 40, 40))
+
+
+def test_answers_are_plain_booleans_that_json_can_write():
+    """numpy's bool is no JSON: the events and JSON lines write these as they are."""
+    judging = Judging(((16, 0.7),))
+    vote = LabelVote(NAMES)
+    for _ in range(3):
+        vote.add([0.05, 0.9, 0.05])
+    answers = [judging.judged((0, 0, 40, 40), dict(zip(NAMES, map(np.float32, (0.1, 0.8, 0.1))))),
+               judging.person_judged(vote, (0, 0, 40, 40))]
+    assert json.dumps(answers) == "[true, true]"

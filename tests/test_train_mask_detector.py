@@ -36,7 +36,7 @@ def trained(tmp_path_factory):
 def test_writes_model_card_plot_and_keras_copy(trained):
     result, output, _ = trained
     assert {p.name for p in output.parent.iterdir()} == {
-        "small.h5", "small.keras", "small.json", "small_training.png"
+        "small.h5", "small.keras", "small.json", "small_training.png", "small_reliability.png"
     }  # and no checkpoint or partial file left behind
     plot = cv2.imread(str(output.with_name("small_training.png")))
     assert plot is not None and plot.std() > 0
@@ -217,7 +217,7 @@ def test_classic_flags_linked_folders_and_a_quiet_console(tmp_path):
     broken = f"{dataset / 'with_mask' / 'gone.jpg'}: it is a broken symbolic link (to {tmp_path / 'deleted.jpg'})"
     assert f"warning: skipping {broken}" in lines
     assert any(line.startswith("images: 24 usable ({'mask': 12, 'no_mask': 12}), 1 skipped,") for line in lines), lines
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.h5", "m.json", "m.keras"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.h5", "m.json", "m.keras", "m_reliability.png"]
     assert cv2.imread(str(tmp_path / "curves.png")) is not None
     assert re.search(r"^test accuracy [\d.]+; 1 epoch in \d+ s$", result.stdout, re.M), result.stdout
     assert result.stderr == ""  # no TensorFlow or absl lines
@@ -237,7 +237,8 @@ def test_defaults_are_in_the_project_wherever_it_runs_from(tmp_path):
     try:
         assert result.returncode == 0, result.stderr[-3000:]
         assert f"{DATASET / 'observations'}: using with_mask/, without_mask/" in result.stdout.splitlines()
-        written = f"wrote {tmp_path / 'm.h5'}, {tmp_path / 'm.keras'}, {tmp_path / 'm.json'}, {tmp_path / 'm_training.png'}"
+        written = (f"wrote {tmp_path / 'm.h5'}, {tmp_path / 'm.keras'}, {tmp_path / 'm.json'}, "
+                   f"{tmp_path / 'm_training.png'}, {tmp_path / 'm_reliability.png'}")
         assert result.stdout.splitlines()[-1].startswith(written + "; TensorBoard logs in ")
         assert Path(logs.group(1)).parent == ROOT / "logs" and any(Path(logs.group(1)).rglob("events.out.*"))
         assert not (tmp_path / "logs").exists() and not (tmp_path / "dataset").exists()
@@ -259,10 +260,12 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path):
         "with_mask/notes.txt": b"a note left among the photos\n",
         "without_mask/truncated.jpg": photo[: len(photo) // 3],
         "without_mask/noise.png": b"\x89PNG\r\n\x1a\n" + np.random.default_rng(1).bytes(2000),
-        "without_mask/damaged.jpg": jpeg_only_opencv_reads(photo, np.random.default_rng(2)),
     }
     for name, data in bad.items():
         (dataset / name).write_bytes(data)
+    # Damaged so that TensorFlow's decoder refuses it but OpenCV reads it, as the photo script does:
+    # training reads images as the scripts do, so it is used, not skipped.
+    (dataset / "without_mask" / "damaged.jpg").write_bytes(jpeg_only_opencv_reads(photo, np.random.default_rng(2)))
     output = tmp_path / "models" / "small.h5"
     result = run_script(
         "train_mask_detector.py", "--dataset", dataset, "--epochs", 1, "--batch-size", 8,
@@ -273,10 +276,54 @@ def test_unreadable_files_are_skipped_and_counted(tmp_path):
     assert len(warnings) == len(bad), result.stdout[-3000:]
     for name in bad:  # one line each
         assert sum(line.startswith(f"warning: skipping {dataset / name}: ") for line in warnings) == 1, name
-    assert ", 5 skipped, " in next(line for line in result.stdout.splitlines() if line.startswith("images:"))
+    assert ", 4 skipped, " in next(line for line in result.stdout.splitlines() if line.startswith("images:"))
     card = json.loads(output.with_suffix(".json").read_text())
-    assert card["images"]["skipped_unreadable"] == 5
-    assert card["images"]["usable"] == 24
+    assert card["images"]["skipped_unreadable"] == 4
+    assert card["images"]["usable"] == 25
+
+
+def test_training_reads_images_as_the_scripts_do(tmp_path):
+    """Issue 20, case 8: WebP and TIFF (which the photo script reads) were refused; an EXIF-rotated photo was
+    trained sideways; --max-per-class 10 with a dataset given twice found "too few images" (copies counted)."""
+    from mask_detector.data import find_images, limit_per_class, make_dataset, split_without_leaks
+    from mask_detector.files import read_image
+
+    observations = require(DATASET / "observations")
+    dataset = tmp_path / "dataset"
+    copy_photos(observations / "with_mask", dataset / "with_mask", 12)
+    copy_photos(observations / "without_mask", dataset / "without_mask", 12)
+    photo = sorted((dataset / "with_mask").glob("*.jpg"))[0]
+    image = cv2.imread(str(photo))
+    cv2.imwrite(str(dataset / "with_mask" / "as.webp"), cv2.flip(image, 1))
+    cv2.imwrite(str(dataset / "with_mask" / "as.tiff"), cv2.flip(image, 0))
+    rotated = dataset / "without_mask" / "rotated.jpg"
+    from PIL import Image
+
+    exif = Image.Exif()
+    exif[0x0112] = 8  # "turn 90 degrees anticlockwise to show": stored turned the other way
+    Image.open(photo).transpose(Image.Transpose.ROTATE_270).save(rotated, "JPEG", exif=exif.tobytes())
+
+    images = find_images([dataset], warn=lambda message: None)
+    assert not images.skipped and {Path(p).name for p in images.paths} >= {"as.webp", "as.tiff", "rotated.jpg"}
+    upright = read_image(rotated)
+    assert upright.shape[:2] == image.shape[:2]  # EXIF orientation 8 undone
+    rotated_only = images.subset([images.paths.index(str(rotated))])
+    rotated_only.frames = [None]  # read whole
+    batch = next(iter(make_dataset(rotated_only, 64, batch_size=1)))[0].numpy()[0]
+    expected = cv2.resize(upright, (64, 64), interpolation=cv2.INTER_AREA)[..., ::-1].astype(np.float32)
+    assert np.abs(batch - expected).mean() < 6  # upright in training too, as at run time
+
+    # Given twice, every file has a copy; ten distinct images a class are still ten.
+    twice = find_images([dataset, dataset], warn=lambda message: None)
+    limited = limit_per_class(twice, 10, seed=0)
+    assert sorted(limited.counts().values()) == [10, 10] and len(set(limited.hashes)) == 20
+    result = run_script("train_mask_detector.py", "--dataset", dataset, "--dataset", dataset, "--max-per-class", 10,
+                        "--epochs", 1, "--fine-tune-epochs", 0, "--batch-size", 8,
+                        "--output", tmp_path / "models" / "m.h5", "--logdir", tmp_path / "logs")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "too few images" not in result.stdout + result.stderr
+    train, validation, test, _ = split_without_leaks(limited, seed=42)
+    assert len(train.paths) + len(validation.paths) + len(test.paths) == 20
 
 
 def test_ctrl_c_keeps_the_best_checkpoint_and_no_half_written_model(tmp_path):
