@@ -1,5 +1,6 @@
 """Running the pipeline over photo files: which files, one record per photo, where copies go."""
 
+import functools
 import json
 import os
 import sys
@@ -263,7 +264,8 @@ def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=
     # With JSON on stdout, the per-photo lines go to stderr to keep stdout parseable.
     summary_out = sys.stderr if json_lines.to_stdout else sys.stdout
     bar = progress_bar(total, not show)
-    say = bar.write if bar else print
+    # Flushed line by line: piped into a log or `tee`, each photo shows as it is done, not at the end.
+    say = bar.write if bar else functools.partial(print, flush=True)
     failures = done = 0
     try:
         for done, (path, record, image, results) in enumerate(detections, 1):
