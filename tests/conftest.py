@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -30,6 +31,13 @@ SAMPLES = ROOT / "samples"
 DATASET = ROOT / "dataset"
 VOC_DEV = ROOT / "evaluation" / "facemask_voc_dev"
 FRAMES_PER_PHOTO = 4
+
+
+def ctrl_c_at_default():
+    """A Popen preexec_fn: the child starts with Ctrl-C at its default, as a shell starts a command in the
+    foreground. A child inherits an ignored SIGINT, and Python then leaves it ignored, so a test that
+    stops a run with SIGINT must not depend on what the test process was left with."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def script_env(**extra):

@@ -4,7 +4,6 @@ import hashlib
 import json
 import os
 import re
-import signal
 import struct
 import subprocess
 import sys
@@ -18,6 +17,7 @@ import numpy as np
 import pytest
 
 from conftest import (
+    ctrl_c_at_default,
     DATASET, ROOT, VOC_DEV, assert_one_line_error, close_window_when_shown, match_to_truth, mutate, read_records,
     require, run_all, run_script, script_env, small_disk, user_env, watch,
 )
@@ -753,11 +753,8 @@ def test_workers_and_ray_write_what_one_process_writes(samples, default_model, t
 
 def start_and_stop(command, stop, after_lines):
     """Start a run, and once it has printed ``after_lines`` photo lines, call ``stop(process)``; its result."""
-    # Started as a shell starts a command in the foreground, with Ctrl-C at its default: a process
-    # inherits an ignored SIGINT (a test run that some earlier code left so, a job started with `&`),
-    # and Python then leaves it ignored.
     process = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                               text=True, preexec_fn=ctrl_c_at_default)
     for _ in range(after_lines):
         assert process.stdout.readline(), process.communicate(timeout=60)[1][-3000:]
     stop(process)

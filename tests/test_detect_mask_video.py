@@ -16,7 +16,7 @@ import pytest
 
 from conftest import (
     FRAMES_PER_PHOTO, ROOT, FileServer, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
-    make_clip, run_all, run_script, script_env, small_disk, watch,
+    ctrl_c_at_default, make_clip, run_all, run_script, script_env, small_disk, watch,
 )
 
 SUMMARY = re.compile(
@@ -308,6 +308,7 @@ def test_stopping_finishes_the_video_and_prints_the_summary(samples, tmp_path, s
         [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
          "--output", str(output), "--json", str(tmp_path / "frames.jsonl")],
         cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=ctrl_c_at_default,
     )
     deadline = time.monotonic() + 120
     frames_file = tmp_path / "frames.jsonl"
@@ -461,6 +462,7 @@ def test_an_alert_command_is_reaped_and_warned_about_while_the_video_goes_on(sam
             [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
              "--on-alert", command, "--alert-timeout", "1"],
             cwd=ROOT, env=script_env(), stdout=subprocess.PIPE, stderr=stderr, text=True,
+            preexec_fn=ctrl_c_at_default,
         )
         deadline = time.monotonic() + 120
         while process.poll() is None and time.monotonic() < deadline and warning not in stderr_path.read_text():

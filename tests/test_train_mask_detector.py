@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import (
-    DATASET, ROOT, assert_one_line_error, require, run_all, run_script, script_env, small_disk, user_env,
+    DATASET, ROOT, assert_one_line_error, ctrl_c_at_default, require, run_all, run_script, script_env, small_disk,
+    user_env,
 )
 from mask_detector import CLASS_NAMES
 
@@ -337,7 +338,8 @@ def test_ctrl_c_keeps_the_best_checkpoint_and_no_half_written_model(tmp_path):
         "--output", str(output), "--logdir", str(tmp_path / "logs"),
     ]
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
-        process = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=stdout, stderr=stderr)
+        process = subprocess.Popen(command, cwd=ROOT, env=script_env(), stdout=stdout, stderr=stderr,
+                                   preexec_fn=ctrl_c_at_default)
         try:
             deadline = time.monotonic() + 300
             while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
