@@ -5,7 +5,7 @@
     unfreeze_top(model)                                         # 3. unfreeze the backbone's top blocks
     history = train(model, data, epochs, learning_rate / 100,   # 4. fine-tune them, gently
                     history=history)
-    calibration = calibrate(model, probabilities_by_size)       # 5. honest probabilities, and when to judge
+    calibrate(model, probabilities_by_size(...), ...)           # 5. honest probabilities, and when to judge
     save_model(model, path); plot_history(history, ...); model_card(...)
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 
 from mask_detector import CLASS_NAMES
 from mask_detector.assets import backbone_weights_path
+from mask_detector.classifier import softmax
 from mask_detector.errors import UserError
 from mask_detector.files import atomic_path, write_json_atomically
 
@@ -198,16 +199,19 @@ def fit_temperature(probabilities, truth):
     One number for the whole model: it changes how sure the probabilities
     are, never which class is likeliest (temperature scaling, Guo et al. 2017).
     """
-    logits = np.log(np.clip(probabilities, 1e-7, 1.0))
+    logits = logits_of(probabilities)
     candidates = np.round(np.arange(0.5, 5.0, 0.01), 2)
     losses = [_negative_log_likelihood(logits, truth, t) for t in candidates]
     return float(candidates[int(np.argmin(losses))])
 
 
+def logits_of(probabilities):
+    """Log-probabilities: softmax gives back the probabilities from them, and divides them by T."""
+    return np.log(np.clip(probabilities, 1e-7, 1.0))
+
+
 def apply_temperature(probabilities, temperature):
-    logits = np.log(np.clip(probabilities, 1e-7, 1.0)) / temperature
-    weights = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return weights / weights.sum(axis=1, keepdims=True)
+    return softmax(logits_of(probabilities) / temperature)
 
 
 def fold_temperature(model, temperature, layer="mask_classes"):
@@ -247,15 +251,14 @@ def calibrate(model, by_size, truth, class_names, image_size):
     temperature = fit_temperature(pooled, pooled_truth)
     fold_temperature(model, temperature)
     calibrated = {side: apply_temperature(p, temperature) for side, p in by_size.items()}
+    logits = logits_of(pooled)
     after = np.concatenate(list(calibrated.values()))
     card = {
         "temperature": temperature,
         "method": "temperature scaling on the validation split, shown at face sizes "
                   + ", ".join(f"{side} px" if side else "as they are" for side in by_size),
-        "validation_log_loss": {"before": round(_negative_log_likelihood(np.log(np.clip(pooled, 1e-7, 1)),
-                                                                         pooled_truth, 1.0), 4),
-                                "after": round(_negative_log_likelihood(np.log(np.clip(pooled, 1e-7, 1)),
-                                                                        pooled_truth, temperature), 4)},
+        "validation_log_loss": {"before": round(_negative_log_likelihood(logits, pooled_truth, 1.0), 4),
+                                "after": round(_negative_log_likelihood(logits, pooled_truth, temperature), 4)},
         "validation_expected_calibration_error": {"before": round(expected_calibration_error(pooled, pooled_truth), 4),
                                                   "after": round(expected_calibration_error(after, pooled_truth), 4)},
     }
