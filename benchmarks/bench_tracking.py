@@ -62,7 +62,8 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from make_clips import make_clips, truth_path  # noqa: E402
-from mask_detector import DEFAULT_MODEL, label_of, two_class  # noqa: E402
+from mask_detector import DEFAULT_MODEL  # noqa: E402
+from mask_detector.labels import label_of, two_class  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
 from mask_detector.boxes import iou_matrix  # noqa: E402

@@ -18,26 +18,6 @@ FAST_MODEL = DEFAULT_MODEL.with_name("mask_detector_float16.tflite")
 # Training data, for training and for calibrating int8 exports.
 DEFAULT_DATASET = PROJECT_ROOT / "dataset"
 
-# What a model may tell apart: a mask worn correctly, no mask, and (three-class models) a mask
-# worn wrongly (below the nose, on the chin). Two-class models know the first two.
-CLASS_NAMES = ("mask", "no_mask")
-THREE_CLASS_NAMES = ("mask", "no_mask", "incorrect")
-# The labels that call for action.
-VIOLATIONS = ("no_mask", "incorrect")
-
-
-def label_of(probabilities):
-    """The label a face gets: the likeliest class of ``probabilities`` (name -> probability).
-
-    On a tie the first class wins, so a two-class model's 0.5 is `mask`.
-    """
-    return max(probabilities, key=probabilities.get)
-
-
-def two_class(mask_probability):
-    """The class probabilities of a two-class model, from its probability of `mask`."""
-    return {"mask": mask_probability, "no_mask": 1 - mask_probability}
-
 
 def plural(count, noun):
     """`1 face`, `2 faces`: a count with its noun, in the right number."""

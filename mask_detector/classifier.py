@@ -18,7 +18,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector import CLASS_NAMES, DEFAULT_MODEL, THREE_CLASS_NAMES
+from mask_detector import DEFAULT_MODEL
+from mask_detector.labels import CLASS_NAMES, THREE_CLASS_NAMES
 from mask_detector.errors import UserError, first_line
 from mask_detector.quiet import native_stderr_silenced
 

@@ -16,15 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES
 from mask_detector.errors import UserError
 from mask_detector.files import IMAGE_SUFFIXES, read_image, sha256_of, walk_folder
+from mask_detector.labels import CLASS_NAMES, FOLDERS, LABEL_OF_NAME, THREE_CLASS_NAMES
 
-# Folder names on disk, and the class (an index into THREE_CLASS_NAMES) each holds;
-# mask_weared_incorrect is the name the annotated street photos use.
-CLASS_FOLDERS = {"with_mask": 0, "without_mask": 1, "incorrect_mask": 2, "mask_weared_incorrect": 2}
-# Each class's folder name in messages.
-FOLDER_OF = ("with_mask", "without_mask", "incorrect_mask")
+# Folder names on disk, and the class (an index into THREE_CLASS_NAMES) each holds.
+CLASS_FOLDERS = {name: THREE_CLASS_NAMES.index(label) for name, label in LABEL_OF_NAME.items()}
+# Each class's folder name in messages, by class index.
+FOLDER_OF = tuple(FOLDERS[label] for label in THREE_CLASS_NAMES)
 EXPECTED = "with_mask and without_mask (and incorrect_mask for three classes)"
 # The share of each class's distinct images kept out of training to test, and to validate.
 TEST_FRACTION = 0.2

@@ -10,13 +10,8 @@ import threading
 import cv2
 
 from mask_detector.errors import UserError
+from mask_detector.labels import COLOURS, TEXT, UNDECIDED_COLOUR, UNDECIDED_TEXT
 
-MASK_COLOR = (0, 200, 0)  # BGR green
-NO_MASK_COLOR = (0, 0, 230)  # BGR red
-INCORRECT_COLOR = (0, 140, 255)  # BGR orange
-# What a label says on screen.
-LABEL_TEXT = {"mask": "Mask", "no_mask": "No Mask", "incorrect": "Mask below nose"}
-UNDECIDED_COLOR = (160, 160, 160)  # grey: a face not judged, or a tracked person whose label is not decided yet
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
 # A photo window is at most this size (it fits a 1280x1024 screen with its panels), and
 # small photos are enlarged until their longer side is READABLE_SIDE, so that faces and labels can be read.
@@ -75,22 +70,18 @@ def label_layout(frame_size, results):
 
 
 def caption(result):
-    """The label drawn over a face: `Mask 98.1%`, `No Mask 87.0%`, with `#7` for a tracked person.
+    """The label drawn over a face: `Mask 98.1%`, `No mask 87.0%`, with `#7` for a tracked person.
 
     A face too small or too unsure to judge says its likeliest class with a
-    question mark (`No Mask? 51.0%`), drawn grey: it is no flag.
+    question mark (`No mask? 51.0%`), drawn grey: it is no flag.
     """
     if getattr(result, "decided", True):
         doubt = "" if result.judged else "?"
-        text = f"{LABEL_TEXT[result.label]}{doubt} {result.probabilities[result.label] * 100:.1f}%"
+        text = f"{TEXT[result.label]}{doubt} {result.probabilities[result.label] * 100:.1f}%"
     else:
-        text = "..."  # a person whose label is not decided yet
+        text = UNDECIDED_TEXT  # a person whose label is not decided yet
     track_id = getattr(result, "track_id", None)
     return text if track_id is None else f"#{track_id} {text}"
-
-
-def label_color(label):
-    return {"mask": MASK_COLOR, "no_mask": NO_MASK_COLOR, "incorrect": INCORRECT_COLOR, None: UNDECIDED_COLOR}[label]
 
 
 def draw_results(frame, results):
@@ -100,15 +91,15 @@ def draw_results(frame, results):
     """
     height, width = frame.shape[:2]
     font_scale, thickness = _font(height)
-    colors = [label_color(result.label if result.judged else None) for result in results]
-    for result, color in zip(results, colors):
-        cv2.rectangle(frame, result.box[:2], result.box[2:], color, thickness)
-    for result, color, (text, spot) in zip(results, colors, label_layout((width, height), results)):
+    colours = [COLOURS[result.label] if result.judged else UNDECIDED_COLOUR for result in results]
+    for result, colour in zip(results, colours):
+        cv2.rectangle(frame, result.box[:2], result.box[2:], colour, thickness)
+    for result, colour, (text, spot) in zip(results, colours, label_layout((width, height), results)):
         x1, y1, _, y2 = result.box
         if spot[3] < y1 - 1 or spot[1] > y2 + 1:
             above = spot[3] < y1
-            cv2.line(frame, (spot[0] + 1, spot[3] if above else spot[1]), (x1, y1 if above else y2), color, 1)
-        cv2.rectangle(frame, spot[:2], spot[2:], color, cv2.FILLED)
+            cv2.line(frame, (spot[0] + 1, spot[3] if above else spot[1]), (x1, y1 if above else y2), colour, 1)
+        cv2.rectangle(frame, spot[:2], spot[2:], colour, cv2.FILLED)
         baseline_y = spot[3] - cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)[1] - 1
         cv2.putText(frame, text, (spot[0] + 1, baseline_y), cv2.FONT_HERSHEY_SIMPLEX, font_scale,
                     (255, 255, 255), thickness, cv2.LINE_AA)
@@ -137,7 +128,7 @@ def draw_banner(frame, text):
     """A red band with white text across the top of the frame, in place."""
     width = frame.shape[1]
     band = max(28, frame.shape[0] // 14)
-    cv2.rectangle(frame, (0, 0), (width, band), NO_MASK_COLOR, cv2.FILLED)
+    cv2.rectangle(frame, (0, 0), (width, band), COLOURS["no_mask"], cv2.FILLED)
     scale = band / 45
     (text_width, text_height), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 2)
     origin = (max(4, (width - text_width) // 2), (band + text_height) // 2)

@@ -20,11 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import CLASS_NAMES, THREE_CLASS_NAMES, VIOLATIONS, label_of, two_class
 from mask_detector.boxes import as_boxes, iou_matrix, longer_side
 from mask_detector.errors import UserError
+from mask_detector.labels import CLASS_NAMES, LABEL_OF_NAME, THREE_CLASS_NAMES, VIOLATIONS, label_of, two_class
 
-VOC_CLASSES = {"with_mask": "mask", "without_mask": "no_mask", "mask_weared_incorrect": "incorrect"}
 SIZE_BANDS = (("<16", 0, 16), ("16-32", 16, 32), (">=32", 32, float("inf")))
 IOU_THRESHOLD = 0.5
 
@@ -62,11 +61,11 @@ def load_voc(folder, report=None):
         boxes, labels = [], []
         for number, item in enumerate(root.iter("object"), 1):
             name = (item.findtext("name") or "").strip()
-            if name not in VOC_CLASSES:
+            if name not in LABEL_OF_NAME:
                 unknown[name or "(no name)"] += 1
                 continue
             boxes.append(_voc_box(xml_path, f"object {number} ({name})", item))
-            labels.append(VOC_CLASSES[name])
+            labels.append(LABEL_OF_NAME[name])
         filename = (root.findtext("filename") or "").strip() or xml_path.stem + ".jpg"
         image = image_dir / filename
         referenced.add(image.name)
@@ -79,7 +78,7 @@ def load_voc(folder, report=None):
                         + (f" ({_counted(without_image, 'annotation')} without their image)" if without_image else ""))
     images = {p.name for p in image_dir.iterdir() if p.is_file() and not p.name.startswith(".")}
     without_annotation = sorted(images - referenced)
-    known = ", ".join(VOC_CLASSES)
+    known = ", ".join(LABEL_OF_NAME)
     skipped_objects = sum(unknown.values())
     if report and skipped_objects:
         kinds = ", ".join(f"{name} {count}" for name, count in unknown.most_common())

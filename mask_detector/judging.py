@@ -9,7 +9,7 @@ in its card; a model without them judges every face by its likeliest class.
 
 from dataclasses import dataclass
 
-from mask_detector import VIOLATIONS, label_of
+from mask_detector.labels import VIOLATIONS, label_of
 from mask_detector.boxes import longer_side
 
 # A person's label in live video is a flag only when their vote holds this much evidence (the sum of

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector import display, label_of
+from mask_detector import display
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.files import JsonLines, check_writable
-from mask_detector.people import describe
+from mask_detector.labels import TEXT, label_of
 from mask_detector.pipeline import face_json
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import VideoOutput, describe_source
@@ -182,9 +182,9 @@ class LiveRun:
         in_view = [f for f in faces if self.tracker.tracks[f.track_id].frames >= self.people.person_frames]
         display.draw_panel(frame.image, [
             f"{fps:.0f} FPS",
-            f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} no mask",
-            f"total: {counts['people']} people, {counts['people_no_mask']} {describe('no_mask').lower()}"
-            + (f", {counts['people_incorrect']} incorrect" if "incorrect" in self.class_names else ""),
+            f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} {TEXT['no_mask'].lower()}",
+            f"total: {counts['people']} people, {counts['people_no_mask']} {TEXT['no_mask'].lower()}"
+            + (f", {counts['people_incorrect']} {TEXT['incorrect'].lower()}" if "incorrect" in self.class_names else ""),
         ])
         banner = self.people.banner_text(frame.time)
         if banner:

@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector.files import write_image
 from mask_detector.boxes import near
+from mask_detector.files import write_image
 from mask_detector.judging import Judging
-
-VIOLATIONS = ("no_mask", "incorrect")
+from mask_detector.labels import TEXT, VIOLATIONS
 
 
 class AlertCommand:
@@ -206,7 +205,7 @@ class People:
         if self.command:
             self.command.run(event)
         self.alerts.append(event)
-        self.banner = (f"ALERT: {describe(track.vote.label)} (person {track.track_id})", frame.time + 3.0)
+        self.banner = (f"ALERT: {TEXT[track.vote.label]} (person {track.track_id})", frame.time + 3.0)
 
     def _snapshot(self, track, frame):
         """The face with a margin around it, saved as a JPEG."""
@@ -252,7 +251,3 @@ class People:
         if self.command:
             self.command.stop()
 
-
-def describe(label):
-    """A label as a person reads it."""
-    return {"mask": "Mask", "no_mask": "No mask", "incorrect": "Mask below nose", None: "..."}[label]

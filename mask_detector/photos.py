@@ -15,6 +15,7 @@ from mask_detector.files import (
     DEFAULT_MAX_PIXELS, IMAGE_SUFFIXES, check_writable, path_from_text, path_text, read_image, sha256_of,
     walk_folder, what_is_there, write_image,
 )
+from mask_detector.labels import CLASS_NAMES, TEXT, THREE_CLASS_NAMES
 
 WINDOW = "Face mask detector"
 
@@ -232,11 +233,10 @@ def summary_line(record):
     # Faces too small or unsure to judge are counted apart, never as a violation; lines written before
     # faces were judged count every face.
     labels = [face["label"] for face in faces if face.get("judged", True)]
-    line = f"{record['image']}: {plural(len(faces), 'face')}, {labels.count('mask')} mask, "
-    line += f"{labels.count('no_mask')} no mask"
     # A three-class model's faces say whether the mask is worn wrongly.
-    if faces and "incorrect" in faces[0]["probabilities"]:
-        line += f", {labels.count('incorrect')} mask worn wrongly"
+    shown = THREE_CLASS_NAMES if faces and "incorrect" in faces[0]["probabilities"] else CLASS_NAMES
+    line = f"{record['image']}: {plural(len(faces), 'face')}, "
+    line += ", ".join(f"{labels.count(label)} {TEXT[label].lower()}" for label in shown)
     if len(labels) < len(faces):
         line += f", {len(faces) - len(labels)} not judged"
     return line

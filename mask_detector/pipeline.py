@@ -4,7 +4,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mask_detector import label_of, two_class
+from mask_detector.labels import label_of, two_class
 from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
 from mask_detector.faces import create_face_detector
 from mask_detector.judging import judging_of

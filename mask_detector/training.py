@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from mask_detector import CLASS_NAMES
+from mask_detector.labels import CLASS_NAMES
 from mask_detector.assets import backbone_weights_path
 from mask_detector.classifier import softmax
 from mask_detector.errors import UserError

@@ -36,7 +36,7 @@ def test_labels_of_real_crowds_fit_and_do_not_overlap(samples):
         height, width = cv2.imread(str(photo)).shape[:2]
         results = faces(annotation.boxes, [0.999 if label == "mask" else 0.001 for label in annotation.labels])
         layout = assert_labels_fit((width, height), results)
-        assert [text for text, _ in layout] == [("Mask 99.9%" if r.label == "mask" else "No Mask 99.9%") for r in results]
+        assert [text for text, _ in layout] == [("Mask 99.9%" if r.label == "mask" else "No mask 99.9%") for r in results]
 
 
 @pytest.mark.parametrize("frame_size", [(400, 300), (640, 480), (1280, 720)])
@@ -55,13 +55,14 @@ def test_a_face_not_judged_is_grey_and_says_its_doubt():
     """A face too small or unsure to judge keeps its label, with a question mark, and no flag colour."""
     import numpy as np
 
-    from mask_detector.display import NO_MASK_COLOR, UNDECIDED_COLOR, caption, draw_results
+    from mask_detector.display import caption, draw_results
+    from mask_detector.labels import COLOURS, UNDECIDED_COLOUR
     from mask_detector.pipeline import FaceResult
 
     probabilities = {"mask": 0.3, "no_mask": 0.6, "incorrect": 0.1}
     judged = FaceResult((20, 20, 80, 90), 0.9, 0.3, probabilities)
     unjudged = FaceResult((120, 20, 180, 90), 0.9, 0.3, probabilities, judged=False)
-    assert caption(judged) == "No Mask 60.0%" and caption(unjudged) == "No Mask? 60.0%"
+    assert caption(judged) == "No mask 60.0%" and caption(unjudged) == "No mask? 60.0%"
     frame = draw_results(np.zeros((200, 300, 3), np.uint8), [judged, unjudged])
-    assert tuple(frame[60, 20]) == NO_MASK_COLOR  # the left edge of each box, below its label
-    assert tuple(frame[60, 120]) == UNDECIDED_COLOR
+    assert tuple(frame[60, 20]) == COLOURS["no_mask"]  # the left edge of each box, below its label
+    assert tuple(frame[60, 120]) == UNDECIDED_COLOUR

@@ -18,7 +18,7 @@ from conftest import (
     DATASET, ROOT, assert_one_line_error, ctrl_c_at_default, require, run_all, run_script, script_env, small_disk,
     user_env,
 )
-from mask_detector import CLASS_NAMES
+from mask_detector.labels import CLASS_NAMES
 
 
 @pytest.fixture(scope="module")
