@@ -21,16 +21,17 @@ its sha256, detector, confidence, detect size, single scale) are done again.
 import os
 import sys
 
-from mask_detector.cli import add_pipeline_arguments, at_least, fastest_model, new_parser
+from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
 from mask_detector.errors import run_cli, stop_on_sigterm
 from mask_detector.files import DEFAULT_MAX_PIXELS
+from mask_detector.pipeline import PHOTOS
 
 
 def parse_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("-i", "--image", nargs="+", required=True, help="image files and/or folders of images")
     parser.add_argument("-r", "--recursive", action="store_true", help="also search the folders' sub-folders")
-    add_pipeline_arguments(parser, detect_size=1280, single_scale=False, model=fastest_model())
+    add_pipeline_arguments(parser, PHOTOS)
     parser.add_argument("-o", "--output", help="save annotated images: a file for one image, else a folder")
     parser.add_argument("--json", help="write JSON Lines here, one object per image ('-' for stdout)")
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
@@ -69,12 +70,13 @@ def main(argv=None):
     if args.json is None and args.no_display and args.output is None:
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
     show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
-    settings = photos.run_settings(args.model, args.face_detector, args.confidence, args.detect_size,
-                                   args.single_scale, args.preprocess)
-    earlier, todo = photos.resume(args.json, found, settings) if not args.restart else ("", found)
+    settings = pipeline_settings(args)
+    made_with = photos.settings_record(settings)
+    earlier, todo = photos.resume(args.json, found, made_with) if not args.restart else ("", found)
+    jobs = [(path, copies.get(path), args.max_pixels) for path, _ in todo]
     with JsonLines(args.json, earlier=earlier) as json_lines:
-        detections = parallel.detections(args, todo, copies, show)
-        failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose, settings)
+        detections = parallel.detections(settings, jobs, show, args.workers, args.ray, args.verbose)
+        failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose, made_with)
     return 1 if failures else 0
 
 

@@ -14,9 +14,10 @@ when the run cannot start (a source that does not open, a missing model).
 
 import sys
 
-from mask_detector.cli import add_pipeline_arguments, at_least, build_pipeline, fastest_model, new_parser
+from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
 from mask_detector.files import is_still_image
+from mask_detector.pipeline import LIVE
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
 
 WINDOW = "Face mask detector (q quits)"
@@ -25,9 +26,7 @@ WINDOW = "Face mask detector (q quits)"
 def parse_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("-s", "--source", default="0", help="camera index, video file or stream URL")
-    # A 480 px copy halves YuNet's time on a 640x480 webcam frame, at the price of its smallest
-    # faces, and one pass is enough for faces near a camera (benchmarks/bench_pipeline.py measures).
-    add_pipeline_arguments(parser, detect_size=480, single_scale=True, model=fastest_model())
+    add_pipeline_arguments(parser, LIVE)
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
     parser.add_argument("--json", help="append one JSON object per frame, then a summary, to this file ('-' for "
                         "stdout); an existing file's lines are kept, and it is not touched if the run cannot start")
@@ -57,6 +56,7 @@ def main(argv=None):
     stop_on_sigterm()
     from mask_detector.display import require_window
     from mask_detector.live import LiveOutputs
+    from mask_detector.pipeline import load_pipeline
     from mask_detector.video import FrameSource
 
     if not args.no_display:
@@ -65,7 +65,7 @@ def main(argv=None):
     # The source opens before the models load, so a wrong --source is told at once; the
     # outputs open last, so a run that cannot start leaves earlier files as they were.
     with FrameSource(args.source, args.timeout, args.reconnect_for) as source:
-        pipeline = build_pipeline(args)
+        pipeline = load_pipeline(pipeline_settings(args))
         with outputs.open():
             counts = _run(args, source, pipeline, outputs)
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")

@@ -12,16 +12,17 @@ import shlex
 import sys
 from pathlib import Path
 
-from mask_detector import plural
-from mask_detector.cli import add_pipeline_arguments, build_pipeline, new_parser
+from mask_detector import DEFAULT_MODEL, plural
+from mask_detector.cli import add_pipeline_arguments, new_parser, pipeline_settings
 from mask_detector.errors import UserError, run_cli
 from mask_detector.files import check_writable, write_json_atomically
+from mask_detector.pipeline import PHOTOS
 
 
 def parse_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--voc", required=True, help="folder with images/ and annotations/")
-    add_pipeline_arguments(parser, detect_size=1280, single_scale=False)
+    add_pipeline_arguments(parser, PHOTOS, model=DEFAULT_MODEL)
     parser.add_argument("--json", help="also write the figures as JSON here")
     parser.add_argument("--update-card", action="store_true", help="store the figures in the model's JSON card")
     return parser.parse_args(argv)
@@ -30,6 +31,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     from mask_detector.evaluation import evaluate, format_table, load_voc
+    from mask_detector.pipeline import load_pipeline
 
     # Outputs are checked before the work, which takes minutes.
     card_path = Path(args.model).with_suffix(".json")
@@ -38,7 +40,7 @@ def main(argv=None):
     if args.json:
         check_writable(args.json)
     annotations = load_voc(args.voc, report=lambda line: print(line, file=sys.stderr))
-    pipeline = build_pipeline(args)
+    pipeline = load_pipeline(pipeline_settings(args))
     figures = evaluate(pipeline, annotations, report=lambda line: print(line, file=sys.stderr))
     figures["detector"] = args.face_detector + (" single-scale" if args.single_scale else "")
     figures["model"] = Path(args.model).name

@@ -16,6 +16,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ import numpy as np  # noqa: E402
 from mask_detector import DEFAULT_MODEL  # noqa: E402
 from mask_detector.display import draw_results  # noqa: E402
 from mask_detector.faces import YuNetDetector  # noqa: E402
-from mask_detector.pipeline import FaceResult, MaskPipeline  # noqa: E402
+from mask_detector.pipeline import LIVE, FaceResult, MaskPipeline  # noqa: E402
 
 FRAME_SIZE = (640, 480)
 
@@ -62,7 +63,7 @@ def make_frames(face_detector):
 
 class ProjectPipeline:
     def __init__(self, model, detect_size):
-        self.pipeline = MaskPipeline(model, "yunet", detect_size=detect_size, single_scale=True)
+        self.pipeline = MaskPipeline(replace(LIVE, model=str(model), detect_size=detect_size))
 
     def detect(self, frame):
         return self.pipeline.face_detector.detect(frame)
@@ -79,7 +80,7 @@ def time_frame(pipeline, frame):
     detected = time.perf_counter()
     probabilities = pipeline.classify(frame, faces)
     classified = time.perf_counter()
-    draw_results(frame, [FaceResult(f.box, f.score, float(p)) for f, p in zip(faces, probabilities)])
+    draw_results(frame, [FaceResult(f.box, f.score, p) for f, p in zip(faces, probabilities) if p is not None])
     done = time.perf_counter()
     return (detected - start) * 1e3, (classified - detected) * 1e3, (done - start) * 1e3, len(faces)
 

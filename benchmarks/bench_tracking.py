@@ -51,7 +51,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,11 +62,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from make_clips import make_clips, truth_path  # noqa: E402
-from mask_detector import DEFAULT_MODEL  # noqa: E402
-from mask_detector.labels import label_of, two_class  # noqa: E402
+from mask_detector.boxes import iou_matrix  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
-from mask_detector.boxes import iou_matrix  # noqa: E402
+from mask_detector.labels import label_of, two_class  # noqa: E402
 
 LEAST_IOU = 0.3
 MIN_FRAMES = 10  # a true person, a counted track
@@ -283,12 +282,6 @@ def format_table(rows):
     return "\n".join(lines)
 
 
-def default_model():
-    """The LiteRT copy set-up makes (same answers, faster), else the trained .h5."""
-    float16 = DEFAULT_MODEL.with_name(f"{DEFAULT_MODEL.stem}_float16.tflite")
-    return float16 if float16.exists() else DEFAULT_MODEL
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--voc", type=Path, default=ROOT / "evaluation" / "facemask_voc_dev",
@@ -313,9 +306,9 @@ def main(argv=None):
             trackers.append("baseline")
         pipeline = None
         if "baseline" in trackers:
-            from mask_detector.pipeline import MaskPipeline
+            from mask_detector.pipeline import LIVE, MaskPipeline
 
-            pipeline = MaskPipeline(str(args.model or default_model()), "yunet", detect_size=480, single_scale=True)
+            pipeline = MaskPipeline(replace(LIVE, model=args.model or ""))
         rows, report = [], {"clips": [], "totals": {}}
         for tracker in trackers:
             total = Counter()

@@ -27,6 +27,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from mask_detector.assets import backbone_weights_path  # noqa: E402
+from mask_detector.labels import two_class  # noqa: E402
 
 CLASSIC_SIZE = 224
 EPOCHS = 20
@@ -73,7 +74,7 @@ def train_classic(dataset_folders, seed=42):
     from mask_detector.data import find_images, split_without_leaks
 
     keras.utils.set_random_seed(seed)
-    images = find_images(dataset_folders, warn=lambda message: None)
+    images = find_images(dataset_folders, report=lambda message: None)
     train, validation, test, _ = split_without_leaks(images, seed=seed)
     # The classic recipe has no validation split: it trains on everything but the test images.
     train_paths = train.paths + validation.paths
@@ -119,15 +120,16 @@ class ClassicPipeline:
         return self.face_detector.detect(frame)
 
     def classify(self, frame, faces):
+        """Each face's class probabilities, as MaskPipeline.classify gives them."""
         crops = []
         for face in faces:
             x1, y1, x2, y2 = face.box
             crop = cv2.cvtColor(frame[y1:y2, x1:x2], cv2.COLOR_BGR2RGB)
             crops.append(cv2.resize(crop, (CLASSIC_SIZE, CLASSIC_SIZE)).astype(np.float32))
         if not crops:
-            return np.zeros(0)
+            return []
         predictions = self.model.predict(classic_preprocess(np.array(crops)), batch_size=32, verbose=0)
-        return predictions[:, 0]
+        return [two_class(float(p)) for p in predictions[:, 0]]
 
 
 def main():

@@ -1,11 +1,14 @@
-"""Command-line flags the scripts share, and the one function that builds the pipeline from them."""
+"""Command-line flags the scripts share, and the one place that turns them into the package's settings.
+
+Only the scripts and this module know argparse: the package takes plain settings objects.
+"""
 
 import argparse
 
-from mask_detector import DEFAULT_MODEL, FAST_MODEL
 from mask_detector.classifier import PREPROCESSING
 from mask_detector.faces import FACE_DETECTORS
-from mask_detector.quiet import be_verbose, import_tensorflow
+from mask_detector.pipeline import PipelineSettings, fastest_model
+from mask_detector.quiet import be_verbose
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -55,60 +58,40 @@ def at_least(minimum, kind=int):
     return parse
 
 
-def add_pipeline_arguments(parser, detect_size, single_scale, model=DEFAULT_MODEL):
-    """The flags that choose and tune the face detector and the classifier.
+def add_pipeline_arguments(parser, preset, model=None):
+    """The flags that choose and tune the face detector and the classifier, defaulting to ``preset``.
 
-    Photos and live video want different YuNet defaults (``detect_size``,
-    ``single_scale``): a photo is searched whole and twice, a live frame once
-    and smaller, to keep the frame rate.
+    ``preset`` is a pipeline.PipelineSettings (pipeline.PHOTOS, pipeline.LIVE);
+    ``model`` the model shown as default (the shipped model's fastest copy unless given).
     """
-    parser.add_argument("-m", "--model", default=str(model), help="classifier .h5, .keras or .tflite")
     parser.add_argument(
-        "-d", "--face-detector", "--detector", dest="face_detector", choices=FACE_DETECTORS, default="yunet",
-        help="face detector",
+        "-m", "--model", default=str(model or fastest_model()), help="classifier .h5, .keras or .tflite"
     )
     parser.add_argument(
-        "-c", "--confidence", type=float, help="least face detection score (default: the face detector's own)"
+        "-d", "--face-detector", "--detector", dest="face_detector", choices=FACE_DETECTORS,
+        default=preset.face_detector, help="face detector",
     )
     parser.add_argument(
-        "--detect-size", type=at_least(32), default=detect_size,
+        "-c", "--confidence", type=float, default=preset.confidence,
+        help="least face detection score (default: the face detector's own)",
+    )
+    parser.add_argument(
+        "--detect-size", type=at_least(32), default=preset.detect_size,
         help="YuNet: longest side of the image it searches; smaller is faster, larger finds smaller faces",
     )
     parser.add_argument(
-        "--single-scale", action=argparse.BooleanOptionalAction, default=single_scale,
+        "--single-scale", action=argparse.BooleanOptionalAction, default=preset.single_scale,
         help="YuNet: skip the second, enlarged pass that finds faces under 32 px (faster)",
     )
     parser.add_argument(
-        "--preprocess", choices=PREPROCESSING, default="auto",
+        "--preprocess", choices=PREPROCESSING, default=preset.preprocess,
         help="pixels the classifier expects: none = RGB 0-255 (this project's models scale inside); "
         "mobilenet_v2 = scaled to [-1, 1] first, as the classic recipe's preprocess_input; "
         "auto = none, but a model that shows no scaling of its own is refused",
     )
 
 
-def fastest_model():
-    """The scripts' default: the LiteRT copy of the model when set-up made it, else the model itself.
-
-    The copy answers within 0.002 of the model, with no TensorFlow to import.
-    A copy older than the model (trained again since) is not used.
-    """
-    fresh = FAST_MODEL.is_file() and DEFAULT_MODEL.is_file() and FAST_MODEL.stat().st_mtime >= DEFAULT_MODEL.stat().st_mtime
-    return FAST_MODEL if fresh else DEFAULT_MODEL
-
-
-def build_pipeline(args):
-    """The MaskPipeline the flags of add_pipeline_arguments describe."""
-    import sys
-    from pathlib import Path
-
-    from mask_detector.pipeline import MaskPipeline
-
-    if Path(args.model).suffix.lower() in (".h5", ".keras"):
-        if sys.stderr.isatty():
-            # TensorFlow takes 10 to 15 s to load on a small machine; a person waiting is told why nothing moves.
-            print(f"loading {Path(args.model).name} with TensorFlow (some seconds; a .tflite model starts at once) "
-                  f"...", file=sys.stderr, flush=True)
-        import_tensorflow()
-    return MaskPipeline(
-        args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale, args.preprocess
-    )
+def pipeline_settings(args):
+    """The PipelineSettings of the flags add_pipeline_arguments added."""
+    return PipelineSettings(args.model, args.face_detector, args.confidence, args.detect_size, args.single_scale,
+                            args.preprocess)

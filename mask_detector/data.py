@@ -74,7 +74,7 @@ def _is_dataset(folder):
     return any((folder / name).is_dir() for name in CLASS_FOLDERS)
 
 
-def _dataset_roots(folder, warn):
+def _dataset_roots(folder, report):
     """The folders below ``folder`` (itself included) that hold the class folders; says what else it ignores."""
     folder = Path(folder)
     if not folder.is_dir():
@@ -90,16 +90,16 @@ def _dataset_roots(folder, warn):
         )
     ignored = [p.name + "/" for p in subfolders if p not in roots]
     if ignored:
-        warn(f"note: {folder}: ignoring {', '.join(ignored)} (no {' or '.join(FOLDER_OF)} inside)")
+        report(f"note: {folder}: ignoring {', '.join(ignored)} (no {' or '.join(FOLDER_OF)} inside)")
     return roots
 
 
-def _class_folders(root, warn):
+def _class_folders(root, report):
     """The class folders of one dataset folder, [(label, folder)]; says which are used and which ignored."""
     used = [(label, root / name) for name, label in CLASS_FOLDERS.items() if (root / name).is_dir()]
     others = sorted(p.name + "/" for p in root.iterdir()
                     if p.is_dir() and p.name not in CLASS_FOLDERS and not p.name.startswith("."))
-    warn(f"{root}: using {', '.join(f'{folder.name}/' for _, folder in used)}"
+    report(f"{root}: using {', '.join(f'{folder.name}/' for _, folder in used)}"
          + (f"; ignoring {', '.join(others)} (not a class: expected {EXPECTED})" if others else ""))
     return used
 
@@ -139,24 +139,24 @@ def _sources(root):
         raise UserError(f"{listing} is not a list of {{\"image\", \"source\"}} lines: {error}") from None
 
 
-def find_images(folders, warn=print):
+def find_images(folders, report=print):
     """List every image of every dataset folder; unreadable files are skipped with a warning."""
     images = ImageList()
     for folder in folders:
-        for root in _dataset_roots(folder, warn):
+        for root in _dataset_roots(folder, report):
             sources = _sources(root)
-            for label, class_dir in _class_folders(root, warn):
+            for label, class_dir in _class_folders(root, report):
                 # Sub-folders count, also through symbolic links; what is no file is said and skipped.
                 files, others, _ = walk_folder(class_dir)
                 for path, what in others:
-                    warn(f"warning: skipping {path}: it {what}")
+                    report(f"warning: skipping {path}: it {what}")
                     images.skipped.append((str(path), what))
                 for path in files:
                     reason, digest = _check_image(path)
                     if reason is None and path.suffix.lower() not in IMAGE_SUFFIXES:
                         reason = f"unexpected file type {path.suffix or '(none)'}"
                     if reason:
-                        warn(f"warning: skipping {path}: {reason}")
+                        report(f"warning: skipping {path}: {reason}")
                         images.skipped.append((str(path), reason))
                         continue
                     images.paths.append(str(path))
@@ -252,10 +252,10 @@ def frame_faces(images, report=print):
     YuNet's box, forehead included. Framing every image as YuNet does trains
     it on what it will see. An image with no face, or several, is kept whole.
     """
-    from mask_detector.faces import YuNetDetector, faces_in_crop
+    from mask_detector.faces import CROP_DETECT_SIZE, YuNetDetector, faces_in_crop
 
     # 320 px: training images are face crops, whose faces stay large in a 320 px copy; it is fast.
-    detector = YuNetDetector(detect_size=320)
+    detector = YuNetDetector(detect_size=CROP_DETECT_SIZE)
     images.frames, images.landmarks = [], []
     for path in images.paths:
         try:

@@ -75,13 +75,12 @@ def caption(result):
     A face too small or too unsure to judge says its likeliest class with a
     question mark (`No mask? 51.0%`), drawn grey: it is no flag.
     """
-    if getattr(result, "decided", True):
+    if result.decided:
         doubt = "" if result.judged else "?"
         text = f"{TEXT[result.label]}{doubt} {result.probabilities[result.label] * 100:.1f}%"
     else:
         text = UNDECIDED_TEXT  # a person whose label is not decided yet
-    track_id = getattr(result, "track_id", None)
-    return text if track_id is None else f"#{track_id} {text}"
+    return text if result.track_id is None else f"#{result.track_id} {text}"
 
 
 def draw_results(frame, results):

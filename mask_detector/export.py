@@ -25,7 +25,7 @@ def calibration_images(folders):
 
     if not folders:
         raise UserError("int8 export needs calibration images: pass --dataset DIR")
-    return find_images(folders, warn=lambda message: None)
+    return find_images(folders, report=lambda message: None)
 
 
 def calibration_batches(images, image_size, count, seed=0, aligned=False):

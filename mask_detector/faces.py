@@ -17,6 +17,11 @@ from mask_detector.errors import UserError
 
 FACE_DETECTORS = ("yunet", "ssd", "ssd-caffe")
 FETCH_HINT = "run `python -m mask_detector.assets` (add --mirror DIR to copy from a local mirror)"
+# The longest side of the image YuNet searches, by what it searches. A photo is searched at 1280 px, so
+# that the 10-20 px faces of a street photo are found. A live frame at 480 px: that halves YuNet's time on
+# a 640x480 webcam frame (benchmarks/bench_pipeline.py), and faces near a camera are large. A training
+# image or a synthetic source photo (200-900 px, one face) at 320 px: its face stays large, and it is fast.
+PHOTO_DETECT_SIZE, LIVE_DETECT_SIZE, CROP_DETECT_SIZE = 1280, 480, 320
 
 
 @dataclass
@@ -52,7 +57,8 @@ class YuNetDetector:
     the same face found twice, and is dropped.
     """
 
-    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, detect_size=1280, single_scale=True):
+    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, detect_size=PHOTO_DETECT_SIZE,
+                 single_scale=True):
         model = _require(Path(model_dir) / "face_detection_yunet_2023mar.onnx")
         try:
             self._net = cv2.FaceDetectorYN.create(model, "", (320, 320), confidence, 0.3, 5000)
@@ -168,7 +174,7 @@ def faces_in_crop(detector, image):
     return faces
 
 
-def create_face_detector(name="yunet", confidence=None, detect_size=1280, single_scale=True,
+def create_face_detector(name="yunet", confidence=None, detect_size=PHOTO_DETECT_SIZE, single_scale=True,
                          model_dir=FACE_DETECTOR_DIR):
     """Build a face detector by name; ``confidence`` None keeps the detector's default.
 

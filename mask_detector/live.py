@@ -12,40 +12,14 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 
 from mask_detector import display
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.files import JsonLines, check_writable
-from mask_detector.labels import TEXT, label_of
-from mask_detector.pipeline import face_json
+from mask_detector.labels import TEXT
+from mask_detector.pipeline import FaceResult
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import VideoOutput, describe_source
-
-
-@dataclass
-class TrackedFace:
-    """A face in one frame, with its person's track id and combined label."""
-
-    box: tuple
-    detection_score: float
-    # The person's label; until it is decided, the likeliest class so far; None while the
-    # classifier was never asked about this person (it is asked about a few faces a frame).
-    label: str | None
-    mask_probability: float | None  # None while label is
-    track_id: int
-    decided: bool  # whether the person's label is decided (drawn grey until it is)
-    probabilities: dict | None  # the person's combined vote, class name -> probability; None while label is
-    judged: bool  # whether the label is decided on enough evidence to be a flag (judging.Judging)
-
-    def to_json(self):
-        if self.label is None:
-            # No answer was computed: nothing may look like one (a uniform vote would read as `mask`).
-            unclassified = {"box": [int(v) for v in self.box],
-                            "detection_score": round(float(self.detection_score), 4),
-                            "label": None, "mask_probability": None, "judged": False}
-            return unclassified | {"track_id": self.track_id}
-        return face_json(self) | {"track_id": self.track_id}
 
 
 @dataclass
@@ -111,26 +85,28 @@ class LiveRun:
         return order[:self.classify_per_frame]
 
     def step(self, frame):
-        """Track and label the faces of one Frame; the TrackedFaces, in detection order."""
+        """Track and label the faces of one Frame; their FaceResults, in detection order."""
         faces = self.pipeline.face_detector.detect(frame.image)
         tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
         due = self._due(tracks)
         if due:
-            for i, probabilities in zip(due, self.pipeline.probabilities(frame.image, [faces[i] for i in due])):
-                if not np.isnan(probabilities).any():
-                    tracks[i].vote.add(probabilities, self.pipeline.judging.weight(faces[i].box))
+            for i, probabilities in zip(due, self.pipeline.classify(frame.image, [faces[i] for i in due])):
+                if probabilities is not None:
+                    tracks[i].vote.add([probabilities[name] for name in self.class_names],
+                                       self.pipeline.judging.weight(faces[i].box))
                     tracks[i].last_classified = frame.time
         self.people.update(tracks, frame)
         self.people.left(gone)
         return [self._face(face, track) for face, track in zip(faces, tracks)]
 
     def _face(self, face, track):
+        """The face with its person's label: the vote's once decided, else the likeliest class so far."""
         if track.vote.answers == 0:
-            return TrackedFace(face.box, face.score, None, None, track.track_id, False, None, False)
+            # No answer was computed: nothing may look like one (a uniform vote would read as `mask`).
+            return FaceResult(face.box, face.score, None, judged=False, track_id=track.track_id, decided=False)
         probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
-        label = track.vote.label or label_of(probabilities)
-        return TrackedFace(face.box, face.score, label, probabilities["mask"], track.track_id,
-                           track.vote.label is not None, probabilities, self.people.judged(track))
+        return FaceResult(face.box, face.score, probabilities, self.people.judged(track), track.vote.label,
+                          track.track_id, track.vote.label is not None)
 
     def finish(self):
         self.people.left(self.tracker.finish())

@@ -1,7 +1,7 @@
 """A photo run in several processes, or on a Ray cluster: the same records, in the same order.
 
-Each worker (a process, or a Ray actor) builds the pipeline once from the
-script's flags and runs ``photos.detect_and_save`` on one photo at a time;
+Each worker (a process, or a Ray actor) builds the pipeline once from its
+pipeline.PipelineSettings and runs ``photos.detect_and_save`` on one photo at a time;
 it writes the annotated copy itself and sends back the JSON record. The
 records come back in input order, so the output is the same as in one process.
 """
@@ -17,9 +17,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mask_detector import PROJECT_ROOT
-from mask_detector.cli import build_pipeline
 from mask_detector.errors import UserError, first_line
 from mask_detector.photos import detect_and_save
+from mask_detector.pipeline import load_pipeline
 from mask_detector.quiet import QUIET_SETTINGS
 
 RAY_MISSING = "--ray needs Ray: pip install -r requirements-ray.txt"
@@ -41,22 +41,26 @@ def require_ray(address="local", timeout=RAY_TIMEOUT_SECONDS):
     check_ray_address(address, timeout)
 
 
-def detections(args, photos, copies, show):
-    """(path, record, image, results) for each photo in order, from wherever the flags say to run.
+def detections(settings, jobs, show=False, workers=None, ray=None, verbose=False):
+    """(path, record, image, results) for each photo in order, from wherever asked to run.
 
-    A generator: closing it (after Ctrl-C, say) stops the workers, once the photos in flight are done.
+    ``settings`` is the pipeline's (pipeline.PipelineSettings); ``jobs`` are
+    (path, annotated copy or None, largest pixel count) per photo; ``workers``
+    the processes or Ray actors (None: one per core of this machine, or of
+    the Ray cluster); ``ray`` a Ray address (see require_ray), or None to stay
+    on this machine; ``verbose`` lets Ray show its own logs. A generator:
+    closing it (after Ctrl-C, say) stops the workers, once the photos in flight are done.
     """
-    jobs = [(path, copies.get(path), args.max_pixels) for path, _ in photos]
-    workers = min(args.workers or os.cpu_count() or 1, len(jobs))
-    if args.ray and jobs:
-        records = on_ray(args, jobs)
-    elif show or workers < 2:
-        pipeline = build_pipeline(args) if jobs else None
+    processes = min(workers or os.cpu_count() or 1, len(jobs))
+    if ray and jobs:
+        records = on_ray(settings, jobs, ray, workers, verbose)
+    elif show or processes < 2:
+        pipeline = load_pipeline(settings) if jobs else None
         for job in jobs:
             yield job[0], *detect_and_save(pipeline, *job)
         return
     else:
-        records = in_processes(args, jobs, workers)
+        records = in_processes(settings, jobs, processes)
     with contextlib.closing(records):
         for record in records:
             yield Path(record["image"]), record, None, []
@@ -65,17 +69,17 @@ def detections(args, photos, copies, show):
 _pipeline = None  # a worker process's own, built once by _start_worker
 
 
-def _start_worker(args, threads, spoken):
+def _start_worker(settings, threads, spoken):
     global _pipeline
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the main process decides
     # Every worker loads the same model: only the first says what it warns of (raw scores, say).
     with spoken.get_lock():
         first, spoken.value = not spoken.value, True
     with contextlib.nullcontext() if first else contextlib.redirect_stderr(open(os.devnull, "w")):
-        _pipeline = _worker_pipeline(args, threads)
+        _pipeline = _worker_pipeline(settings, threads)
 
 
-def _worker_pipeline(args, threads):
+def _worker_pipeline(settings, threads):
     """A worker's pipeline, on its share of the cores so that N workers do not fight over them.
 
     Or the UserError that stopped it (a missing model, say), kept to be raised
@@ -86,7 +90,7 @@ def _worker_pipeline(args, threads):
     os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
     cv2.setNumThreads(threads)
     try:
-        return build_pipeline(args)
+        return load_pipeline(settings)
     except UserError as error:
         return error
 
@@ -102,13 +106,13 @@ def _detect(job):
     return _worker_record(_pipeline, *job)
 
 
-def in_processes(args, jobs, workers):
+def in_processes(settings, jobs, workers):
     """The records of ``jobs`` from ``workers`` processes, in order."""
     threads = max(1, (os.cpu_count() or 1) // workers)
     # spawn, not fork: a forked TensorFlow or OpenCV thread pool can hang the child.
     context = get_context("spawn")
     pool = ProcessPoolExecutor(workers, context, initializer=_start_worker,
-                               initargs=(args, threads, context.Value("b", False)))
+                               initargs=(settings, threads, context.Value("b", False)))
     try:
         yield from pool.map(_detect, jobs)
     finally:
@@ -118,16 +122,16 @@ def in_processes(args, jobs, workers):
 class RayDetector:
     """A Ray actor's work: the pipeline built once, then a batch of photos at a time.
 
-    ``settings`` (the flags, the driver's folder, threads) is set on a subclass
+    ``run`` (the PipelineSettings, the driver's folder, threads) is set on a subclass
     made per run, so that it travels with the class, not as a separate object.
     """
 
-    settings = None
+    run = None
 
     def __init__(self):
-        args, folder, threads = self.settings
+        settings, folder, threads = self.run
         os.chdir(folder)  # the photos' paths are as the user gave them, from the driver's folder
-        self.pipeline = _worker_pipeline(args, threads)
+        self.pipeline = _worker_pipeline(settings, threads)
 
     def __call__(self, batch):
         import numpy as np
@@ -139,25 +143,26 @@ class RayDetector:
         return {"record": np.array(records, dtype=object)}
 
 
-def on_ray(args, jobs):
-    """The records of ``jobs`` from a pool of Ray actors, in order (Ray Data keeps it)."""
+def on_ray(settings, jobs, address, workers, verbose=False):
+    """The records of ``jobs`` from a pool of Ray actors (``workers``, or one per CPU of the cluster), in order
+    (Ray Data keeps it)."""
     import logging
 
     import ray.data  # binds ray too
 
-    quiet = logging.INFO if args.verbose else logging.CRITICAL  # failures reach us as exceptions
+    quiet = logging.INFO if verbose else logging.CRITICAL  # failures reach us as exceptions
     environment = {"PYTHONPATH": str(PROJECT_ROOT), **{k: os.environ.get(k, v) for k, v in QUIET_SETTINGS.items()}}
-    local = args.ray == "local"
+    local = address == "local"
     try:
         ray.init(
-            address=None if local else args.ray, num_cpus=os.cpu_count() if local else None, include_dashboard=False,
-            runtime_env={"env_vars": environment}, log_to_driver=args.verbose, logging_level=quiet,
+            address=None if local else address, num_cpus=os.cpu_count() if local else None, include_dashboard=False,
+            runtime_env={"env_vars": environment}, log_to_driver=verbose, logging_level=quiet,
         )
     except (ConnectionError, TimeoutError) as error:  # "auto" with no cluster running, a cluster that went away
-        if args.ray == "auto":  # Ray's own words name its command-line flags, not ours
+        if address == "auto":  # Ray's own words name its command-line flags, not ours
             raise UserError("cannot reach a Ray cluster at auto: none runs on this machine; start one with "
                             "`ray start --head`, give its address, or use --ray local") from None
-        raise UserError(f"cannot reach a Ray cluster at {args.ray}: {first_line(error)}") from None
+        raise UserError(f"cannot reach a Ray cluster at {address}: {first_line(error)}") from None
     try:
         for name in ("ray", "ray.data"):  # Ray Data's logger does not pass its records up to Ray's
             logging.getLogger(name).setLevel(quiet)
@@ -165,9 +170,9 @@ def on_ray(args, jobs):
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False  # the script shows its own
         cpus = int(ray.cluster_resources().get("CPU", 1))  # an actor takes one: more would wait for ever
-        workers = min(args.workers or cpus, cpus, len(jobs))
+        workers = min(workers or cpus, cpus, len(jobs))
         items = [{"path": str(path), "copy": str(copy or ""), "max_pixels": limit} for path, copy, limit in jobs]
-        detector = type("Detector", (RayDetector,), {"settings": (args, os.getcwd(), 1)})
+        detector = type("Detector", (RayDetector,), {"run": (settings, os.getcwd(), 1)})
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 10_000)).map_batches(
             detector, batch_size=PHOTOS_PER_BATCH, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,
         )

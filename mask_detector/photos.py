@@ -146,28 +146,29 @@ def detect_and_save(pipeline, path, copy=None, max_pixels=DEFAULT_MAX_PIXELS):
     return record, image, results
 
 
-def run_settings(model, face_detector, confidence, detect_size, single_scale, preprocess):
-    """What decides a photo's result, recorded in its JSON line: a resumed run redoes photos made otherwise.
+def settings_record(settings):
+    """What decides a photo's result (a pipeline.PipelineSettings), as recorded in its JSON line: a
+    resumed run redoes the photos made otherwise.
 
     The model is known by its file name and its sha256, so a model trained
     again under the same name counts as another; ``confidence`` None is the
     face detector's own default.
     """
     try:
-        digest = sha256_of(model)
+        digest = sha256_of(settings.model_path)
     except OSError:
         digest = None  # no such model: building the pipeline says so in its own words
-    return {"model": Path(model).name, "model_sha256": digest, "face_detector": face_detector,
-            "confidence": confidence, "detect_size": detect_size, "single_scale": single_scale,
-            "preprocess": preprocess}
+    return {"model": settings.model_path.name, "model_sha256": digest, "face_detector": settings.face_detector,
+            "confidence": settings.confidence, "detect_size": settings.detect_size,
+            "single_scale": settings.single_scale, "preprocess": settings.preprocess}
 
 
-def resume(json_path, photos, settings=None):
+def resume(json_path, photos, made_with=None):
     """What an earlier run left in ``json_path``: (its lines to keep, the photos still to do).
 
     A photo is done when a line records its path with the size and mtime it
-    has now and, when ``settings`` are given, was made with those settings
-    (see run_settings). A line for a photo that has changed since, or was
+    has now and, when ``made_with`` is given (a settings_record), was made
+    with those settings. A line for a photo that has changed since, or was
     made with other settings, is dropped (the photo is done again); every
     other line, ours or not, is kept as it is, and those of photos that no
     longer exist are said.
@@ -185,7 +186,7 @@ def resume(json_path, photos, settings=None):
         if isinstance(image, str) and image in wanted:
             if image in done or record.get("size") is None or file_stamp(wanted[image]) != _stamp_of(record):
                 continue
-            if settings is not None and record.get("settings") != settings:
+            if made_with is not None and record.get("settings") != made_with:
                 redone.append(record.get("settings"))
                 continue
             done.add(image)
@@ -196,19 +197,19 @@ def resume(json_path, photos, settings=None):
         note(f"{plural(len(done), 'image')} already in {json_path}, skipped; the rest are added (--restart: all again)")
     if redone:
         note(f"done again: {plural(len(redone), 'image')} of {json_path} made with other settings "
-             f"({_differences(redone[0], settings)})")
+             f"({_differences(redone[0], made_with)})")
     if gone:
         names = ", ".join(gone[:3]) + (", ..." if len(gone) > 3 else "")
         note(f"kept as they were: {plural(len(gone), 'line')} of {json_path} for photos that no longer exist ({names})")
     return "".join(kept), [(path, name) for path, name in photos if path_text(path) not in done]
 
 
-def _differences(recorded, settings):
-    """How ``recorded`` settings differ from ``settings``, as 'face_detector yunet, now ssd; ...'."""
+def _differences(recorded, made_with):
+    """How ``recorded`` settings differ from ``made_with``, as 'face_detector yunet, now ssd; ...'."""
     if not isinstance(recorded, dict):
         return "not recorded"
     changed = []
-    for key, value in settings.items():
+    for key, value in made_with.items():
         if recorded.get(key) != value:
             before = recorded.get(key, "not recorded")
             if key == "model_sha256":
@@ -251,28 +252,28 @@ def progress_bar(total, wanted):
     return tqdm(total=total, unit="image", file=sys.stderr, dynamic_ncols=True)
 
 
-def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=False, settings=None):
+def run_photos(detections, total, json_lines, show=False, wait_ms=0, every_line=False, made_with=None):
     """Write each photo's JSON line and print its line, show its window; the failures.
 
     ``detections`` yields (path, record, image, results) in input order, the
     copies already written; image and results only where a window is shown.
     Each photo's line is printed when no progress bar is shown (stderr is
     no terminal) or with ``every_line`` (--verbose). The window, when shown, stops the run on
-    q, Esc or closing it, once the photo on screen has its JSON line. ``settings``
-    (see run_settings) are written in each line, for resuming.
+    q, Esc or closing it, once the photo on screen has its JSON line. ``made_with``
+    (a settings_record) is written in each line as "settings", for resuming.
     """
     # With JSON on stdout, the per-photo lines go to stderr to keep stdout parseable.
     summary_out = sys.stderr if json_lines.to_stdout else sys.stdout
     bar = progress_bar(total, not show)
     # Flushed line by line: piped into a log or `tee`, each photo shows as it is done, not at the end.
-    say = bar.write if bar else functools.partial(print, flush=True)
+    report = bar.write if bar else functools.partial(print, flush=True)
     failures = done = 0
     try:
         for done, (path, record, image, results) in enumerate(detections, 1):
             failures += "error" in record
-            json_lines.write(record | ({"settings": settings} if settings else {}))
+            json_lines.write(record | ({"settings": made_with} if made_with else {}))
             if bar is None or every_line or "error" in record:
-                say(summary_line(record), file=sys.stderr if "error" in record else summary_out)
+                report(summary_line(record), file=sys.stderr if "error" in record else summary_out)
             if bar is not None:
                 bar.update()
             if show and image is not None:

@@ -1,86 +1,139 @@
-"""The detect-and-classify pipeline: a frame in, its faces with labels out."""
+"""The detect-and-classify pipeline: an image in, its faces with labels out; its settings and presets."""
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from mask_detector.labels import label_of, two_class
+from mask_detector import DEFAULT_MODEL, FAST_MODEL
 from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
-from mask_detector.faces import create_face_detector
+from mask_detector.faces import LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE, create_face_detector
 from mask_detector.judging import judging_of
+from mask_detector.labels import label_of
+from mask_detector.quiet import import_tensorflow
+
+
+def fastest_model():
+    """The shipped model as the scripts load it: its LiteRT copy when set-up made it, else the model itself.
+
+    The copy answers within 0.002 of the model, with no TensorFlow to import.
+    A copy older than the model (trained again since) is not used.
+    """
+    fresh = (FAST_MODEL.is_file() and DEFAULT_MODEL.is_file()
+             and FAST_MODEL.stat().st_mtime >= DEFAULT_MODEL.stat().st_mtime)
+    return FAST_MODEL if fresh else DEFAULT_MODEL
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """Everything that decides a pipeline's answers; the scripts build it from their flags.
+
+    Use a preset (PHOTOS, LIVE) and change what differs: ``replace(LIVE, model=path)``.
+    """
+
+    # Classifier .h5, .keras or .tflite; empty: the shipped model (fastest_model).
+    model: str = ""
+    face_detector: str = "yunet"  # faces.FACE_DETECTORS
+    confidence: float | None = None  # least face detection score; None: the face detector's own
+    detect_size: int = PHOTO_DETECT_SIZE  # YuNet: longest side of the image it searches
+    single_scale: bool = False  # YuNet: skip the enlarged second pass that finds faces under 32 px
+    preprocess: str = "auto"  # the pixels the classifier expects (classifier.PREPROCESSING)
+
+    @property
+    def model_path(self):
+        return Path(self.model) if self.model else fastest_model()
+
+
+# A photo is searched whole and twice, for the smallest faces; a live frame once and smaller, to keep the
+# frame rate (faces.PHOTO_DETECT_SIZE and LIVE_DETECT_SIZE say why these sizes).
+PHOTOS = PipelineSettings()
+LIVE = replace(PHOTOS, detect_size=LIVE_DETECT_SIZE, single_scale=True)
 
 
 @dataclass
 class FaceResult:
+    """A face found in a picture and what the classifier made of it: what the scripts draw and write.
+
+    In a live run each face is a tracked person's (``track_id``), and its
+    label is the person's, voted over several frames: until it is decided
+    (``decided``) it is the likeliest class so far, and it is None while the
+    classifier was never asked about the person (``probabilities`` None).
+    """
+
     box: tuple  # x1, y1, x2, y2 in pixels
     detection_score: float
-    mask_probability: float  # of a mask worn correctly
-    # Every class the model knows, name -> probability; a two-class model's from mask_probability.
-    probabilities: dict | None = None
+    probabilities: dict | None  # every class the model knows, name -> probability
     # Whether the face shows enough to stand by its label (judging.Judging); an unjudged face is never a flag.
     judged: bool = True
+    label: str | None = None  # the likeliest class, unless given (a person's decided label)
+    track_id: int | None = None
+    decided: bool = True
 
     def __post_init__(self):
-        if self.probabilities is None:
-            self.probabilities = two_class(self.mask_probability)
+        if self.label is None and self.probabilities is not None:
+            self.label = label_of(self.probabilities)
 
     @property
-    def label(self):
-        return label_of(self.probabilities)
+    def mask_probability(self):
+        """The probability of a mask worn correctly; None while the classifier was not asked."""
+        return None if self.probabilities is None else self.probabilities["mask"]
 
     def to_json(self):
-        return face_json(self) | {"probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()}}
+        """The face as the scripts write it in JSON: plain numbers, rounded.
+
+        A photo's face gives every class's probability; a live frame's gives
+        its person's track id instead, which keeps a line per frame short.
+        """
+        face = {
+            "box": [int(v) for v in self.box],
+            "detection_score": round(float(self.detection_score), 4),
+            "label": self.label,
+            "mask_probability": None if self.probabilities is None else round(float(self.mask_probability), 4),
+            "judged": bool(self.judged),
+        }
+        if self.track_id is None:
+            return face | {"probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()}}
+        return face | {"track_id": self.track_id}
 
 
-def face_json(face):
-    """A face as the scripts write it in JSON: plain numbers, rounded."""
-    return {
-        "box": [int(v) for v in face.box],
-        "detection_score": round(float(face.detection_score), 4),
-        "label": face.label,
-        "mask_probability": round(float(face.mask_probability), 4),
-        "judged": bool(face.judged),
-    }
+def load_pipeline(settings):
+    """The MaskPipeline of ``settings``, telling a person at a terminal why a TensorFlow model takes a while."""
+    if settings.model_path.suffix.lower() in (".h5", ".keras"):
+        if sys.stderr.isatty():
+            # TensorFlow takes 10 to 15 s to load on a small machine; a person waiting is told why nothing moves.
+            print(f"loading {settings.model_path.name} with TensorFlow (some seconds; a .tflite model starts at "
+                  f"once) ...", file=sys.stderr, flush=True)
+        import_tensorflow()
+    return MaskPipeline(settings)
 
 
 class MaskPipeline:
-    """A face detector and a mask classifier used together on BGR frames.
+    """A face detector and a mask classifier used together on BGR images (see PipelineSettings)."""
 
-    ``face_detector`` names the detector (see faces.FACE_DETECTORS); the
-    other settings go to faces.create_face_detector. ``preprocess`` says
-    what the classifier expects of its pixels (see classifier.PREPROCESSING).
-    """
-
-    def __init__(self, model_path, face_detector="yunet", confidence=None, detect_size=1280, single_scale=True,
-                 preprocess="auto"):
-        self.face_detector = create_face_detector(face_detector, confidence, detect_size, single_scale)
-        self.classifier = MaskClassifier(model_path, preprocess)
+    def __init__(self, settings=PHOTOS):
+        self.settings = settings
+        self.face_detector = create_face_detector(settings.face_detector, settings.confidence,
+                                                  settings.detect_size, settings.single_scale)
+        self.classifier = MaskClassifier(settings.model_path, settings.preprocess)
         self.judging = judging_of(self.classifier.card)
 
-    def crops(self, frame, faces):
+    def crops(self, image, faces):
         """Each face's crop as the classifier was trained to see it: aligned by its landmarks when the
         model was trained so and the face detector gives them (YuNet), else cut at its box."""
         size = self.classifier.input_size
         if self.classifier.crop == "aligned" and faces and all(face.landmarks is not None for face in faces):
-            return align_faces(frame, [face.landmarks for face in faces], size)
-        return crop_faces(frame, [face.box for face in faces], size)
+            return align_faces(image, [face.landmarks for face in faces], size)
+        return crop_faces(image, [face.box for face in faces], size)
 
-    def probabilities(self, frame, faces):
-        """Class probabilities of each face, one row each (columns: classifier.class_names; NaN: no crop)."""
-        return self.classifier.predict_probabilities(self.crops(frame, faces))
-
-    def classify(self, frame, faces):
-        """Probability of `mask` for each detected face (NaN where its crop is empty)."""
-        return self.probabilities(frame, faces)[:, self.classifier.class_names.index("mask")]
-
-    def __call__(self, frame):
-        faces = self.face_detector.detect(frame)
+    def classify(self, image, faces):
+        """Each face's class probabilities (name -> probability), or None where its crop is empty."""
         names = self.classifier.class_names
-        results = []
-        for face, row in zip(faces, self.probabilities(frame, faces)):
-            if np.isnan(row).any():
-                continue
-            probabilities = dict(zip(names, map(float, row)))
-            results.append(FaceResult(face.box, face.score, probabilities["mask"], probabilities,
-                                      self.judging.judged(face.box, probabilities)))
-        return results
+        rows = self.classifier.predict_probabilities(self.crops(image, faces))
+        return [None if np.isnan(row).any() else dict(zip(names, map(float, row))) for row in rows]
+
+    def __call__(self, image):
+        """The FaceResult of every face in ``image`` that could be classified."""
+        faces = self.face_detector.detect(image)
+        return [FaceResult(face.box, face.score, probabilities, self.judging.judged(face.box, probabilities))
+                for face, probabilities in zip(faces, self.classify(image, faces)) if probabilities is not None]

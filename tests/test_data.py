@@ -8,7 +8,7 @@ from conftest import DATASET, VOC_DEV, require
 def test_split_keeps_duplicates_on_one_side():
     from mask_detector.data import find_images, split_without_leaks
 
-    images = find_images([require(DATASET / "observations")], warn=lambda message: None)
+    images = find_images([require(DATASET / "observations")], report=lambda message: None)
     train, validation, test, stats = split_without_leaks(images, seed=3)
     # The seed's dataset is known to hold about 97 extra copies of files.
     assert 80 <= stats["duplicates_dropped"] <= 120

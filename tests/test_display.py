@@ -9,9 +9,10 @@ from conftest import VOC_DEV, require
 
 
 def faces(boxes, probabilities):
+    from mask_detector.labels import two_class
     from mask_detector.pipeline import FaceResult
 
-    return [FaceResult(tuple(int(v) for v in box), 0.9, p) for box, p in zip(boxes, probabilities)]
+    return [FaceResult(tuple(int(v) for v in box), 0.9, two_class(p)) for box, p in zip(boxes, probabilities)]
 
 
 def assert_labels_fit(frame_size, results):
@@ -60,8 +61,8 @@ def test_a_face_not_judged_is_grey_and_says_its_doubt():
     from mask_detector.pipeline import FaceResult
 
     probabilities = {"mask": 0.3, "no_mask": 0.6, "incorrect": 0.1}
-    judged = FaceResult((20, 20, 80, 90), 0.9, 0.3, probabilities)
-    unjudged = FaceResult((120, 20, 180, 90), 0.9, 0.3, probabilities, judged=False)
+    judged = FaceResult((20, 20, 80, 90), 0.9, probabilities)
+    unjudged = FaceResult((120, 20, 180, 90), 0.9, probabilities, judged=False)
     assert caption(judged) == "No mask 60.0%" and caption(unjudged) == "No mask? 60.0%"
     frame = draw_results(np.zeros((200, 300, 3), np.uint8), [judged, unjudged])
     assert tuple(frame[60, 20]) == COLOURS["no_mask"]  # the left edge of each box, below its label

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from mask_detector.evaluation import Annotation, Tally, average_precision, greedy_match, summary, tally_image
+from mask_detector.labels import two_class
 from mask_detector.pipeline import FaceResult
 
 
@@ -28,10 +29,10 @@ def test_summary_of_one_photo():
         labels=["mask", "no_mask", "no_mask", "incorrect"],
     )
     results = [
-        FaceResult((0, 0, 40, 40), 0.9, 0.8),  # right: mask
-        FaceResult((100, 0, 120, 20), 0.8, 0.7),  # wrong: called mask, is no_mask
-        FaceResult((300, 0, 340, 40), 0.7, 0.1),  # mask worn incorrectly: not judged
-        FaceResult((500, 500, 540, 540), 0.6, 0.2),  # nothing there
+        FaceResult((0, 0, 40, 40), 0.9, two_class(0.8)),  # right: mask
+        FaceResult((100, 0, 120, 20), 0.8, two_class(0.7)),  # wrong: called mask, is no_mask
+        FaceResult((300, 0, 340, 40), 0.7, two_class(0.1)),  # mask worn incorrectly: not judged
+        FaceResult((500, 500, 540, 540), 0.6, two_class(0.2)),  # nothing there
     ]
     tally = Tally()
     tally_image(tally, annotation, results, crop_probabilities=np.array([0.9, 0.2, 0.5, 0.5]))
@@ -55,7 +56,7 @@ def test_three_class_figures_of_one_photo():
     )
 
     def result(box, mask, no_mask, incorrect):
-        return FaceResult(box, 1.0, mask, {"mask": mask, "no_mask": no_mask, "incorrect": incorrect})
+        return FaceResult(box, 1.0, {"mask": mask, "no_mask": no_mask, "incorrect": incorrect})
 
     results = [
         result((0, 0, 40, 40), 0.8, 0.1, 0.1),  # right

@@ -18,13 +18,13 @@ def tiny_model(tmp_path_factory):
 
 def test_mask_pipeline_skips_faces_too_small_to_crop(tiny_model):
     from mask_detector.faces import Face
-    from mask_detector.pipeline import MaskPipeline
+    from mask_detector.pipeline import MaskPipeline, PipelineSettings
 
     class FixedFaces:
         def detect(self, image):
             return [Face((5, 5, 5, 9), 0.9), Face((0, 0, 30, 30), 0.8), Face((100, 100, 120, 130), 0.7)]
 
-    pipeline = MaskPipeline(tiny_model)
+    pipeline = MaskPipeline(PipelineSettings(str(tiny_model)))
     pipeline.face_detector = FixedFaces()
     results = pipeline(np.full((50, 50, 3), 128, np.uint8))
     assert [result.box for result in results] == [(0, 0, 30, 30)]

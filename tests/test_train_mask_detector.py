@@ -304,7 +304,7 @@ def test_training_reads_images_as_the_scripts_do(tmp_path):
     exif[0x0112] = 8  # "turn 90 degrees anticlockwise to show": stored turned the other way
     Image.open(photo).transpose(Image.Transpose.ROTATE_270).save(rotated, "JPEG", exif=exif.tobytes())
 
-    images = find_images([dataset], warn=lambda message: None)
+    images = find_images([dataset], report=lambda message: None)
     assert not images.skipped and {Path(p).name for p in images.paths} >= {"as.webp", "as.tiff", "rotated.jpg"}
     upright = read_image(rotated)
     assert upright.shape[:2] == image.shape[:2]  # EXIF orientation 8 undone
@@ -315,7 +315,7 @@ def test_training_reads_images_as_the_scripts_do(tmp_path):
     assert np.abs(batch - expected).mean() < 6  # upright in training too, as at run time
 
     # Given twice, every file has a copy; ten distinct images a class are still ten.
-    twice = find_images([dataset, dataset], warn=lambda message: None)
+    twice = find_images([dataset, dataset], report=lambda message: None)
     limited = limit_per_class(twice, 10, seed=0)
     assert sorted(limited.counts().values()) == [10, 10] and len(set(limited.hashes)) == 20
     result = run_script("train_mask_detector.py", "--dataset", dataset, "--dataset", dataset, "--max-per-class", 10,
