@@ -4,7 +4,7 @@
     python train_mask_detector.py --dataset dataset/observations --dataset dataset/chandrikadeb7
 
 Each training image is first cut to the face box YuNet gives it, as the
-classifier meets faces at run time (--no-frame-faces: whole images).
+classifier meets faces at run time (--no-locate-faces: whole images).
 Writes the model as .h5 and .keras, a JSON model card, a plot of the curves
 and TensorBoard logs (`tensorboard --logdir logs`). The defaults are in the
 project's folder, wherever the script is run from. The classic recipe's
@@ -44,8 +44,8 @@ def parse_args(argv):
     parser.add_argument("--seed", type=int, default=42, help="makes the split and the training repeatable")
     parser.add_argument("--class-weights", choices=("balanced", "none"), default="balanced",
                         help="balanced: each class weighs in the loss inversely to its share of the images")
-    # Datasets frame their faces their own way; the classifier meets faces as YuNet frames them.
-    parser.add_argument("--frame-faces", action=argparse.BooleanOptionalAction, default=True,
+    # Datasets crop their faces their own way; the classifier meets faces as YuNet boxes them.
+    parser.add_argument("--locate-faces", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each training image to the face box YuNet gives it, as at run time")
     # The same crop is used at run time (the card says which); faces without landmarks are cut at their box.
     parser.add_argument("--crop", choices=("box", "aligned"), default="aligned",
@@ -53,8 +53,9 @@ def parse_args(argv):
                         "landmarks onto one template (turn, scale and place alike for every face)")
     args = parser.parse_args(argv)
     args.dataset = args.dataset or [str(DEFAULT_DATASET)]
-    if args.crop == "aligned" and not args.frame_faces:
-        parser.error("--crop aligned needs the faces' landmarks, which framing finds: drop --no-frame-faces")
+    if args.crop == "aligned" and not args.locate_faces:
+        parser.error("--crop aligned needs the faces' landmarks, which locating the faces finds: "
+                     "drop --no-locate-faces")
     if Path(args.output).suffix.lower() != ".h5":
         parser.error("--output must end in .h5 (a .keras copy is written beside it)")
     if 0 < args.max_per_class < least_images_per_class():
@@ -76,7 +77,7 @@ def main(argv=None):
 
     training.set_seed(args.seed)
     counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed,
-                                                        frame=args.frame_faces)
+                                                        locate=args.locate_faces)
     size, batch = args.image_size, args.batch_size
     aligned = args.crop == "aligned"
     train_data = data.make_dataset(train, size, batch, training=True, seed=args.seed, aligned=aligned)

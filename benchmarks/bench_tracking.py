@@ -62,7 +62,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from make_clips import make_clips, truth_path  # noqa: E402
-from mask_detector.boxes import iou_matrix  # noqa: E402
+from mask_detector.boxes import as_boxes, greedy_pairs, iou_matrix  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
 from mask_detector.labels import label_of, two_class  # noqa: E402
@@ -74,19 +74,9 @@ AVERAGE_FRAMES = 15  # the baseline's label window
 FLAGGED = ("no_mask", "incorrect")
 
 
-def greedy_pairs(boxes, others, least_iou=LEAST_IOU):
+def pairs_by_iou(boxes, others, least_iou=LEAST_IOU):
     """(i, j) pairs of boxes[i] with others[j], best IoU first, each box in one pair, IoU >= least_iou."""
-    overlaps = iou_matrix(np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(others, np.float32).reshape(-1, 4))
-    pairs, used, used_others = [], set(), set()
-    for flat in np.argsort(-overlaps, axis=None, kind="stable"):
-        i, j = (int(v) for v in np.unravel_index(flat, overlaps.shape))
-        if overlaps[i, j] < least_iou:
-            break
-        if i not in used and j not in used_others:
-            pairs.append((i, j))
-            used.add(i)
-            used_others.add(j)
-    return pairs
+    return greedy_pairs(iou_matrix(as_boxes(boxes), as_boxes(others)), least_iou)
 
 
 def read_output(path):
@@ -130,7 +120,7 @@ def score_clip(truth, frames, summary):
         reported = frames.get(truth_frame["frame"], [])
         shown = [face for face in truth_frame["faces"] if face["visible"]]
         # Matched against every visible face, so a detection of a tiny face is not pinned on a neighbour.
-        for i, j in greedy_pairs([face["box"] for face in reported], [face["box"] for face in shown]):
+        for i, j in pairs_by_iou([face["box"] for face in reported], [face["box"] for face in shown]):
             person = shown[j]["person"]
             if person in people:
                 ids[person].add(reported[i]["track_id"])
@@ -216,7 +206,7 @@ class IouTracker:
 
     def update(self, results):
         """One frame's FaceResults -> its faces in the script's JSON form, with track ids and averaged labels."""
-        links = dict(greedy_pairs([r.box for r in results], [box for box, _ in self.previous]))
+        links = dict(pairs_by_iou([r.box for r in results], [box for box, _ in self.previous]))
         faces, current = [], []
         for index, result in enumerate(results):
             track_id = self.previous[links[index]][1] if index in links else len(self.tracks)

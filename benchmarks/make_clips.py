@@ -171,7 +171,7 @@ def light(frames, rng, darkest=0.3):
     return factor
 
 
-def frame_faces(boxes, people, matrix, cover):
+def faces_in_frame(boxes, people, matrix, cover):
     """The truth for one frame: faces at least half inside, clipped to the frame, hidden where covered."""
     faces = []
     for box, person in zip(boxes, people):
@@ -230,7 +230,7 @@ def make_clip(photos, path, seconds_per_photo, rng, walker_every=2, drop_events=
                 frame = motion_blur(frame, *blurred[source])
             truth_frames.append({
                 "frame": len(truth_frames), "source_frame": source, "time": round(source / FPS, 3),
-                "faces": frame_faces(annotation.boxes, ids, matrix, cover),
+                "faces": faces_in_frame(annotation.boxes, ids, matrix, cover),
             })
             writer.write(frame)
     writer.release()

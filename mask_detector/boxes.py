@@ -69,6 +69,41 @@ def near(a, b):
     return (distance < 0.5 * np.maximum(width_a, width_b)) & (ratio < 1.5)
 
 
+def greedy_pairs(affinity, least):
+    """(row, column) pairs, highest affinity first, each row and column used once, affinity >= least."""
+    pairs = []
+    affinity = np.array(affinity, dtype=np.float64)
+    while affinity.size:
+        row, column = np.unravel_index(np.argmax(affinity), affinity.shape)
+        if affinity[row, column] < least:
+            break
+        pairs.append((int(row), int(column)))
+        affinity[row, :] = -1
+        affinity[:, column] = -1
+    return pairs
+
+
+def overlap(a, b):
+    """Whether two boxes share any area (touching edges do not)."""
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def clipped(box, width, height):
+    """A box rounded to whole pixels and clipped to a ``width`` x ``height`` image, as a tuple of ints."""
+    x1, y1, x2, y2 = box
+    x1, y1 = max(0, int(round(x1))), max(0, int(round(y1)))
+    x2, y2 = min(width, int(round(x2))), min(height, int(round(y2)))
+    return x1, y1, x2, y2
+
+
+def grown(box, share, width, height):
+    """A box widened by ``share`` of its width and height on every side, cut at the image's edges (ints)."""
+    x1, y1, x2, y2 = box
+    margin_x, margin_y = share * (x2 - x1), share * (y2 - y1)
+    left, top = max(0, int(x1 - margin_x)), max(0, int(y1 - margin_y))
+    return left, top, min(width, int(x2 + margin_x)), min(height, int(y2 + margin_y))
+
+
 def longer_side(box):
     """A box's longer side in pixels: the face size that decides whether a face can be judged."""
     x1, y1, x2, y2 = box

@@ -38,9 +38,9 @@ class ImageList:
     labels: list = field(default_factory=list)
     hashes: list = field(default_factory=list)
     groups: list = field(default_factory=list)  # the sha256 of the photo an image was made from, or its own
-    # The face as the face detector frames it at run time, (top, left, height, width) in
-    # pixels, or None for the whole image (no single face found, or not framed).
-    frames: list = field(default_factory=list)
+    # The face's box as the face detector gives it at run time, (top, left, height, width) in
+    # pixels, or None for the whole image (no single face found, or not looked for).
+    face_boxes: list = field(default_factory=list)
     # YuNet's five landmarks of that face, (5, 2) pixels, or None: what an aligned crop is warped by.
     landmarks: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (path, reason)
@@ -60,7 +60,7 @@ class ImageList:
             [self.labels[i] for i in indices],
             [self.hashes[i] for i in indices],
             [self.groups[i] for i in indices],
-            [self.frames[i] for i in indices] if self.frames else [],
+            [self.face_boxes[i] for i in indices] if self.face_boxes else [],
             [self.landmarks[i] for i in indices] if self.landmarks else [],
         )
 
@@ -244,19 +244,19 @@ def _check_enough(per_class, test_fraction, validation_fraction):
         )
 
 
-def frame_faces(images, report=print):
-    """Set each image's face frame: the box YuNet gives at run time, which the classifier is trained on.
+def locate_faces(images, report=print):
+    """Set each image's face box: the box YuNet gives at run time, which the classifier is trained on.
 
     Training crops come framed by whoever made the dataset, some tight, some
     with the face filling 60 % of the side; at run time the classifier sees
-    YuNet's box, forehead included. Framing every image as YuNet does trains
+    YuNet's box, forehead included. Cutting every image as YuNet does trains
     it on what it will see. An image with no face, or several, is kept whole.
     """
     from mask_detector.faces import CROP_DETECT_SIZE, YuNetDetector, faces_in_crop
 
     # 320 px: training images are face crops, whose faces stay large in a 320 px copy; it is fast.
     detector = YuNetDetector(detect_size=CROP_DETECT_SIZE)
-    images.frames, images.landmarks = [], []
+    images.face_boxes, images.landmarks = [], []
     for path in images.paths:
         try:
             image = read_image(path)  # as training reads it: EXIF orientation applied, as at run time
@@ -265,19 +265,19 @@ def frame_faces(images, report=print):
         faces = [] if image is None else faces_in_crop(detector, image)
         if len(faces) == 1:
             x1, y1, x2, y2 = faces[0].box
-            images.frames.append((y1, x1, y2 - y1, x2 - x1))
+            images.face_boxes.append((y1, x1, y2 - y1, x2 - x1))
             images.landmarks.append(faces[0].landmarks)
         else:
-            images.frames.append(None)
+            images.face_boxes.append(None)
             images.landmarks.append(None)
-    framed = sum(frame is not None for frame in images.frames)
-    report(f"faces framed as the face detector frames them: {framed} of {len(images.paths)} images "
+    located = sum(box is not None for box in images.face_boxes)
+    report(f"faces located as the face detector finds them at run time: {located} of {len(images.paths)} images "
            f"(the rest, with no single face found, are kept whole)")
     return images
 
 
-def load_split(folders, max_per_class=0, seed=42, report=print, frame=True):
-    """Find the images, cap each class if asked, frame their faces, split without leaks; say what was found.
+def load_split(folders, max_per_class=0, seed=42, report=print, locate=True):
+    """Find the images, cap each class if asked, locate their faces, split without leaks; say what was found.
 
     Returns the counts the model card keeps, and the train, validation and
     test ImageLists.
@@ -286,8 +286,8 @@ def load_split(folders, max_per_class=0, seed=42, report=print, frame=True):
     skipped = len(images.skipped)
     if max_per_class:
         images = limit_per_class(images, max_per_class, seed)
-    if frame:
-        frame_faces(images, report)
+    if locate:
+        locate_faces(images, report)
     train, validation, test, stats = split_without_leaks(images, seed=seed)
     report(
         f"images: {stats['images']} usable ({images.counts()}), {skipped} skipped, "
@@ -301,7 +301,7 @@ def load_split(folders, max_per_class=0, seed=42, report=print, frame=True):
         "train": len(train.paths),
         "validation": len(validation.paths),
         "test": len(test.paths),
-        "framed_by_face_detector": sum(frame is not None for frame in images.frames),
+        "faces_located": sum(box is not None for box in images.face_boxes),
     }
     return counts, (train, validation, test)
 
@@ -426,17 +426,17 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42, fac
             images=image[None], transforms=transform[None], output_shape=[image_size, image_size],
             fill_value=0.0, interpolation="BILINEAR", fill_mode="NEAREST")[0]
 
-    def cut(image, frame):
-        top, left, height, width = tf.unstack(frame)
+    def cut(image, face_box):
+        top, left, height, width = tf.unstack(face_box)
         shape = tf.shape(image)
         inside = (height > 0) & (top + height <= shape[0]) & (left + width <= shape[1])
         image = tf.cond(inside, lambda: tf.image.crop_to_bounding_box(image, top, left, height, width), lambda: image)
         return tf.image.resize(image, [image_size, image_size], antialias=True)
 
-    def load(path, frame, warp, label):
+    def load(path, face_box, warp, label):
         image = tf.numpy_function(read_rgb, [path], tf.uint8, stateful=False)
         image.set_shape([None, None, 3])
-        image = tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, frame))
+        image = tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, face_box))
         if training:  # half the faces, as small as the detector meets them
             image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)
         elif face_side:
@@ -445,12 +445,12 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42, fac
 
     paths = tf.constant(images.paths)
     # (top, left, height, width); a height of 0 keeps the whole image.
-    frames = tf.constant([frame or (0, 0, 0, 0) for frame in images.frames or [None] * len(images.paths)],
-                         dtype=tf.int32)
+    face_boxes = tf.constant([box or (0, 0, 0, 0) for box in images.face_boxes or [None] * len(images.paths)],
+                             dtype=tf.int32)
     labels = tf.constant(images.labels, dtype=tf.int32)
     warps = tf.constant(warp_parameters(images, image_size) if aligned else [[0.0] * 8] * len(images.paths),
                         dtype=tf.float32)
-    dataset = tf.data.Dataset.from_tensor_slices((paths, frames, warps, labels))
+    dataset = tf.data.Dataset.from_tensor_slices((paths, face_boxes, warps, labels))
     if training:
         dataset = dataset.shuffle(len(images.paths), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)

@@ -9,6 +9,7 @@ import threading
 
 import cv2
 
+from mask_detector.boxes import overlap
 from mask_detector.errors import UserError
 from mask_detector.labels import COLOURS, TEXT, UNDECIDED_COLOUR, UNDECIDED_TEXT
 
@@ -18,10 +19,6 @@ QUIT_KEYS = (ord("q"), 27)  # q and Esc
 LARGEST_WINDOW = (1280, 900)
 READABLE_SIDE = 800
 DISPLAY_TIMEOUT = 5.0  # seconds to wait for an X server to answer
-
-
-def _overlaps(a, b):
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def place_label(box, size, frame_size, taken):
@@ -41,7 +38,7 @@ def place_label(box, size, frame_size, taken):
     for top in preferred + sorted(edges, key=lambda top: abs(top - preferred[0])):
         top = min(max(0, top), lowest)
         spot = (left, top, left + width, top + height)
-        if not any(_overlaps(spot, other) for other in taken):
+        if not any(overlap(spot, other) for other in taken):
             return spot
     top = min(max(0, preferred[0]), lowest)  # no free room at all: the usual place
     return left, top, left + width, top + height

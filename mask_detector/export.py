@@ -31,16 +31,16 @@ def calibration_images(folders):
 def calibration_batches(images, image_size, count, seed=0, aligned=False):
     """Up to ``count`` of ``images`` (see calibration_images), one at a time, as float32 0-255 RGB batches of one.
 
-    They go through the same framing and loading as training (frame_faces,
+    They go through the same face finding and loading as training (locate_faces,
     make_dataset), so the ranges int8 is calibrated on are the ranges the
     model was trained on.
     """
     import numpy as np
 
-    from mask_detector.data import frame_faces, make_dataset
+    from mask_detector.data import locate_faces, make_dataset
 
     chosen = np.random.default_rng(seed).permutation(len(images.paths))[:count].tolist()
-    for batch, _ in make_dataset(frame_faces(images.subset(chosen), report=lambda message: None), image_size,
+    for batch, _ in make_dataset(locate_faces(images.subset(chosen), report=lambda message: None), image_size,
                                  batch_size=1, aligned=aligned):
         yield [batch.numpy()]
 

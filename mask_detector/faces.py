@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from mask_detector.assets import FACE_DETECTOR_DIR
-from mask_detector.boxes import drop_nested
+from mask_detector.boxes import clipped, drop_nested
 from mask_detector.errors import UserError
 
 FACE_DETECTORS = ("yunet", "ssd", "ssd-caffe")
@@ -31,12 +31,6 @@ class Face:
     box: tuple
     score: float
     landmarks: np.ndarray | None = None  # 5 (x, y) points for YuNet: eyes, nose, mouth corners
-
-
-def _clip_box(x1, y1, x2, y2, width, height):
-    x1, y1 = max(0, int(round(x1))), max(0, int(round(y1)))
-    x2, y2 = min(width, int(round(x2))), min(height, int(round(y2)))
-    return x1, y1, x2, y2
 
 
 def _require(path):
@@ -101,7 +95,7 @@ class YuNetDetector:
         faces = []
         for row in rows[np.argsort(-rows[:, 14])]:
             x, y, w, h = row[:4]
-            box = _clip_box(x, y, x + w, y + h, width, height)
+            box = clipped((x, y, x + w, y + h), width, height)
             if box[2] > box[0] and box[3] > box[1]:
                 faces.append(Face(box, float(row[14]), row[4:14].reshape(5, 2)))
         return faces
@@ -145,7 +139,7 @@ class SSDDetector:
         for _, _, score, x1, y1, x2, y2 in detections:
             if score < self.confidence:
                 continue
-            box = _clip_box(x1 * width, y1 * height, x2 * width, y2 * height, width, height)
+            box = clipped((x1 * width, y1 * height, x2 * width, y2 * height), width, height)
             if box[2] > box[0] and box[3] > box[1]:
                 faces.append(Face(box, float(score)))
         return faces
@@ -167,7 +161,7 @@ def faces_in_crop(detector, image):
     padded = cv2.copyMakeBorder(image, border, border, border, border, cv2.BORDER_CONSTANT, value=(127, 127, 127))
     faces = []
     for face in detector.detect(padded):
-        box = _clip_box(*(v - border for v in face.box), width, height)
+        box = clipped([v - border for v in face.box], width, height)
         if box[2] > box[0] and box[3] > box[1]:
             landmarks = None if face.landmarks is None else face.landmarks - border
             faces.append(Face(box, face.score, landmarks))

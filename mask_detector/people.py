@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mask_detector.boxes import near
+from mask_detector.boxes import grown, near
 from mask_detector.files import write_image
 from mask_detector.judging import Judging
 from mask_detector.labels import TEXT, VIOLATIONS
@@ -209,11 +209,8 @@ class People:
 
     def _snapshot(self, track, frame):
         """The face with a margin around it, saved as a JPEG."""
-        x1, y1, x2, y2 = track.box
-        margin_x, margin_y = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
         height, width = frame.image.shape[:2]
-        left, top = max(0, int(x1 - margin_x)), max(0, int(y1 - margin_y))
-        right, bottom = min(width, int(x2 + margin_x)), min(height, int(y2 + margin_y))
+        left, top, right, bottom = grown(track.box, 0.25, width, height)
         path = self.snapshots / f"person{track.track_id:05d}_{track.vote.label}_{frame.time:.1f}s.jpg"
         write_image(path, frame.image[top:bottom, left:right])
         return path

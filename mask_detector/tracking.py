@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mask_detector.boxes import iou_matrix, near
+from mask_detector.boxes import greedy_pairs, iou_matrix, near
 
 
 class LabelVote:
@@ -151,7 +151,7 @@ class FaceTracker:
         affinity = iou_matrix(predicted, boxes)
         close = near(predicted, boxes) & lost[:, None]
         affinity = np.where((affinity < self.least_iou) & close, self.least_iou, affinity)
-        return _greedy_pairs(affinity, self.least_iou)
+        return greedy_pairs(affinity, self.least_iou)
 
     def _start(self, box, now):
         track = Track(self._next_id, box, now, now, LabelVote(self.class_names, **self.vote_options))
@@ -190,17 +190,3 @@ def common_shift(track_boxes, boxes):
         if fitted > support:
             best, support = shift, fitted
     return best
-
-
-def _greedy_pairs(affinity, least):
-    """(row, column) pairs, highest affinity first, each row and column used once, affinity >= least."""
-    pairs = []
-    affinity = affinity.copy()
-    while affinity.size:
-        row, column = np.unravel_index(np.argmax(affinity), affinity.shape)
-        if affinity[row, column] < least:
-            break
-        pairs.append((int(row), int(column)))
-        affinity[row, :] = -1
-        affinity[:, column] = -1
-    return pairs

@@ -38,11 +38,11 @@ def test_augmentation_moves_every_image_differently_and_keeps_its_size():
     np.testing.assert_allclose(flat, 90.0, atol=1e-3)
 
 
-def test_training_faces_are_framed_as_the_detector_frames_them_at_run_time(tmp_path):
+def test_training_faces_are_cut_at_the_box_the_detector_gives_at_run_time(tmp_path):
     """A loose training crop is cut to the box YuNet gives the same face in the whole photo."""
     import cv2
 
-    from mask_detector.data import ImageList, frame_faces, make_dataset
+    from mask_detector.data import ImageList, locate_faces, make_dataset
     from mask_detector.boxes import iou_matrix
     from mask_detector.evaluation import load_voc
     from mask_detector.faces import YuNetDetector
@@ -68,17 +68,17 @@ def test_training_faces_are_framed_as_the_detector_frames_them_at_run_time(tmp_p
     images = ImageList([str(tmp_path / "loose.png"), str(tmp_path / "no_face.png")], [0, 1], ["a", "b"], ["a", "b"])
 
     messages = []
-    frame_faces(images, messages.append)
-    assert messages == ["faces framed as the face detector frames them: 1 of 2 images "
+    locate_faces(images, messages.append)
+    assert messages == ["faces located as the face detector finds them at run time: 1 of 2 images "
                         "(the rest, with no single face found, are kept whole)"]
-    assert images.frames[1] is None
-    frame_top, frame_left, height, width = images.frames[0]
-    framed_box = np.array([[left + frame_left, top + frame_top, left + frame_left + width, top + frame_top + height]])
-    assert iou_matrix(framed_box, run_time_box[None])[0, 0] > 0.8
+    assert images.face_boxes[1] is None
+    box_top, box_left, height, width = images.face_boxes[0]
+    found_box = np.array([[left + box_left, top + box_top, left + box_left + width, top + box_top + height]])
+    assert iou_matrix(found_box, run_time_box[None])[0, 0] > 0.8
 
-    # What training reads is that frame, resized; the image without a face is read whole.
+    # What training reads is that box, resized; the image without a face is read whole.
     batch = next(iter(make_dataset(images, 64, batch_size=2)))[0].numpy()
-    crop = cv2.cvtColor(loose[frame_top:frame_top + height, frame_left:frame_left + width], cv2.COLOR_BGR2RGB)
+    crop = cv2.cvtColor(loose[box_top:box_top + height, box_left:box_left + width], cv2.COLOR_BGR2RGB)
     expected = cv2.resize(crop, (64, 64), interpolation=cv2.INTER_AREA).astype(np.float32)
     assert np.abs(batch[0] - expected).mean() < 6
     whole = cv2.resize(cv2.imread(str(tmp_path / "no_face.png"))[..., ::-1], (64, 64), interpolation=cv2.INTER_AREA)
@@ -91,11 +91,11 @@ def test_aligned_training_crops_are_the_run_time_aligned_crops():
     import cv2
 
     from mask_detector.classifier import FACE_TEMPLATE, align_faces
-    from mask_detector.data import ImageList, frame_faces, make_dataset
+    from mask_detector.data import ImageList, locate_faces, make_dataset
     from mask_detector.files import read_image
 
     paths = [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "with_mask").glob("*.jpg"))[:6]]
-    images = frame_faces(ImageList(paths, [0] * 6, ["x"] * 6, ["x"] * 6), report=lambda message: None)
+    images = locate_faces(ImageList(paths, [0] * 6, ["x"] * 6, ["x"] * 6), report=lambda message: None)
     assert sum(points is not None for points in images.landmarks) >= 4
     batch = next(iter(make_dataset(images, 128, batch_size=6, aligned=True)))[0].numpy()
     for path, points, trained in zip(paths, images.landmarks, batch):

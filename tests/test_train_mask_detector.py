@@ -309,7 +309,7 @@ def test_training_reads_images_as_the_scripts_do(tmp_path):
     upright = read_image(rotated)
     assert upright.shape[:2] == image.shape[:2]  # EXIF orientation 8 undone
     rotated_only = images.subset([images.paths.index(str(rotated))])
-    rotated_only.frames = [None]  # read whole
+    rotated_only.face_boxes = [None]  # read whole
     batch = next(iter(make_dataset(rotated_only, 64, batch_size=1)))[0].numpy()[0]
     expected = cv2.resize(upright, (64, 64), interpolation=cv2.INTER_AREA)[..., ::-1].astype(np.float32)
     assert np.abs(batch - expected).mean() < 6  # upright in training too, as at run time
