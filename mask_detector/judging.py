@@ -1,6 +1,6 @@
 """When a face's label is a flag: the evidence a face must show before it is called a violation.
 
-A flag ("No Mask", "Mask below nose", an alert) is what people act on, so it
+A flag ("No mask", "Mask worn wrongly", an alert) is what people act on, so it
 needs a face large enough to judge and an answer sure enough for its size: a
 small face is judged only when the model is very sure. Both are chosen on the
 validation split when the model is trained (training.choose_judging) and kept
