@@ -15,16 +15,21 @@ names, or mirror the input folders when two photos share a name.
 A folder runs in as many processes as the machine has cores (--workers), or
 on a Ray cluster (--ray). Run the same command again after a stop and the
 photos already in --json are skipped; those made with other settings (model,
-its sha256, detector, confidence, detect size, single scale) are done again.
+its sha256, detector, confidence, detect size, single scale, privacy) are done again.
+
+--privacy blur pixelates every face in the copies and the window;
+--privacy stats writes no picture at all, only the JSON lines and counts.
 """
 
 import os
 import sys
+from dataclasses import replace
 
 from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
 from mask_detector.errors import run_cli, stop_on_sigterm
 from mask_detector.files import DEFAULT_MAX_PIXELS
 from mask_detector.pipeline import PHOTOS
+from mask_detector.privacy import PRIVACY_MODES, hides_faces, refuse_pictures
 
 
 def parse_args(argv):
@@ -54,11 +59,15 @@ def parse_args(argv):
         help="with --ray ADDRESS: seconds to wait for the cluster to answer before giving up",
     )
     parser.add_argument("--restart", action="store_true", help="do every photo again, even those already in --json")
+    parser.add_argument("--privacy", choices=PRIVACY_MODES, default="off",
+                        help="off: pictures as they are; blur: every face pixelated in the copies written and the "
+                        "window; stats: no picture written at all (refuses --output), only JSON and counts")
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
+    refuse_pictures(args.privacy, output=args.output)
     from mask_detector import display, parallel, photos
     from mask_detector.files import JsonLines
 
@@ -70,10 +79,13 @@ def main(argv=None):
     if args.json is None and args.no_display and args.output is None:
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
     show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
-    settings = pipeline_settings(args)
+    settings = replace(pipeline_settings(args), doubtful_faces=hides_faces(args.privacy))
     made_with = photos.settings_record(settings)
+    if args.privacy != "off":  # a resumed run redoes copies made with faces clear; lines of "off" stay as they were
+        made_with |= {"privacy": args.privacy}
     earlier, todo = photos.resume(args.json, found, made_with) if not args.restart else ("", found)
-    jobs = [(path, copies.get(path), args.max_pixels) for path, _ in todo]
+    hide_faces = hides_faces(args.privacy)
+    jobs = [(path, copies.get(path), args.max_pixels, hide_faces) for path, _ in todo]
     with JsonLines(args.json, earlier=earlier) as json_lines:
         detections = parallel.detections(settings, jobs, show, args.workers, args.ray, args.verbose)
         failures = photos.run_photos(detections, len(todo), json_lines, show, args.wait, args.verbose, made_with)

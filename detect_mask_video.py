@@ -3,6 +3,7 @@
     python detect_mask_video.py                      # camera 0, in a window; q quits
     python detect_mask_video.py --source clip.mp4 --no-display --output annotated.mp4 --json frames.jsonl
     python detect_mask_video.py --events people.jsonl --on-alert "notify-send 'No mask'" --snapshots alerts/
+    python detect_mask_video.py --source rtsp://door/stream --privacy blur --clips evidence/ --keep-days 7
 
 Each face is followed while in view and gets one label per person, decided
 over several frames. People without a mask raise one alert each. At the end
@@ -10,14 +11,22 @@ it prints one line: frames, seconds, frames per second, people seen and
 their labels, alerts. --json appends one object per frame, then a summary;
 --events one line per alert and per person leaving view. Neither is touched
 when the run cannot start (a source that does not open, a missing model).
+
+--privacy blur pixelates every face in the video, the window, snapshots and
+clips; --privacy stats writes no picture at all. --clips keeps the seconds
+before and after each alert; --keep-days deletes old snapshots and clips
+(only those this script wrote).
 """
 
 import sys
+from dataclasses import replace
 
 from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
 from mask_detector.files import is_still_image
+from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS
 from mask_detector.pipeline import LIVE
+from mask_detector.privacy import PRIVACY_MODES, check_keep_days, hides_faces, refuse_pictures
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
 
 WINDOW = "Face mask detector (q quits)"
@@ -37,6 +46,19 @@ def parse_args(argv):
                         help="seconds an --on-alert command may run before it is stopped; at the end, those still "
                         "running get 5 s more at most, then are all stopped together")
     parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
+    parser.add_argument("--clips", metavar="DIR", help="save a video of the seconds around each alert here")
+    parser.add_argument("--clip-before", type=at_least(0.0, float), default=BEFORE_SECONDS,
+                        help="seconds of video before an alert in its clip (kept in memory meanwhile)")
+    parser.add_argument("--clip-after", type=at_least(0.0, float), default=AFTER_SECONDS,
+                        help="seconds of video after an alert in its clip")
+    parser.add_argument("--privacy", choices=PRIVACY_MODES, default="off",
+                        help="off: pictures as they are; blur: every face pixelated in every picture written or "
+                        "shown; stats: no picture written at all (refuses --output, --snapshots, --clips)")
+    parser.add_argument("--evidence-faces", action="store_true",
+                        help="with --privacy blur: leave the alerted person's face clear in their snapshot and clip")
+    parser.add_argument("--keep-days", type=at_least(0.0, float),
+                        help="delete snapshots and clips this script wrote once they are this many days old "
+                        "(at start, then hourly); other files in those folders are never touched")
     parser.add_argument("--person-frames", type=at_least(1), default=5,
                         help="frames a face must be found in to count as a person")
     parser.add_argument("--alert-cooldown", type=at_least(0.0, float), default=3.0,
@@ -53,6 +75,8 @@ def parse_args(argv):
 
 def main(argv=None):
     args = parse_args(argv)
+    refuse_pictures(args.privacy, output=args.output, snapshots=args.snapshots, clips=args.clips)
+    check_keep_days(args.keep_days, snapshots=args.snapshots, clips=args.clips)
     stop_on_sigterm()
     from mask_detector.display import require_window
     from mask_detector.live import LiveOutputs
@@ -61,11 +85,11 @@ def main(argv=None):
 
     if not args.no_display:
         require_window()
-    outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots)
+    outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots, args.clips)
     # The source opens before the models load, so a wrong --source is told at once; the
     # outputs open last, so a run that cannot start leaves earlier files as they were.
     with FrameSource(args.source, args.timeout, args.reconnect_for) as source:
-        pipeline = load_pipeline(pipeline_settings(args))
+        pipeline = load_pipeline(replace(pipeline_settings(args), doubtful_faces=hides_faces(args.privacy)))
         with outputs.open():
             counts = _run(args, source, pipeline, outputs)
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
@@ -92,14 +116,24 @@ def main(argv=None):
 
 
 def _run(args, source, pipeline, outputs):
+    from mask_detector.evidence import Evidence, EvidenceClips
     from mask_detector.live import LiveRun
     from mask_detector.people import People
+    from mask_detector.video import camera_name
 
+    clips = None
+    if args.clips:
+        clips = EvidenceClips(args.clips, camera_name(args.source), args.clip_before, args.clip_after, args.privacy,
+                              args.evidence_faces, fps=source.fps)
+    evidence = None
+    if args.snapshots or args.clips:
+        evidence = Evidence(args.snapshots, clips, args.privacy, args.evidence_faces, args.keep_days)
     people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                    outputs.events, args.on_alert, args.snapshots, args.alert_timeout, pipeline.judging)
+                    outputs.events, args.on_alert, evidence, args.alert_timeout, pipeline.judging)
     writer = outputs.video_writer(source.fps)
     window = None if args.no_display else WINDOW
-    return LiveRun(pipeline, people).run(source, outputs.json_lines, writer, window, args.max_frames)
+    return LiveRun(pipeline, people, privacy=args.privacy).run(source, outputs.json_lines, writer, window,
+                                                               args.max_frames)
 
 
 if __name__ == "__main__":

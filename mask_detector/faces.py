@@ -22,6 +22,10 @@ FETCH_HINT = "run `python -m mask_detector.assets` (add --mirror DIR to copy fro
 # a 640x480 webcam frame (benchmarks/bench_pipeline.py), and faces near a camera are large. A training
 # image or a synthetic source photo (200-900 px, one face) at 320 px: its face stays large, and it is fast.
 PHOTO_DETECT_SIZE, LIVE_DETECT_SIZE, CROP_DETECT_SIZE = 1280, 480, 320
+# Faces hidden for privacy are searched down to this score: a doubtful face is pixelated, never labelled.
+# At 0.3 YuNet finds the small, turned faces of the sample photos that it scores 0.5 in one pass and 0.7 in
+# another, and a few patches that are no face: hiding a patch costs nothing, missing a face does.
+LEAST_HIDDEN_SCORE = 0.3
 
 
 @dataclass
@@ -49,13 +53,18 @@ class YuNetDetector:
     enlarged copy, while large faces are only found at the first scale, so
     neither pass alone finds both. A box lying mostly inside a larger one is
     the same face found twice, and is dropped.
+
+    With a ``least_score`` below ``confidence``, ``find`` also gives the boxes
+    of doubtful faces, scored between the two, from the same passes.
     """
 
     def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.6, detect_size=PHOTO_DETECT_SIZE,
-                 single_scale=True):
+                 single_scale=True, least_score=None):
         model = _require(Path(model_dir) / "face_detection_yunet_2023mar.onnx")
+        self.confidence = confidence
+        least = confidence if least_score is None else min(least_score, confidence)
         try:
-            self._net = cv2.FaceDetectorYN.create(model, "", (320, 320), confidence, 0.3, 5000)
+            self._net = cv2.FaceDetectorYN.create(model, "", (320, 320), least, 0.3, 5000)
         except cv2.error:
             raise UserError(f"cannot load the YuNet model {model}; it may be corrupt. {FETCH_HINT}") from None
         self.detect_size = detect_size
@@ -78,12 +87,20 @@ class YuNetDetector:
         return rows
 
     def detect(self, image):
+        """The faces in a BGR image, best score first."""
+        return self.find(image)[0]
+
+    def find(self, image):
+        """(the faces in a BGR image, the boxes of doubtful faces: see least_score)."""
         height, width = image.shape[:2]
         longer = max(width, height)
         scale = min(1.0, self.detect_size / longer) if self.detect_size else 1.0
         rows = self._detect_at(image, scale)
         if not self.single_scale:
             rows = np.concatenate([rows, self._detect_at(image, scale * 2)])
+        # Doubtful faces are set apart before the passes are merged: a face is found as if they were not there.
+        doubtful, rows = rows[rows[:, 14] < self.confidence], rows[rows[:, 14] >= self.confidence]
+        if not self.single_scale:
             if len(rows):
                 boxes = rows[:, :4].tolist()
                 keep = cv2.dnn.NMSBoxes(boxes, rows[:, 14].tolist(), 0.0, 0.3)
@@ -98,7 +115,7 @@ class YuNetDetector:
             box = clipped((x, y, x + w, y + h), width, height)
             if box[2] > box[0] and box[3] > box[1]:
                 faces.append(Face(box, float(row[14]), row[4:14].reshape(5, 2)))
-        return faces
+        return faces, [clipped((x, y, x + w, y + h), width, height) for x, y, w, h in doubtful[:, :4]]
 
 
 class SSDDetector:
@@ -111,7 +128,7 @@ class SSDDetector:
     INPUT_SIZE = (300, 300)
     MEAN = (104.0, 177.0, 123.0)
 
-    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.5, use_caffe=False):
+    def __init__(self, model_dir=FACE_DETECTOR_DIR, confidence=0.5, use_caffe=False, least_score=None):
         model_dir = Path(model_dir)
         try:
             if use_caffe:
@@ -129,20 +146,28 @@ class SSDDetector:
         except cv2.error:
             raise UserError(f"cannot load the SSD face detector from {model_dir}; it may be corrupt. {FETCH_HINT}") from None
         self.confidence = confidence
+        self.least_score = confidence if least_score is None else min(least_score, confidence)
 
     def detect(self, image):
+        """The faces in a BGR image."""
+        return self.find(image)[0]
+
+    def find(self, image):
+        """(the faces in a BGR image, the boxes of doubtful faces, scored from least_score up to confidence)."""
         height, width = image.shape[:2]
         blob = cv2.dnn.blobFromImage(image, 1.0, self.INPUT_SIZE, self.MEAN, swapRB=False, crop=False)
         self._net.setInput(blob)
         detections = self._net.forward().reshape(-1, 7)
-        faces = []
+        faces, doubtful = [], []
         for _, _, score, x1, y1, x2, y2 in detections:
-            if score < self.confidence:
+            if score < self.least_score:
                 continue
             box = clipped((x1 * width, y1 * height, x2 * width, y2 * height), width, height)
-            if box[2] > box[0] and box[3] > box[1]:
+            if score < self.confidence:
+                doubtful.append(box)
+            elif box[2] > box[0] and box[3] > box[1]:
                 faces.append(Face(box, float(score)))
-        return faces
+        return faces, doubtful
 
 
 # A face crop (a training image) leaves YuNet no room around the face, and it
@@ -169,16 +194,17 @@ def faces_in_crop(detector, image):
 
 
 def create_face_detector(name="yunet", confidence=None, detect_size=PHOTO_DETECT_SIZE, single_scale=True,
-                         model_dir=FACE_DETECTOR_DIR):
+                         model_dir=FACE_DETECTOR_DIR, least_score=None):
     """Build a face detector by name; ``confidence`` None keeps the detector's default.
 
     ``detect_size`` and ``single_scale`` are YuNet's; the SSD always looks at 300x300.
+    ``least_score`` is where its search for doubtful faces stops (None: no such search).
     """
     if name not in FACE_DETECTORS:
         raise UserError(f"unknown face detector {name!r}; choose one of {', '.join(FACE_DETECTORS)}")
     if confidence is not None and not 0.0 <= confidence <= 1.0:
         raise UserError(f"--confidence must be between 0 and 1, got {confidence}")
-    extra = {} if confidence is None else {"confidence": confidence}
+    extra = ({} if confidence is None else {"confidence": confidence}) | {"least_score": least_score}
     if name == "yunet":
         return YuNetDetector(model_dir, detect_size=detect_size, single_scale=single_scale, **extra)
     return SSDDetector(model_dir, use_caffe=(name == "ssd-caffe"), **extra)

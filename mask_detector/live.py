@@ -18,6 +18,7 @@ from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT
 from mask_detector.pipeline import FaceResult
+from mask_detector.privacy import hides_faces, pixelate
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import VideoOutput, describe_source
 
@@ -72,8 +73,10 @@ class FrameRate:
 class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
-    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0):
+    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off"):
         self.pipeline = pipeline
+        self.hide_faces = hides_faces(privacy)  # in the video written and the window
+        self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
         self.class_names = people.class_names
         self.tracker = FaceTracker(self.class_names, keep_lost=keep_lost)
         self.people = people
@@ -86,7 +89,7 @@ class LiveRun:
 
     def step(self, frame):
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
-        faces = self.pipeline.face_detector.detect(frame.image)
+        faces, self.doubtful = self.pipeline.face_detector.find(frame.image)
         tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
         due = self._due(tracks)
         if due:
@@ -95,7 +98,7 @@ class LiveRun:
                     tracks[i].vote.add([probabilities[name] for name in self.class_names],
                                        self.pipeline.judging.weight(faces[i].box))
                     tracks[i].last_classified = frame.time
-        self.people.update(tracks, frame)
+        self.people.update(tracks, frame, self.doubtful)
         self.people.left(gone)
         return [self._face(face, track) for face, track in zip(faces, tracks)]
 
@@ -111,6 +114,8 @@ class LiveRun:
     def finish(self):
         self.people.left(self.tracker.finish())
         self.people.finish()
+        if self.people.evidence:
+            self.people.evidence.close()
 
     def run(self, source, json_lines=None, writer=None, window=None, max_frames=0):
         """Every frame of ``source``: track, label, report as asked; return the LiveCounts."""
@@ -122,6 +127,9 @@ class LiveRun:
                 # A frame's JSON line, its video frame and its count are all done, or none is.
                 with interrupts_deferred():
                     faces = self.step(frame)
+                    if self.people.evidence:
+                        self.people.evidence.add(frame, faces, self.doubtful)  # before anything is drawn on it
+                        self.people.evidence.sweep_when_due()
                     if json_lines:
                         json_lines.write(
                             {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
@@ -153,14 +161,17 @@ class LiveRun:
         return counts
 
     def draw(self, frame, faces, fps):
+        if self.hide_faces:
+            pixelate(frame.image, [face.box for face in faces] + self.doubtful)
         display.draw_results(frame.image, faces)
         counts = self.people.counts()
         in_view = [f for f in faces if self.tracker.tracks[f.track_id].frames >= self.people.person_frames]
+        incorrect = TEXT["incorrect"].lower()
         display.draw_panel(frame.image, [
             f"{fps:.0f} FPS",
             f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} {TEXT['no_mask'].lower()}",
             f"total: {counts['people']} people, {counts['people_no_mask']} {TEXT['no_mask'].lower()}"
-            + (f", {counts['people_incorrect']} {TEXT['incorrect'].lower()}" if "incorrect" in self.class_names else ""),
+            + (f", {counts['people_incorrect']} {incorrect}" if "incorrect" in self.class_names else ""),
         ])
         banner = self.people.banner_text(frame.time)
         if banner:
@@ -177,7 +188,7 @@ class LiveOutputs:
     run goes on, and an earlier run's lines stay before this run's.
     """
 
-    def __init__(self, source, video=None, json_path=None, events_path=None, snapshots=None):
+    def __init__(self, source, video=None, json_path=None, events_path=None, snapshots=None, clips=None):
         kind, target = describe_source(source)
         for path in (video, json_path, events_path):
             if path and path != "-" and kind == "file" and _same_file(path, target):
@@ -185,8 +196,9 @@ class LiveOutputs:
         for path in (video, json_path, events_path):
             if path and path != "-":
                 check_writable(path)
-        if snapshots:
-            check_writable(Path(snapshots) / "snapshot.jpg")
+        for folder in (snapshots, clips):
+            if folder:
+                check_writable(Path(folder) / "evidence.jpg")
         self.video = video
         self.json_to_stdout = json_path == "-"
         self._json_path, self._events_path = json_path, events_path

@@ -45,7 +45,7 @@ def detections(settings, jobs, show=False, workers=None, ray=None, verbose=False
     """(path, record, image, results) for each photo in order, from wherever asked to run.
 
     ``settings`` is the pipeline's (pipeline.PipelineSettings); ``jobs`` are
-    (path, annotated copy or None, largest pixel count) per photo; ``workers``
+    (path, annotated copy or None, largest pixel count, faces hidden) per photo; ``workers``
     the processes or Ray actors (None: one per core of this machine, or of
     the Ray cluster); ``ray`` a Ray address (see require_ray), or None to stay
     on this machine; ``verbose`` lets Ray show its own logs. A generator:
@@ -95,11 +95,11 @@ def _worker_pipeline(settings, threads):
         return error
 
 
-def _worker_record(pipeline, path, copy, max_pixels):
+def _worker_record(pipeline, path, copy, max_pixels, hide_faces):
     """One photo's JSON record from a worker's pipeline (see _worker_pipeline), its copy written."""
     if isinstance(pipeline, UserError):
         raise pipeline
-    return detect_and_save(pipeline, path, copy, max_pixels)[0]
+    return detect_and_save(pipeline, path, copy, max_pixels, hide_faces)[0]
 
 
 def _detect(job):
@@ -137,8 +137,8 @@ class RayDetector:
         import numpy as np
 
         records = [
-            json.dumps(_worker_record(self.pipeline, Path(path), Path(copy) if copy else None, int(limit)))
-            for path, copy, limit in zip(batch["path"], batch["copy"], batch["max_pixels"])
+            json.dumps(_worker_record(self.pipeline, Path(path), Path(copy) if copy else None, int(limit), bool(hide)))
+            for path, copy, limit, hide in zip(batch["path"], batch["copy"], batch["max_pixels"], batch["hide_faces"])
         ]
         return {"record": np.array(records, dtype=object)}
 
@@ -171,7 +171,8 @@ def on_ray(settings, jobs, address, workers, verbose=False):
         context.enable_progress_bars = False  # the script shows its own
         cpus = int(ray.cluster_resources().get("CPU", 1))  # an actor takes one: more would wait for ever
         workers = min(workers or cpus, cpus, len(jobs))
-        items = [{"path": str(path), "copy": str(copy or ""), "max_pixels": limit} for path, copy, limit in jobs]
+        items = [{"path": str(path), "copy": str(copy or ""), "max_pixels": limit, "hide_faces": hide}
+                 for path, copy, limit, hide in jobs]
         detector = type("Detector", (RayDetector,), {"run": (settings, os.getcwd(), 1)})
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 10_000)).map_batches(
             detector, batch_size=PHOTOS_PER_BATCH, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,

@@ -4,7 +4,8 @@ A track counts as a person once its face was found in ``person_frames``
 frames, so a false detection that flickers for a moment is not a visitor.
 A person whose label is a violation (no mask, or a mask worn wrongly) raises
 one alert: an event line, a banner in the window, and, if asked, a command
-run with the event as JSON on its standard input and a snapshot of the face.
+run with the event as JSON on its standard input, and the evidence asked for
+(a snapshot of the face, a clip: evidence.py).
 The cooldown keeps one person from raising it twice when their track is
 lost and found again under a new id: a new track that starts within
 ``cooldown`` seconds of an alerted track's end, near where that one was
@@ -18,12 +19,10 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 
-from mask_detector.boxes import grown, near
-from mask_detector.files import write_image
+from mask_detector.boxes import near
 from mask_detector.judging import Judging
 from mask_detector.labels import TEXT, VIOLATIONS
 
@@ -163,7 +162,7 @@ def _feed(process, data):
 class People:
     """Counts people by label, writes their events and raises their alerts."""
 
-    def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, snapshots=None,
+    def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, evidence=None,
                  command_timeout=30.0, judging=Judging()):
         self.class_names = tuple(class_names)
         self.judging = judging  # when a person's label is a flag
@@ -171,25 +170,25 @@ class People:
         self.cooldown = cooldown
         self.events = events  # a files.JsonLines, or None
         self.command = AlertCommand(command, command_timeout) if command else None
-        self.snapshots = Path(snapshots) if snapshots else None
+        self.evidence = evidence  # an evidence.Evidence, or None
         self.people = {}  # track_id -> Track, every track that counted as a person
         self.alerts = []  # the alert events raised
         self._alerted_ends = []  # (last time, last box) of alerted tracks that left view
         self.banner = None  # (text, until time) for the window
 
-    def update(self, tracks, frame):
-        """After a frame: count new people, raise due alerts."""
+    def update(self, tracks, frame, doubtful=()):
+        """After a frame: count new people, raise due alerts (``doubtful``: boxes of faces no one labelled)."""
         for track in tracks:
             if track.frames >= self.person_frames:
                 self.people.setdefault(track.track_id, track)
                 if track.vote.label in VIOLATIONS and not track.alerted and self.judged(track):
-                    self._alert(track, frame)
+                    self._alert(track, frame, [t.box for t in tracks] + list(doubtful))
 
     def judged(self, track):
         """Whether the person's label stands on enough evidence to be a flag."""
         return self.judging.person_judged(track.vote, track.box)
 
-    def _alert(self, track, frame):
+    def _alert(self, track, frame, boxes):
         track.alerted = True
         ends = [box for end, box in self._alerted_ends if 0 <= track.first_time - end <= self.cooldown]
         if ends and near(np.array(ends), track.box[None, :]).any():
@@ -198,22 +197,14 @@ class People:
             "event": "alert", "track_id": track.track_id, "label": track.vote.label,
             "time": round(frame.time, 3), "frame": frame.index, "box": [int(v) for v in track.box],
         }
-        if self.snapshots:
-            event["snapshot"] = str(self._snapshot(track, frame))
+        if self.evidence:
+            event |= self.evidence.on_alert(track, frame, boxes)
         if self.events:
             self.events.write(event)
         if self.command:
             self.command.run(event)
         self.alerts.append(event)
         self.banner = (f"ALERT: {TEXT[track.vote.label]} (person {track.track_id})", frame.time + 3.0)
-
-    def _snapshot(self, track, frame):
-        """The face with a margin around it, saved as a JPEG."""
-        height, width = frame.image.shape[:2]
-        left, top, right, bottom = grown(track.box, 0.25, width, height)
-        path = self.snapshots / f"person{track.track_id:05d}_{track.vote.label}_{frame.time:.1f}s.jpg"
-        write_image(path, frame.image[top:bottom, left:right])
-        return path
 
     def left(self, tracks):
         """Tracks that left view: an event line for each that was a person."""

@@ -16,6 +16,7 @@ from mask_detector.files import (
     walk_folder, what_is_there, write_image,
 )
 from mask_detector.labels import CLASS_NAMES, TEXT, THREE_CLASS_NAMES
+from mask_detector.privacy import pixelate
 
 WINDOW = "Face mask detector"
 
@@ -120,16 +121,19 @@ def file_stamp(path):
     return {"size": info.st_size, "mtime": info.st_mtime}
 
 
-def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
+def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS, hide_faces=False):
     """Read one photo and run the pipeline: (JSON record, image or None, results).
 
     A photo that cannot be read or processed gives a record with "error" and
-    no image, so that one bad file never stops a folder run.
+    no image, so that one bad file never stops a folder run. With
+    ``hide_faces`` (privacy.hides_faces) the image's faces, the doubtful ones too, come pixelated.
     """
     record = {"image": path_text(path)} | file_stamp(path)
     try:
         image = read_image(path, max_pixels)
-        results = pipeline(image)
+        results, doubtful = pipeline.label(image)
+        if hide_faces:
+            pixelate(image, [result.box for result in results] + doubtful)
     except (UserError, cv2.error, MemoryError) as error:
         message = str(error) if isinstance(error, UserError) else f"cannot process {path}: {first_line(error)}"
         return record | {"error": message}, None, []
@@ -138,9 +142,9 @@ def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS):
     return record, image, results
 
 
-def detect_and_save(pipeline, path, copy=None, max_pixels=DEFAULT_MAX_PIXELS):
+def detect_and_save(pipeline, path, copy=None, max_pixels=DEFAULT_MAX_PIXELS, hide_faces=False):
     """detect_in_photo, and the annotated copy written when one is planned: one photo's whole work."""
-    record, image, results = detect_in_photo(pipeline, path, max_pixels)
+    record, image, results = detect_in_photo(pipeline, path, max_pixels, hide_faces)
     if image is not None and copy is not None:
         write_image(copy, display.draw_results(image.copy(), results))
     return record, image, results

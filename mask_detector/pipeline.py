@@ -8,7 +8,7 @@ import numpy as np
 
 from mask_detector import DEFAULT_MODEL, FAST_MODEL
 from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
-from mask_detector.faces import LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE, create_face_detector
+from mask_detector.faces import LEAST_HIDDEN_SCORE, LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE, create_face_detector
 from mask_detector.judging import judging_of
 from mask_detector.labels import label_of
 from mask_detector.quiet import import_tensorflow
@@ -39,6 +39,8 @@ class PipelineSettings:
     detect_size: int = PHOTO_DETECT_SIZE  # YuNet: longest side of the image it searches
     single_scale: bool = False  # YuNet: skip the enlarged second pass that finds faces under 32 px
     preprocess: str = "auto"  # the pixels the classifier expects (classifier.PREPROCESSING)
+    # Also find doubtful faces (faces.LEAST_HIDDEN_SCORE), which are never labelled: to pixelate them (privacy).
+    doubtful_faces: bool = False
 
     @property
     def model_path(self):
@@ -113,8 +115,10 @@ class MaskPipeline:
 
     def __init__(self, settings=PHOTOS):
         self.settings = settings
-        self.face_detector = create_face_detector(settings.face_detector, settings.confidence,
-                                                  settings.detect_size, settings.single_scale)
+        self.face_detector = create_face_detector(
+            settings.face_detector, settings.confidence, settings.detect_size, settings.single_scale,
+            least_score=LEAST_HIDDEN_SCORE if settings.doubtful_faces else None,
+        )
         self.classifier = MaskClassifier(settings.model_path, settings.preprocess)
         self.judging = judging_of(self.classifier.card)
 
@@ -134,6 +138,11 @@ class MaskPipeline:
 
     def __call__(self, image):
         """The FaceResult of every face in ``image`` that could be classified."""
-        faces = self.face_detector.detect(image)
-        return [FaceResult(face.box, face.score, probabilities, self.judging.judged(face.box, probabilities))
-                for face, probabilities in zip(faces, self.classify(image, faces)) if probabilities is not None]
+        return self.label(image)[0]
+
+    def label(self, image):
+        """(the FaceResult of every face in ``image`` that could be classified, the boxes of doubtful faces)."""
+        faces, doubtful = self.face_detector.find(image)
+        results = [FaceResult(face.box, face.score, probabilities, self.judging.judged(face.box, probabilities))
+                   for face, probabilities in zip(faces, self.classify(image, faces)) if probabilities is not None]
+        return results, doubtful

@@ -19,6 +19,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
@@ -47,6 +48,16 @@ def describe_source(source):
     raise UserError(
         f"--source {redact(text)!r} is neither a camera index, an existing video file nor a stream URL"
     )
+
+
+def camera_name(source):
+    """A short name for a --source, for file names: `camera0`, a video file's stem, a stream's host."""
+    kind, target = describe_source(source)
+    if kind == "camera":
+        return f"camera{target}"
+    if kind == "file":
+        return Path(target).stem
+    return urlsplit(target).hostname or "stream"
 
 
 def redact(text):

@@ -21,12 +21,16 @@ def test_mask_pipeline_skips_faces_too_small_to_crop(tiny_model):
     from mask_detector.pipeline import MaskPipeline, PipelineSettings
 
     class FixedFaces:
-        def detect(self, image):
-            return [Face((5, 5, 5, 9), 0.9), Face((0, 0, 30, 30), 0.8), Face((100, 100, 120, 130), 0.7)]
+        def __init__(self, faces):
+            self.faces = faces
+
+        def find(self, image):
+            return self.faces, []
 
     pipeline = MaskPipeline(PipelineSettings(str(tiny_model)))
-    pipeline.face_detector = FixedFaces()
+    pipeline.face_detector = FixedFaces([Face((5, 5, 5, 9), 0.9), Face((0, 0, 30, 30), 0.8),
+                                         Face((100, 100, 120, 130), 0.7)])
     results = pipeline(np.full((50, 50, 3), 128, np.uint8))
     assert [result.box for result in results] == [(0, 0, 30, 30)]
-    pipeline.face_detector.detect = lambda image: [Face((3, 3, 3, 3), 0.9)]
+    pipeline.face_detector = FixedFaces([Face((3, 3, 3, 3), 0.9)])
     assert pipeline(np.zeros((50, 50, 3), np.uint8)) == []
