@@ -27,7 +27,7 @@ def silence_libraries():
     for name, value in QUIET_SETTINGS.items():
         os.environ.setdefault(name, value)
     if "cv2" in sys.modules and not user_opencv_level:
-        # A script that imported OpenCV before this package (make_masked_faces.py): OpenCV read its
+        # A script that imported OpenCV before this package (the benchmarks): OpenCV read its
         # setting then, so it is told now.
         cv2 = sys.modules["cv2"]
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)

@@ -9,8 +9,9 @@ import cv2
 import numpy as np
 
 from conftest import DATASET, assert_one_line_error, require, run_script, user_env
+from mask_detector.labels import FOLDERS
 
-CLASSES = ("with_mask", "incorrect_mask", "without_mask")
+CLASSES = tuple(FOLDERS.values())
 
 
 def copy_faces(folder, count=12):
