@@ -1,0 +1,159 @@
+"""mask_detector/live.py: LiveRun on a real clip with the shipped pipeline, LiveCounts, and LiveOutputs' refusals."""
+
+import json
+
+import cv2
+import pytest
+
+from conftest import make_clip
+from mask_detector.errors import UserError
+from mask_detector.files import JsonLines
+from mask_detector.live import LiveCounts, LiveOutputs, LiveRun
+from mask_detector.people import People
+from mask_detector.pipeline import LIVE, MaskPipeline
+from mask_detector.video import Frame, FrameSource
+
+FRAMES_PER_PHOTO = 10
+
+
+def photo(samples, name):
+    return next(p for p in samples if p.name == name)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return MaskPipeline(LIVE)
+
+
+@pytest.fixture(scope="module")
+def clip(samples, tmp_path_factory):
+    """One face without a mask for a second, then three faces (two without, one with) for a second."""
+    photos = [photo(samples, "maksssksksss716.jpg"), photo(samples, "maksssksksss244.jpg")]
+    return make_clip(photos, tmp_path_factory.mktemp("live") / "clip.mp4", fps=10, frames_per_photo=FRAMES_PER_PHOTO)
+
+
+def live_run(pipeline, events=None):
+    people = People(pipeline.classifier.class_names, person_frames=5, cooldown=0, events=events,
+                    judging=pipeline.judging)
+    return LiveRun(pipeline, people)
+
+
+def test_a_still_face_keeps_its_track_id_and_its_label_is_decided_after_three_answers(pipeline, clip):
+    run = live_run(pipeline)
+    with FrameSource(clip) as source:
+        steps = [run.step(frame) for frame in source]
+    run.finish()
+    assert len(steps) == 2 * FRAMES_PER_PHOTO
+    first, second = steps[:FRAMES_PER_PHOTO], steps[FRAMES_PER_PHOTO:]
+    assert all(len(faces) == 1 for faces in first) and all(len(faces) == 3 for faces in second)
+    assert {faces[0].track_id for faces in first} == {1}
+    ids = [sorted(face.track_id for face in faces) for faces in second]
+    assert all(frame_ids == ids[0] for frame_ids in ids) and len(set(ids[0])) == 3
+    assert 1 not in ids[0]  # another photo, other people
+    # The vote decides at the third answer; until then the label is the likeliest so far.
+    assert [faces[0].decided for faces in first] == [False, False] + [True] * (FRAMES_PER_PHOTO - 2)
+    assert {faces[0].label for faces in first} == {"no_mask"}
+    assert first[-1][0].mask_probability < 0.1 and first[-1][0].judged
+    # Three faces, three answers a frame: each is asked every frame, so all are decided at the third.
+    assert [all(face.decided for face in faces) for faces in second[:3]] == [False, False, True]
+    labels = sorted(face.label for face in second[-1])
+    assert labels == ["mask", "no_mask", "no_mask"]
+
+
+def test_with_more_faces_than_answers_per_frame_each_face_is_asked_in_turn(pipeline, samples):
+    image = cv2.resize(cv2.imread(str(photo(samples, "maksssksksss244.jpg"))), (640, 480))  # three faces
+    run = LiveRun(pipeline, People(pipeline.classifier.class_names, judging=pipeline.judging), classify_per_frame=1)
+    first = run.step(Frame(image.copy(), 0, 0.0))
+    # One face was asked about; the others show no label rather than one that looks like an answer.
+    assert sorted(face.label is None for face in first) == [False, True, True]
+    assert all(face.probabilities is None and not face.judged and not face.decided
+               for face in first if face.label is None)
+    for index in range(1, 9):
+        faces = run.step(Frame(image.copy(), index, index / 10))
+    answers = sorted(track.vote.answers for track in run.tracker.tracks.values())
+    assert answers == [3, 3, 3]  # nine answers shared out, not one face asked nine times
+    assert all(face.decided for face in faces)
+    run.finish()
+
+
+def test_run_writes_a_json_line_per_frame_then_the_summary(pipeline, clip, tmp_path):
+    results, events = tmp_path / "frames.jsonl", tmp_path / "events.jsonl"
+    with JsonLines(results) as lines, JsonLines(events) as event_lines:
+        with FrameSource(clip) as source:
+            counts = live_run(pipeline, event_lines).run(source, lines)
+    records = [json.loads(line) for line in results.read_text().splitlines()]
+    assert [r["frame"] for r in records[:-1]] == list(range(2 * FRAMES_PER_PHOTO))
+    assert [r["time"] for r in records[:-1]] == pytest.approx([i / 10 for i in range(2 * FRAMES_PER_PHOTO)])
+    for record in records[:-1]:
+        for face in record["faces"]:
+            assert set(face) == {"box", "detection_score", "label", "mask_probability", "judged", "track_id"}
+    assert records[-1] == {"summary": counts.summary()}
+    assert counts.frames == 2 * FRAMES_PER_PHOTO and counts.stopped_by == "" and counts.interruption is None
+    assert counts.people == {"people": 4, "people_mask": 1, "people_no_mask": 3, "people_incorrect": 0,
+                             "people_not_judged": 0}
+    written = [json.loads(line) for line in events.read_text().splitlines()]
+    alerts = [e for e in written if e["event"] == "alert"]
+    assert counts.alerts == len(alerts) == 3
+    assert sorted(e["track_id"] for e in written if e["event"] == "person") == [1, 2, 3, 4]
+    assert counts.summary_line().startswith(f"frames 20, seconds {counts.seconds:.2f}, fps ")
+    assert counts.summary_line().endswith(
+        "people 4 (mask 1, no_mask 3, incorrect 0, not judged 0), alerts 3")
+
+
+def test_max_frames_stops_the_run_and_the_people_in_view_still_leave(pipeline, clip, tmp_path):
+    with JsonLines(tmp_path / "events.jsonl") as events:
+        with FrameSource(clip) as source:
+            counts = live_run(pipeline, events).run(source, max_frames=6)
+    assert counts.frames == 6
+    written = [json.loads(line) for line in (tmp_path / "events.jsonl").read_text().splitlines()]
+    (person,) = [e for e in written if e["event"] == "person"]
+    assert (person["track_id"], person["frames"], person["last_time"]) == (1, 6, 0.5)
+
+
+def test_counts_of_a_two_class_model_name_no_incorrect():
+    people = {"people": 5, "people_mask": 2, "people_no_mask": 2, "people_incorrect": 0, "people_not_judged": 1}
+    counts = LiveCounts(frames=50, seconds=2.0, people=people, alerts=2, class_names=("mask", "no_mask"))
+    assert counts.summary() == {"frames": 50, "seconds": 2.0, "fps": 25.0, "people": 5, "people_mask": 2,
+                                "people_no_mask": 2, "people_not_judged": 1}
+    assert counts.summary_line() == (
+        "frames 50, seconds 2.00, fps 25.0, people 5 (mask 2, no_mask 2, not judged 1), alerts 2")
+    three = LiveCounts(frames=0, seconds=0.0, people=people, alerts=0)
+    assert three.fps == 0.0 and three.summary()["people_incorrect"] == 0
+    assert "(mask 2, no_mask 2, incorrect 0, not judged 1)" in three.summary_line()
+
+
+@pytest.mark.parametrize("output", ["video", "json_path", "events_path"])
+def test_an_output_that_is_the_source_video_is_refused(clip, tmp_path, output):
+    before = clip.read_bytes()
+    # The same file under another name: a link in another folder.
+    link = tmp_path / "link.mp4"
+    link.symlink_to(clip)
+    for name in (str(clip), str(link)):
+        with pytest.raises(UserError) as refused:
+            LiveOutputs(str(clip), **{output: name})
+        assert str(refused.value) == f"{name} is the source video; choose another output name"
+    assert clip.read_bytes() == before
+
+
+def test_an_unwritable_output_is_refused_before_anything_is_written(clip, tmp_path):
+    in_the_way = tmp_path / "a file"
+    in_the_way.write_text("")
+    for options in ({"json_path": str(in_the_way / "frames.jsonl")}, {"events_path": str(in_the_way / "e.jsonl")},
+                    {"video": str(in_the_way / "out.avi")}, {"snapshots": str(in_the_way / "snapshots")}):
+        with pytest.raises(UserError) as refused:
+            LiveOutputs(str(clip), **options)
+        message = str(refused.value)
+        assert "\n" not in message and message.startswith("cannot write to ") and "is a file" in message, message
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a file"]
+
+
+def test_outputs_are_opened_only_when_asked_and_appended_to(clip, tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event": "earlier"}\n')
+    outputs = LiveOutputs(str(clip), json_path=str(tmp_path / "frames.jsonl"), events_path=str(events))
+    assert not (tmp_path / "frames.jsonl").exists()  # a run that never starts creates nothing
+    with outputs.open():
+        outputs.events.write({"event": "person"})
+        assert events.read_text().splitlines()[-1] == '{"event": "person"}'  # on disk at once, for readers
+    assert [json.loads(line)["event"] for line in events.read_text().splitlines()] == ["earlier", "person"]
+    assert (tmp_path / "frames.jsonl").read_text() == ""
