@@ -110,8 +110,9 @@ class EvidenceClips:
             for seconds, encoded, faces, doubtful in clip.frames:
                 image = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
                 if self.hide:
-                    pixelate(image, doubtful + [face.box for face in faces
-                                                if not (self.evidence_faces and face.track_id == clip.track_id)])
+                    flagged = [face.box for face in faces if face.track_id == clip.track_id]
+                    pixelate(image, doubtful + [face.box for face in faces],
+                             flagged[0] if self.evidence_faces and flagged else None)
                 output.write(display.draw_results(image, faces), seconds)
             output.close()
             sidecar = {"camera": self.camera, "track_id": clip.track_id, "alert_time": round(clip.alert_time, 3),
@@ -166,8 +167,7 @@ class Evidence:
         left, top, right, bottom = grown(track.box, 0.25, width, height)
         image = frame.image
         if self.hide:
-            image = pixelate(image.copy(), [box for box in boxes
-                                            if not (self.evidence_faces and np.array_equal(box, track.box))])
+            image = pixelate(image.copy(), boxes, track.box if self.evidence_faces else None)
         path = self.snapshots / f"person{track.track_id:05d}_{track.vote.label}_{frame.time:.1f}s.jpg"
         write_image(path, image[top:bottom, left:right])
         self.own_files[self.snapshots].add(path)

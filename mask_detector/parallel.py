@@ -45,7 +45,7 @@ def detections(settings, jobs, show=False, workers=None, ray=None, verbose=False
     """(path, record, image, results) for each photo in order, from wherever asked to run.
 
     ``settings`` is the pipeline's (pipeline.PipelineSettings); ``jobs`` are
-    (path, annotated copy or None, largest pixel count, faces hidden) per photo; ``workers``
+    a photos.PhotoJob per photo; ``workers``
     the processes or Ray actors (None: one per core of this machine, or of
     the Ray cluster); ``ray`` a Ray address (see require_ray), or None to stay
     on this machine; ``verbose`` lets Ray show its own logs. A generator:
@@ -57,7 +57,7 @@ def detections(settings, jobs, show=False, workers=None, ray=None, verbose=False
     elif show or processes < 2:
         pipeline = load_pipeline(settings) if jobs else None
         for job in jobs:
-            yield job[0], *detect_and_save(pipeline, *job)
+            yield job.path, *detect_and_save(pipeline, *job)
         return
     else:
         records = in_processes(settings, jobs, processes)
@@ -171,8 +171,8 @@ def on_ray(settings, jobs, address, workers, verbose=False):
         context.enable_progress_bars = False  # the script shows its own
         cpus = int(ray.cluster_resources().get("CPU", 1))  # an actor takes one: more would wait for ever
         workers = min(workers or cpus, cpus, len(jobs))
-        items = [{"path": str(path), "copy": str(copy or ""), "max_pixels": limit, "hide_faces": hide}
-                 for path, copy, limit, hide in jobs]
+        items = [{"path": str(job.path), "copy": str(job.copy or ""), "max_pixels": job.max_pixels,
+                  "hide_faces": job.hide_faces} for job in jobs]
         detector = type("Detector", (RayDetector,), {"run": (settings, os.getcwd(), 1)})
         dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 10_000)).map_batches(
             detector, batch_size=PHOTOS_PER_BATCH, compute=ray.data.ActorPoolStrategy(size=workers), num_cpus=1,

@@ -6,6 +6,7 @@ import os
 import sys
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import NamedTuple
 
 import cv2
 
@@ -119,6 +120,15 @@ def file_stamp(path):
     except OSError:
         return {}
     return {"size": info.st_size, "mtime": info.st_mtime}
+
+
+class PhotoJob(NamedTuple):
+    """One photo's work, as a worker process or Ray actor is handed it."""
+
+    path: Path
+    copy: Path | None = None  # where its annotated copy goes, if anywhere
+    max_pixels: int = DEFAULT_MAX_PIXELS  # larger images are refused
+    hide_faces: bool = False  # pixelate its faces (privacy.hides_faces)
 
 
 def detect_in_photo(pipeline, path, max_pixels=DEFAULT_MAX_PIXELS, hide_faces=False):

@@ -38,9 +38,15 @@ RECORD_NAME = ".mask-detector-files.jsonl"
 SWEEP_EVERY_SECONDS = 3600.0
 
 
-def pixelate(image, boxes):
-    """Pixelate each box of ``image`` (with its margin) into blocks, in place; returns ``image``."""
+def pixelate(image, boxes, keep=None):
+    """Pixelate each box of ``image`` (with its margin) into blocks, in place; returns ``image``.
+
+    The box ``keep``, if given, stays clear, with its margin, even where a neighbour's margin covers it.
+    """
     height, width = image.shape[:2]
+    if keep is not None:
+        x1, y1, x2, y2 = grown(keep, MARGIN, width, height)
+        kept = image[y1:y2, x1:x2].copy()
     for box in boxes:
         x1, y1, x2, y2 = grown(box, MARGIN, width, height)
         if x2 <= x1 or y2 <= y1:
@@ -49,6 +55,9 @@ def pixelate(image, boxes):
         blocks = int(min(BLOCKS, max(1, max(x2 - x1, y2 - y1) // LEAST_BLOCK)))
         small = cv2.resize(region, (blocks, blocks), interpolation=cv2.INTER_AREA)
         region[:] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
+    if keep is not None:
+        x1, y1, x2, y2 = grown(keep, MARGIN, width, height)
+        image[y1:y2, x1:x2] = kept
     return image
 
 

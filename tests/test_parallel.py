@@ -9,6 +9,7 @@ import pytest
 from mask_detector.errors import UserError
 from mask_detector.files import DEFAULT_MAX_PIXELS
 from mask_detector.parallel import _user_error_in, check_ray_address, detections, ray_endpoint
+from mask_detector.photos import PhotoJob
 from mask_detector.pipeline import PHOTOS
 
 # One pass over each photo: the records agree all the same, in less time.
@@ -16,7 +17,7 @@ SETTINGS = replace(PHOTOS, single_scale=True)
 
 
 def jobs_for(photos, folder):
-    return [(photo, folder / photo.name, DEFAULT_MAX_PIXELS) for photo in photos]
+    return [PhotoJob(photo, folder / photo.name, DEFAULT_MAX_PIXELS) for photo in photos]
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +42,7 @@ def test_two_spawned_processes_give_the_records_of_one_process_in_order(one_proc
 def test_a_bad_photo_is_an_error_in_its_record_from_a_worker_too(samples, tmp_path):
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image")
-    jobs = [(samples[0], None, DEFAULT_MAX_PIXELS), (junk, None, DEFAULT_MAX_PIXELS)]
+    jobs = [PhotoJob(samples[0]), PhotoJob(junk)]
     for workers in (1, 2):
         records = [record for _, record, *_ in detections(SETTINGS, jobs, workers=workers)]
         assert "faces" in records[0] and "error" not in records[0]
@@ -51,7 +52,7 @@ def test_a_bad_photo_is_an_error_in_its_record_from_a_worker_too(samples, tmp_pa
 def test_a_missing_model_is_a_user_error_in_one_process_and_from_workers(samples, tmp_path):
     missing = tmp_path / "missing.tflite"  # a Keras model would import TensorFlow in each process first
     settings = replace(SETTINGS, model=str(missing))
-    jobs = [(photo, None, DEFAULT_MAX_PIXELS) for photo in samples[:2]]
+    jobs = [PhotoJob(photo) for photo in samples[:2]]
     messages = []
     for workers in (1, 2):
         with pytest.raises(UserError) as error:

@@ -1,4 +1,4 @@
-"""mask_detector/people.py: who counts as a person, one alert each, the cooldown, snapshots and the alert command."""
+"""mask_detector/people.py: who counts as a person, one alert each, the cooldown, its evidence and the alert command."""
 
 import json
 import os
@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mask_detector.boxes import grown
+from mask_detector.evidence import Evidence
 from mask_detector.files import JsonLines
 from mask_detector.judging import Judging
 from mask_detector.labels import THREE_CLASS_NAMES
@@ -164,7 +165,7 @@ def test_an_alert_snapshot_is_a_jpeg_of_the_face_with_a_margin(samples, tmp_path
     image = cv2.resize(cv2.imread(str(photo)), (640, 480))
     detector = create_face_detector("yunet")
     (face,) = detector.detect(image)
-    people = People(THREE_CLASS_NAMES, person_frames=3, snapshots=tmp_path / "snapshots")
+    people = People(THREE_CLASS_NAMES, person_frames=3, evidence=Evidence(snapshots=tmp_path / "snapshots"))
     scene = Scene(people, image=image)
     scene.frames(10, [(list(face.box), NO_MASK)])
     scene.end()
@@ -182,7 +183,9 @@ def test_an_alert_snapshot_is_a_jpeg_of_the_face_with_a_margin(samples, tmp_path
     x1, y1, x2, y2 = again.box
     height, width = snapshot.shape[:2]
     assert x1 > 0.1 * width and y1 > 0.1 * height and x2 < 0.9 * width and y2 < 0.9 * height
-    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [path.name]  # no partial file left
+    # No partial file left; the record of what was written, for --keep-days, names it.
+    assert sorted(p.name for p in (tmp_path / "snapshots").iterdir()) == [".mask-detector-files.jsonl", path.name]
+    assert json.loads((tmp_path / "snapshots" / ".mask-detector-files.jsonl").read_text())["file"] == path.name
 
 
 def test_the_alert_command_gets_the_event_as_json_on_its_standard_input(tmp_path):
