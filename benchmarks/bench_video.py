@@ -17,6 +17,7 @@ decode, detect, track, classify, draw. Medians over the runs.
 
 import argparse
 import json
+import shlex
 import statistics
 import subprocess
 import sys
@@ -76,6 +77,9 @@ def run_classic(pipeline, clip, most_frames):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", default=[], help="also run the script with this --model")
+    parser.add_argument("--also", action="append", default=[], metavar="FLAGS",
+                        help='also run the script with these flags, e.g. "--output {scratch}/out.avi --privacy blur" '
+                        "({scratch}: a folder removed at the end)")
     # Long enough (30 s of 30 fps video) that start-up weighs little in the rate.
     parser.add_argument("--frames", type=int, default=900)
     parser.add_argument("--repeats", type=int, default=3)
@@ -92,6 +96,7 @@ def main():
 
         classic = ClassicPipeline()
     with tempfile.TemporaryDirectory() as scratch:
+        runs |= {f"this project, {flags}": shlex.split(flags.replace("{scratch}", scratch)) for flags in args.also}
         clips = {}
         for kind, frame in make_frames(YuNetDetector()).items():
             clips[kind] = Path(scratch) / f"{kind.replace(' ', '_')}.mp4"

@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from mask_detector.errors import UserError
-from mask_detector.faces import YuNetDetector, faces_in_crop
+from mask_detector.faces import CROP_DETECT_SIZE, YuNetDetector, faces_in_crop
 from mask_detector.files import IMAGE_SUFFIXES, read_image, write_bytes_atomically, write_image
 from mask_detector.labels import FOLDERS
 from mask_detector.synthetic.geometry import INCORRECT_PLACEMENTS, landmark_problem
@@ -35,7 +35,6 @@ from mask_detector.synthetic.views import MAX_PITCH, MAX_YAW, cut_close_up, turn
 SOURCES_FILE = "sources.jsonl"
 # What this module names its images: the source's sha256 prefix, what was drawn, a counter.
 OWN_IMAGE = re.compile(r"[0-9a-f]{16}_[a-z_]+_\d+\.jpg")
-DETECT_SIZE = 320  # the padded crops are 200-900 px: a 320 px copy keeps their faces large and is fast
 PROGRESS_EVERY = 500
 # Of every image drawn, this share shows the face turned (and tilted up or down), and this share cut
 # by the picture's edge: real cameras see both, the source photos almost never.
@@ -71,8 +70,8 @@ class Settings:
 
 def make_masked_faces(settings):
     """Write the dataset, or the grid picture, that ``settings`` ask for, and print what was done."""
-    photos = find_photos(settings.faces)
-    detector = YuNetDetector(detect_size=DETECT_SIZE)
+    photos = face_photos(settings.faces)
+    detector = YuNetDetector(detect_size=CROP_DETECT_SIZE)
     if settings.grid:
         # Quality 85: 60 % of the bytes of the default 95, for a picture that lives in the repository.
         encoded = cv2.imencode(Path(settings.grid).suffix or ".jpg", make_grid(detector, photos, settings.seed),
@@ -83,7 +82,7 @@ def make_masked_faces(settings):
     output = Path(settings.output)
     prepare_output(output, settings.faces)
     started = time.monotonic()
-    records, used, skipped, written, not_drawn = make_dataset(detector, photos, output, settings)
+    records, used, skipped, written, not_drawn = draw_dataset(detector, photos, output, settings)
     lines = "".join(json.dumps(record) + "\n" for record in sorted(records, key=lambda r: r["image"]))
     write_bytes_atomically(lines.encode(), output / SOURCES_FILE)
     reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(skipped.items())) or "none"
@@ -98,7 +97,7 @@ def make_masked_faces(settings):
                         f"draw on ({reasons}); give photos of one unmasked face each, looking at the camera")
 
 
-def find_photos(places):
+def face_photos(places):
     """Every image file of the --faces folders (in name order) or the photo given."""
     photos = []
     for place in map(Path, places):
@@ -207,7 +206,7 @@ def load_face(detector, path):
     return (image, digest, *find_landmarks(detector, image))
 
 
-def make_dataset(detector, photos, output, settings):
+def draw_dataset(detector, photos, output, settings):
     """Draw and write the images.
 
     Returns the sources.jsonl records, the faces used, and counts of the photos skipped (by reason), the
