@@ -23,7 +23,6 @@ its sha256, detector, confidence, detect size, single scale, privacy) are done a
 
 import os
 import sys
-from dataclasses import replace
 
 from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
 from mask_detector.errors import run_cli, stop_on_sigterm
@@ -79,7 +78,7 @@ def main(argv=None):
     if args.json is None and args.no_display and args.output is None:
         print("note: nothing is shown or saved; add --output or --json to keep results", file=sys.stderr)
     show = display.window_wanted(args.no_display or bool(args.ray))  # Ray sends no images back
-    settings = replace(pipeline_settings(args), doubtful_faces=hides_faces(args.privacy))
+    settings = pipeline_settings(args, doubtful_faces=hides_faces(args.privacy))
     made_with = photos.settings_record(settings)
     if args.privacy != "off":  # a resumed run redoes copies made with faces clear; lines of "off" stay as they were
         made_with |= {"privacy": args.privacy}

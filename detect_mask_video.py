@@ -19,15 +19,12 @@ before and after each alert; --keep-days deletes old snapshots and clips
 """
 
 import sys
-from dataclasses import replace
 
-from mask_detector.cli import add_pipeline_arguments, at_least, new_parser, pipeline_settings
+from mask_detector.cli import add_live_arguments, add_pipeline_arguments, at_least, live_settings, new_parser
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
 from mask_detector.files import is_still_image
-from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS
 from mask_detector.pipeline import LIVE
-from mask_detector.privacy import PRIVACY_MODES, check_keep_days, hides_faces, refuse_pictures
-from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS
+from mask_detector.privacy import check_keep_days, refuse_pictures
 
 WINDOW = "Face mask detector (q quits)"
 
@@ -41,33 +38,7 @@ def parse_args(argv):
                         "stdout); an existing file's lines are kept, and it is not touched if the run cannot start")
     parser.add_argument("--events", help="append a JSON line per alert and per person leaving view to this file "
                         "(kept and untouched like --json's)")
-    parser.add_argument("--on-alert", metavar="COMMAND", help="run this shell command per alert, event JSON on stdin")
-    parser.add_argument("--alert-timeout", type=at_least(0.1, float), default=30.0,
-                        help="seconds an --on-alert command may run before it is stopped; at the end, those still "
-                        "running get 5 s more at most, then are all stopped together")
-    parser.add_argument("--snapshots", metavar="DIR", help="save each alerted face here")
-    parser.add_argument("--clips", metavar="DIR", help="save a video of the seconds around each alert here")
-    parser.add_argument("--clip-before", type=at_least(0.0, float), default=BEFORE_SECONDS,
-                        help="seconds of video before an alert in its clip (kept in memory meanwhile)")
-    parser.add_argument("--clip-after", type=at_least(0.0, float), default=AFTER_SECONDS,
-                        help="seconds of video after an alert in its clip")
-    parser.add_argument("--privacy", choices=PRIVACY_MODES, default="off",
-                        help="off: pictures as they are; blur: every face pixelated in every picture written or "
-                        "shown; stats: no picture written at all (refuses --output, --snapshots, --clips)")
-    parser.add_argument("--evidence-faces", action="store_true",
-                        help="with --privacy blur: leave the alerted person's face clear in their snapshot and clip")
-    parser.add_argument("--keep-days", type=at_least(0.0, float),
-                        help="delete snapshots and clips this script wrote once they are this many days old "
-                        "(at start, then hourly); other files in those folders are never touched")
-    parser.add_argument("--person-frames", type=at_least(1), default=5,
-                        help="frames a face must be found in to count as a person")
-    parser.add_argument("--alert-cooldown", type=at_least(0.0, float), default=3.0,
-                        help="a face found again within this many seconds near an alerted person who left "
-                        "view is taken for that person: no second alert")
-    parser.add_argument("--timeout", type=at_least(0.5, float), default=TIMEOUT_SECONDS,
-                        help="seconds to wait for a source to open or to send its next frame")
-    parser.add_argument("--reconnect-for", type=at_least(0.0, float), default=RECONNECT_SECONDS,
-                        help="seconds to keep reopening a camera or stream that stopped sending")
+    add_live_arguments(parser)
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
     return parser.parse_args(argv)
@@ -77,9 +48,10 @@ def main(argv=None):
     args = parse_args(argv)
     refuse_pictures(args.privacy, output=args.output, snapshots=args.snapshots, clips=args.clips)
     check_keep_days(args.keep_days, snapshots=args.snapshots, clips=args.clips)
+    settings = live_settings(args)
     stop_on_sigterm()
     from mask_detector.display import require_window
-    from mask_detector.live import LiveOutputs
+    from mask_detector.live import LiveOutputs, new_live_run
     from mask_detector.pipeline import load_pipeline
     from mask_detector.video import FrameSource
 
@@ -88,10 +60,12 @@ def main(argv=None):
     outputs = LiveOutputs(args.source, args.output, args.json, args.events, args.snapshots, args.clips)
     # The source opens before the models load, so a wrong --source is told at once; the
     # outputs open last, so a run that cannot start leaves earlier files as they were.
-    with FrameSource(args.source, args.timeout, args.reconnect_for) as source:
-        pipeline = load_pipeline(replace(pipeline_settings(args), doubtful_faces=hides_faces(args.privacy)))
+    with FrameSource(settings.source, settings.timeout, settings.reconnect_for) as source:
+        pipeline = load_pipeline(settings.pipeline)
         with outputs.open():
-            counts = _run(args, source, pipeline, outputs)
+            run = new_live_run(settings, pipeline, outputs.events, source.fps)
+            writer = outputs.video_writer(source.fps)
+            counts = run.run(source, outputs.json_lines, writer, None if args.no_display else WINDOW, args.max_frames)
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
@@ -113,27 +87,6 @@ def main(argv=None):
     if counts.frames == 0:
         raise UserError(f"{source.name} gave no frames")
     return 0
-
-
-def _run(args, source, pipeline, outputs):
-    from mask_detector.evidence import Evidence, EvidenceClips
-    from mask_detector.live import LiveRun
-    from mask_detector.people import People
-    from mask_detector.video import camera_name
-
-    clips = None
-    if args.clips:
-        clips = EvidenceClips(args.clips, camera_name(args.source), args.clip_before, args.clip_after, args.privacy,
-                              args.evidence_faces, fps=source.fps)
-    evidence = None
-    if args.snapshots or args.clips:
-        evidence = Evidence(args.snapshots, clips, args.privacy, args.evidence_faces, args.keep_days)
-    people = People(pipeline.classifier.class_names, args.person_frames, args.alert_cooldown,
-                    outputs.events, args.on_alert, evidence, args.alert_timeout, pipeline.judging)
-    writer = outputs.video_writer(source.fps)
-    window = None if args.no_display else WINDOW
-    return LiveRun(pipeline, people, privacy=args.privacy).run(source, outputs.json_lines, writer, window,
-                                                               args.max_frames)
 
 
 if __name__ == "__main__":

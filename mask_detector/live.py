@@ -9,18 +9,64 @@ per frame stays bounded however crowded the view.
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-
 
 from mask_detector import display
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
+from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, EvidenceClips
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT
-from mask_detector.pipeline import FaceResult
+from mask_detector.people import People
+from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings
 from mask_detector.privacy import hides_faces, pixelate
 from mask_detector.tracking import FaceTracker
-from mask_detector.video import VideoOutput, describe_source
+from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """One camera's live run, as detect_mask_video.py's flags (same names) or a site file's camera set it."""
+
+    source: str = "0"  # camera index, video file or stream URL
+    name: str = ""  # the camera's name in file names and messages; empty: from the source (video.camera_name)
+    pipeline: PipelineSettings = field(default_factory=lambda: LIVE)
+    person_frames: int = 5  # frames a face must be found in to count as a person
+    alert_cooldown: float = 3.0  # seconds in which a face near an alerted person who left is that person
+    on_alert: str | None = None  # shell command run per alert, the event as JSON on its stdin
+    alert_timeout: float = 30.0  # seconds an --on-alert command may run
+    snapshots: str | None = None  # folder for each alerted face
+    clips: str | None = None  # folder for a clip of the seconds around each alert
+    clip_before: float = BEFORE_SECONDS
+    clip_after: float = AFTER_SECONDS
+    privacy: str = "off"  # privacy.PRIVACY_MODES
+    evidence_faces: bool = False  # with privacy blur, the alerted face stays clear in its snapshot and clip
+    keep_days: float | None = None  # snapshots and clips deleted after this many days; None: kept
+    timeout: float = TIMEOUT_SECONDS  # seconds to wait for the source to open or send its next frame
+    reconnect_for: float = RECONNECT_SECONDS  # seconds to keep reopening a live source that stopped
+    max_fps: float | None = None  # frames processed per second at most: the rest are dropped, never queued
+
+    @property
+    def camera(self):
+        return self.name or camera_name(self.source)
+
+
+def new_live_run(settings, pipeline, events=None, fps=0.0):
+    """The LiveRun of ``settings`` with ``pipeline`` loaded: people, alerts, evidence as they ask.
+
+    ``events`` receives the event lines (a files.JsonLines, or anything with write(dict));
+    ``fps`` is the source's frame rate, which clips are written at.
+    """
+    clips = None
+    if settings.clips:
+        clips = EvidenceClips(settings.clips, settings.camera, settings.clip_before, settings.clip_after,
+                              settings.privacy, settings.evidence_faces, fps=fps)
+    evidence = None
+    if settings.snapshots or settings.clips:
+        evidence = Evidence(settings.snapshots, clips, settings.privacy, settings.evidence_faces, settings.keep_days)
+    people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
+                    settings.on_alert, evidence, settings.alert_timeout, pipeline.judging)
+    return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps)
 
 
 @dataclass
@@ -30,6 +76,8 @@ class LiveCounts:
     stopped_by: str = ""  # "q pressed", "window closed", "interrupted", "terminated" or "" (end, --max-frames)
     people: dict = None  # People.counts()
     alerts: int = 0
+    dropped: int = 0  # frames left out to keep to --max-fps
+    recent_fps: float = 0.0  # frames per second of late (an average that forgets), for status reports
     interruption: KeyboardInterrupt | None = None  # what stopped the run, if Ctrl-C or SIGTERM did
     # The classes the model knows: a two-class model never says `incorrect`, so no count of it is given.
     class_names: tuple = ("mask", "no_mask", "incorrect")
@@ -73,8 +121,11 @@ class FrameRate:
 class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
-    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off"):
+    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off", max_fps=None):
         self.pipeline = pipeline
+        # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
+        self.least_interval = 1.0 / max_fps if max_fps else 0.0
+        self.classifier_seconds = []  # each classifier call's time, for whoever watches the run (service.py)
         self.hide_faces = hides_faces(privacy)  # in the video written and the window
         self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
         self.class_names = people.class_names
@@ -93,7 +144,10 @@ class LiveRun:
         tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
         due = self._due(tracks)
         if due:
-            for i, probabilities in zip(due, self.pipeline.classify(frame.image, [faces[i] for i in due])):
+            started = time.perf_counter()
+            answers = self.pipeline.classify(frame.image, [faces[i] for i in due])
+            self.classifier_seconds.append(time.perf_counter() - started)
+            for i, probabilities in zip(due, answers):
                 if probabilities is not None:
                     tracks[i].vote.add([probabilities[name] for name in self.class_names],
                                        self.pipeline.judging.weight(faces[i].box))
@@ -117,13 +171,21 @@ class LiveRun:
         if self.people.evidence:
             self.people.evidence.close()
 
-    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0):
-        """Every frame of ``source``: track, label, report as asked; return the LiveCounts."""
+    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0, watch=None):
+        """Every frame of ``source``: track, label, report as asked; return the LiveCounts.
+
+        ``watch``, if given, is called after each frame with the LiveCounts so far and the frame's FaceResults.
+        """
         counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
         start = time.perf_counter()
+        last_time = None
         try:
             for frame in source:
+                if last_time is not None and frame.time - last_time < self.least_interval:
+                    counts.dropped += 1
+                    continue
+                last_time = frame.time
                 # A frame's JSON line, its video frame and its count are all done, or none is.
                 with interrupts_deferred():
                     faces = self.step(frame)
@@ -140,6 +202,9 @@ class LiveRun:
                     if writer:
                         writer.write(frame.image, frame.time)
                     counts.frames += 1
+                    counts.recent_fps = fps
+                    if watch:
+                        watch(counts, faces)
                 if window:
                     counts.stopped_by = display.show_frame(window, frame.image)
                     if counts.stopped_by:

@@ -12,7 +12,8 @@ SCRIPTS = ("detect_mask_image.py", "detect_mask_video.py", "train_mask_detector.
 WITHOUT_DEFAULT = {
     "all": {"--help", "--verbose"},
     "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display", "--ray", "--restart"},
-    "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--no-display"},
+    "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--clips", "--evidence-faces",
+                             "--keep-days", "--no-display"},
     "train_mask_detector.py": set(),
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
     "export_tflite.py": set(),
