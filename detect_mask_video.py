@@ -4,6 +4,7 @@
     python detect_mask_video.py --source clip.mp4 --no-display --output annotated.mp4 --json frames.jsonl
     python detect_mask_video.py --events people.jsonl --on-alert "notify-send 'No mask'" --snapshots alerts/
     python detect_mask_video.py --source rtsp://door/stream --privacy blur --clips evidence/ --keep-days 7
+    python detect_mask_video.py --config site.toml --metrics-port 9108 --stats stats.jsonl   # a service
 
 Each face is followed while in view and gets one label per person, decided
 over several frames. People without a mask raise one alert each. At the end
@@ -16,6 +17,10 @@ when the run cannot start (a source that does not open, a missing model).
 clips; --privacy stats writes no picture at all. --clips keeps the seconds
 before and after each alert; --keep-days deletes old snapshots and clips
 (only those this script wrote).
+
+--config site.toml runs one service for many cameras, each in a process of
+its own, restarted when it stops, reporting to MQTT (with Home Assistant
+discovery), Prometheus (--metrics-port) and --stats; site.py shows the file.
 """
 
 import sys
@@ -29,8 +34,14 @@ from mask_detector.privacy import check_keep_days, refuse_pictures
 WINDOW = "Face mask detector (q quits)"
 
 
+# With --config, the cameras' settings are in the site file: only these flags go with it.
+SERVICE_FLAGS = {"config", "ray", "metrics_port", "stats", "events", "verbose", "no_display"}
+
+
 def parse_args(argv):
     parser = new_parser(__doc__)
+    parser.add_argument("--config", metavar="SITE.TOML",
+                        help="run a service for the cameras of this site file (see mask_detector/site.py)")
     parser.add_argument("-s", "--source", default="0", help="camera index, video file or stream URL")
     add_pipeline_arguments(parser, LIVE)
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
@@ -41,11 +52,24 @@ def parse_args(argv):
     add_live_arguments(parser)
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
-    return parser.parse_args(argv)
+    parser.add_argument("--metrics-port", type=at_least(1), help="with --config: serve Prometheus /metrics here")
+    parser.add_argument("--stats", help="with --config: append one JSON line a minute per camera here")
+    parser.add_argument("--ray", metavar="ADDRESS",
+                        help="with --config: one Ray actor per camera; 'local' starts Ray here, or a cluster address")
+    args = parser.parse_args(argv)
+    given = sorted(dest for dest, value in vars(args).items() if value != parser.get_default(dest))
+    if args.config and set(given) - SERVICE_FLAGS:
+        flag = "--" + sorted(set(given) - SERVICE_FLAGS)[0].replace("_", "-")
+        parser.error(f"{flag} goes in the site file with --config (each camera's settings are there)")
+    if not args.config and set(given) & {"ray", "metrics_port", "stats"}:
+        parser.error("--ray, --metrics-port and --stats run with --config (a site file of cameras)")
+    return args
 
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.config:
+        return _service(args)
     refuse_pictures(args.privacy, output=args.output, snapshots=args.snapshots, clips=args.clips)
     check_keep_days(args.keep_days, snapshots=args.snapshots, clips=args.clips)
     settings = live_settings(args)
@@ -87,6 +111,28 @@ def main(argv=None):
     if counts.frames == 0:
         raise UserError(f"{source.name} gave no frames")
     return 0
+
+
+def _service(args):
+    from dataclasses import replace
+
+    from mask_detector.files import check_writable
+    from mask_detector.site import load_site
+
+    site = load_site(args.config)
+    site = replace(site, events=args.events or site.events, stats=args.stats or site.stats,
+                   metrics_port=args.metrics_port or site.metrics_port)
+    for path in (site.events, site.stats):
+        if path:
+            check_writable(path)
+    stop_on_sigterm()
+    if args.ray:
+        from mask_detector.ray_service import run_on_ray
+
+        return run_on_ray(site, args.ray)
+    from mask_detector.service import Supervisor
+
+    return Supervisor(site).run()
 
 
 if __name__ == "__main__":

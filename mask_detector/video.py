@@ -83,6 +83,9 @@ class FrameSource:
         self.error = None
         self.warning = None  # said at the end: a finite source that ended early (see _check_length)
         self.reconnections = 0
+        self.frames_read = 0  # frames taken from the source
+        self.dropped = 0  # frames of a live source replaced by a newer one before the run took them
+        self._last_read = time.monotonic()
         # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
         self.finite = self.kind == "file"
         self.announced_frames = 0
@@ -153,6 +156,8 @@ class FrameSource:
                 if time.monotonic() - self._connected_at >= STEADY_SECONDS:
                     self._pause = 0.5
                 seconds = self._position(index, fps, seconds) if self.finite else time.monotonic() - self._start
+                self.frames_read += 1
+                self._last_read = time.monotonic()
                 self._put(Frame(image, index, seconds))
                 index += 1
                 continue
@@ -217,10 +222,16 @@ class FrameSource:
                 return True
         return False
 
+    @property
+    def receiving(self):
+        """Whether frames are coming: one came within the timeout."""
+        return self._thread.is_alive() and time.monotonic() - self._last_read <= self.timeout
+
     def _put(self, item, keep_newest=True):
         while not self.finite and keep_newest:
             try:
                 self._frames.get_nowait()  # a live source: drop the frames nobody took yet
+                self.dropped += 1
             except queue.Empty:
                 break
         while not self._stop.is_set():
@@ -231,6 +242,7 @@ class FrameSource:
                 if not self.finite:
                     try:
                         self._frames.get_nowait()
+                        self.dropped += 1
                     except queue.Empty:
                         pass
 

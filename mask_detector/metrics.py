@@ -1,0 +1,84 @@
+"""Prometheus metrics of a service (--metrics-port): what each camera last reported, on /metrics.
+
+    mask_detector_frames_total{camera}                  frames processed
+    mask_detector_frames_dropped_total{camera}          frames dropped to keep up (never queued)
+    mask_detector_fps{camera}                           frames per second of late
+    mask_detector_people_in_view{camera}                people in view now
+    mask_detector_people_total{camera,label}            people seen, by final label (mask, no_mask, incorrect, not_judged)
+    mask_detector_alerts_total{camera}                  alerts raised
+    mask_detector_stream_up{camera}                     1 while frames come, else 0
+    mask_detector_reconnects_total{camera}              times the stream was opened again
+    mask_detector_restarts_total{camera}                times the camera's process was started again
+    mask_detector_mqtt_dropped_total{camera}            MQTT messages dropped while the broker was away
+    mask_detector_classifier_seconds{camera}            histogram of the classifier's time per call
+"""
+
+import threading
+from http.server import ThreadingHTTPServer
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import MetricsHandler
+
+from mask_detector.errors import UserError
+
+PREFIX = "mask_detector"
+
+
+class ServiceCollector:
+    """Reads the supervisor's latest CameraState of each camera at every scrape."""
+
+    def __init__(self, supervisor):
+        self.supervisor = supervisor
+
+    def collect(self):
+        from mask_detector.service import COUNTED, LATENCY_BUCKETS
+
+        states = [camera.state for camera in self.supervisor.cameras.values()]
+
+        def family(kind, name, text, value, labels=("camera",)):
+            metric = kind(f"{PREFIX}_{name}", text, labels=list(labels))
+            for state in states:
+                metric.add_metric([state.camera], value(state))
+            return metric
+
+        yield family(CounterMetricFamily, "frames", "Frames processed", lambda s: s.frames)
+        yield family(CounterMetricFamily, "frames_dropped", "Frames dropped to keep up", lambda s: s.dropped)
+        yield family(GaugeMetricFamily, "fps", "Frames per second of late", lambda s: s.fps)
+        yield family(GaugeMetricFamily, "people_in_view", "People in view", lambda s: s.people_in_view)
+        people = CounterMetricFamily(f"{PREFIX}_people", "People seen, by final label", labels=["camera", "label"])
+        for state in states:
+            for label in COUNTED:
+                people.add_metric([state.camera, label], state.people[label])
+        yield people
+        yield family(CounterMetricFamily, "alerts", "Alerts raised", lambda s: s.alerts)
+        yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.stream == "up"))
+        yield family(CounterMetricFamily, "reconnects", "Times the stream was opened again", lambda s: s.reconnects)
+        yield family(CounterMetricFamily, "restarts", "Times the camera's process was started again",
+                     lambda s: s.restarts)
+        yield family(CounterMetricFamily, "mqtt_dropped", "MQTT messages dropped while the broker was away",
+                     lambda s: s.mqtt_dropped)
+        latency = HistogramMetricFamily(f"{PREFIX}_classifier_seconds", "Classifier time per call",
+                                        labels=["camera"])
+        for state in states:
+            running, buckets = 0, []
+            for edge, count in zip((*LATENCY_BUCKETS, float("inf")), state.latency):
+                running += count
+                buckets.append((str(edge) if edge != float("inf") else "+Inf", running))
+            latency.add_metric([state.camera], buckets, state.latency_sum)
+        yield latency
+
+
+def serve_metrics(supervisor, port, host="0.0.0.0"):
+    """Serve /metrics on ``port`` on a thread; the server (shutdown() stops it)."""
+    registry = CollectorRegistry()
+    registry.register(ServiceCollector(supervisor))
+    handler = type("Handler", (MetricsHandler,), {"registry": registry,
+                                                  "log_message": lambda self, *args: None})
+    try:
+        server = ThreadingHTTPServer((host, port), handler)
+    except OSError as error:
+        raise UserError(f"cannot serve metrics on port {port}: {error.strerror or error}") from None
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    return server

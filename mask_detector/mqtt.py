@@ -1,0 +1,136 @@
+"""One camera's messages to an MQTT broker, with Home Assistant discovery; the video never waits for it.
+
+Topics, under ``<prefix>/<camera>/``:
+
+- ``events``: each alert and each person leaving view, the --events line with "camera" added (QoS 1);
+- ``state``: people in view, totals by label, compliance, fps, stream up or down (retained, QoS 1);
+- ``availability``: "online", and "offline" as the last will when the camera's process dies (retained).
+
+With a discovery prefix, Home Assistant's configs are published retained
+under ``<discovery_prefix>/sensor|binary_sensor/mask_detector_<camera>/<what>/config``.
+
+A broker that is away (down at start, restarting) costs the video nothing:
+messages wait in a bounded queue, the oldest dropped and counted when it is
+full, and go out, in order, once the connection is back.
+"""
+
+import json
+import sys
+import threading
+from collections import deque
+
+import paho.mqtt.client as paho
+
+# Home Assistant entities of each camera: (component, object id, name, value in the state, unit, extra).
+SENSORS = (
+    ("sensor", "people_in_view", "People in view", "{{ value_json.people_in_view }}", "people"),
+    ("sensor", "people_without_mask", "People without a mask in view", "{{ value_json.people_without_mask_in_view }}",
+     "people"),
+    ("sensor", "compliance", "Mask compliance", "{{ value_json.compliance_percent }}", "%"),
+    ("binary_sensor", "alert", "No-mask alert", "{{ value_json.alert }}", None),
+)
+
+
+def topics(prefix, camera):
+    base = f"{prefix}/{camera}"
+    return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability"}
+
+
+def discovery_configs(settings, camera):
+    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s sensors and alert."""
+    names = topics(settings.prefix, camera)
+    node = f"mask_detector_{camera}"
+    device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
+              "model": "MobileNetV2 mask classifier"}
+    configs = {}
+    for component, what, name, template, unit in SENSORS:
+        config = {"name": name, "unique_id": f"{node}_{what}", "object_id": f"{node}_{what}",
+                  "state_topic": names["state"], "value_template": template,
+                  "availability_topic": names["availability"], "device": device}
+        if unit:
+            config["unit_of_measurement"] = unit
+            config["state_class"] = "measurement"
+        if component == "binary_sensor":
+            config |= {"payload_on": "ON", "payload_off": "OFF", "device_class": "problem"}
+        configs[f"{settings.discovery_prefix}/{component}/{node}/{what}/config"] = config
+    return configs
+
+
+class MqttPublisher:
+    """A camera's connection to the broker of ``settings`` (site.MqttSettings), kept on paho's own thread."""
+
+    def __init__(self, settings, camera, client_id=None):
+        self.settings = settings
+        self.camera = camera
+        self.topics = topics(settings.prefix, camera)
+        self.dropped = 0  # messages dropped because the queue was full
+        self.connected = False
+        self.refused = ""  # why the broker refused us, once it did
+        self._pending = deque()
+        self._lock = threading.Lock()
+        self._retained = {}  # topic -> payload: the latest state, republished on every connection
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or f"mask-detector-{camera}")
+        if settings.username:
+            self._client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            self._client.tls_set(ca_certs=settings.ca_file or None)
+        self._client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
+        self._client.reconnect_delay_set(1, 30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        # connect_async: a broker that is down at start is tried again in the background, never waited for.
+        self._client.connect_async(settings.host, settings.port, keepalive=30)
+        self._client.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if reason_code.is_failure:
+            if not self.refused:
+                print(f"warning: MQTT broker {self.settings.host}:{self.settings.port} refused camera {self.camera}: "
+                      f"{reason_code}", file=sys.stderr, flush=True)
+            self.refused = str(reason_code)
+            return
+        self.connected, self.refused = True, ""
+        client.publish(self.topics["availability"], "online", qos=1, retain=True)
+        if self.settings.discovery_prefix:
+            for topic, config in discovery_configs(self.settings, self.camera).items():
+                client.publish(topic, json.dumps(config), qos=1, retain=True)
+        with self._lock:
+            for topic, payload in self._retained.items():
+                client.publish(topic, payload, qos=1, retain=True)
+            waiting = list(self._pending)
+            self._pending.clear()
+        for topic, payload in waiting:
+            self._send(topic, payload)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties):
+        self.connected = False
+
+    def _send(self, topic, payload, retain=False):
+        if self.connected:
+            info = self._client.publish(topic, payload, qos=1, retain=retain)
+            if info.rc == paho.MQTT_ERR_SUCCESS:
+                return
+        if retain:
+            return  # the latest state is sent again on connecting anyway
+        with self._lock:
+            if len(self._pending) >= self.settings.queue:
+                self._pending.popleft()
+                self.dropped += 1
+            self._pending.append((topic, payload))
+
+    def event(self, event):
+        self._send(self.topics["events"], json.dumps(event))
+
+    def state(self, state):
+        payload = json.dumps(state)
+        with self._lock:
+            self._retained[self.topics["state"]] = payload
+        self._send(self.topics["state"], payload, retain=True)
+
+    def close(self, online=False):
+        """Say the camera is offline (unless ``online``: a clean stop that is restarted), then disconnect."""
+        if self.connected:
+            self._client.publish(self.topics["availability"], "online" if online else "offline", qos=1,
+                                 retain=True).wait_for_publish(2)
+        self._client.disconnect()
+        self._client.loop_stop()

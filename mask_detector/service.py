@@ -1,0 +1,353 @@
+"""One service for many cameras: each in a process of its own, watched, restarted, reported.
+
+The supervisor (the main process) starts one process per camera (or one Ray
+actor: ray_service.py), and keeps going whatever a camera does: a camera
+that crashes, hangs or loses its stream is stopped if need be and started
+again, after a pause that doubles from 1 s up to a minute, back to 1 s once
+it has run for a minute. Each camera publishes to the MQTT broker itself;
+it tells the supervisor its state every second and each event, which the
+supervisor writes to --events, to --stats once a minute, and serves on
+/metrics.
+"""
+
+import contextlib
+import dataclasses
+import math
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+
+from mask_detector.errors import Terminated, UserError, first_line
+from mask_detector.files import JsonLines
+from mask_detector.labels import VIOLATIONS
+
+HEARTBEAT_SECONDS = 1.0
+# A camera that sends no heartbeat this long, or reads frames it does not process, is taken as hung.
+HANG_SECONDS = 60.0
+FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
+STATS_EVERY_SECONDS = 60.0
+# Seconds after an alert during which the camera's alert sensor is on.
+ALERT_HOLD_SECONDS = 30.0
+# The classifier latency histogram's buckets, seconds (a LiteRT call takes some 2-10 ms on a laptop core).
+LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
+COUNTED = ("mask", *VIOLATIONS, "not_judged")
+
+
+@dataclasses.dataclass
+class CameraState:
+    """What a camera reports: the state message's fields, and the counters behind the metrics."""
+
+    camera: str
+    stream: str = "starting"  # starting, up, down, ended
+    fps: float = 0.0
+    people_in_view: int = 0
+    people_without_mask_in_view: int = 0
+    people: dict = dataclasses.field(default_factory=lambda: dict.fromkeys(COUNTED, 0))  # totals by label
+    alerts: int = 0
+    frames: int = 0
+    dropped: int = 0  # frames dropped to keep to max_fps, or replaced by newer ones before being taken
+    reconnects: int = 0
+    restarts: int = 0
+    mqtt_dropped: int = 0
+    last_alert: float = -math.inf  # time.time() of the last alert
+    latency: list = dataclasses.field(default_factory=lambda: [0] * (len(LATENCY_BUCKETS) + 1))
+    latency_sum: float = 0.0
+    read_frames: int = 0  # frames the reader took from the source (a hang shows as these moving, frames not)
+
+    def message(self, now=None):
+        """The state message (MQTT, Home Assistant)."""
+        now = time.time() if now is None else now
+        judged = sum(self.people[label] for label in ("mask", *VIOLATIONS))
+        compliance = self.people["mask"] / judged if judged else None
+        return {
+            "camera": self.camera, "time": round(now, 3), "stream": self.stream, "fps": round(self.fps, 2),
+            "people_in_view": self.people_in_view, "people_without_mask_in_view": self.people_without_mask_in_view,
+            "people": sum(self.people.values()), **{f"people_{label}": n for label, n in self.people.items()},
+            "compliance": None if compliance is None else round(compliance, 4),
+            "compliance_percent": None if compliance is None else round(100 * compliance, 1),
+            "alerts": self.alerts, "alert": "ON" if now - self.last_alert < ALERT_HOLD_SECONDS else "OFF",
+            "frames": self.frames, "dropped": self.dropped, "reconnects": self.reconnects,
+            "restarts": self.restarts, "mqtt_dropped": self.mqtt_dropped,
+        }
+
+    def changed_from(self, other):
+        """Whether a state message would say something new (beyond time, fps and counters of frames)."""
+        if other is None:
+            return True
+        mine, theirs = self.message(0), other.message(0)
+        quiet = ("time", "fps", "frames", "dropped", "mqtt_dropped")
+        return any(mine[key] != theirs[key] for key in mine if key not in quiet)
+
+
+class _EventSink:
+    """The events of a camera's run: to the supervisor and to MQTT, with the camera's name."""
+
+    def __init__(self, camera, messages, publisher, state):
+        self.camera, self.messages, self.publisher, self.state = camera, messages, publisher, state
+
+    def write(self, event):
+        event = {"camera": self.camera} | event
+        if event["event"] == "alert":
+            self.state.last_alert = time.time()
+        self.messages.put(("event", self.camera, event))
+        if self.publisher:
+            self.publisher.event(event)
+
+
+def run_camera(settings, mqtt, messages, carried, state_every):
+    """A camera's whole run, in its own process (or Ray actor): the source, the pipeline, the reports.
+
+    ``carried`` is the CameraState the camera had before it was restarted: its totals go on from there.
+    Returns when the source ends; raises UserError when it cannot start or its stream is lost.
+    """
+    from mask_detector.live import new_live_run
+    from mask_detector.mqtt import MqttPublisher
+    from mask_detector.pipeline import load_pipeline
+    from mask_detector.video import FrameSource
+
+    state = dataclasses.replace(carried, stream="starting", fps=0.0, people_in_view=0,
+                                people_without_mask_in_view=0, people=dict(carried.people), latency=list(carried.latency))
+    publisher = MqttPublisher(mqtt, settings.camera) if mqtt else None
+    stop = threading.Event()
+    source = None
+
+    def report():
+        """Every second to the supervisor; to MQTT every state_every seconds and at once on a change."""
+        published, published_at = None, -math.inf
+        while not stop.wait(HEARTBEAT_SECONDS):
+            if source is not None:
+                state.read_frames = source.frames_read
+                state.reconnects = carried.reconnects + source.reconnections
+                state.stream = "up" if source.receiving else "down"
+            if publisher:
+                state.mqtt_dropped = carried.mqtt_dropped + publisher.dropped
+            snapshot = dataclasses.replace(state, people=dict(state.people), latency=list(state.latency))
+            messages.put(("state", settings.camera, snapshot))
+            if publisher and (snapshot.changed_from(published) or time.monotonic() - published_at >= state_every):
+                publisher.state(snapshot.message())
+                published, published_at = snapshot, time.monotonic()
+
+    reporter = threading.Thread(target=report, daemon=True)
+    reporter.start()
+    try:
+        pipeline = load_pipeline(settings.pipeline)
+        with FrameSource(settings.source, settings.timeout, settings.reconnect_for) as source:
+            sink = _EventSink(settings.camera, messages, publisher, state)
+            run = new_live_run(settings, pipeline, sink, source.fps)
+            base = dict(carried.people)
+
+            def watch(counts, faces):
+                people = run.people.counts()
+                for label in COUNTED:
+                    state.people[label] = base[label] + people[f"people_{label}"]
+                state.alerts = carried.alerts + len(run.people.alerts)
+                state.frames = carried.frames + counts.frames
+                state.dropped = carried.dropped + counts.dropped + source.dropped
+                state.fps = counts.recent_fps
+                in_view = [f for f in faces if run.tracker.tracks[f.track_id].frames >= run.people.person_frames]
+                state.people_in_view = len(in_view)
+                state.people_without_mask_in_view = sum(f.label in VIOLATIONS and f.judged for f in in_view)
+                for seconds in run.classifier_seconds:
+                    bucket = next((i for i, edge in enumerate(LATENCY_BUCKETS) if seconds <= edge), -1)
+                    state.latency[bucket] += 1
+                    state.latency_sum += seconds
+                run.classifier_seconds.clear()
+
+            counts = run.run(source, watch=watch)
+            state.stream, state.people_in_view, state.people_without_mask_in_view = "ended", 0, 0
+            if counts.interruption:
+                raise counts.interruption
+            if source.error:
+                state.stream = "down"
+                raise UserError(source.error)
+    finally:
+        stop.set()
+        reporter.join(timeout=5)
+        messages.put(("state", settings.camera, state))
+        if publisher:
+            # A camera told to stop (SIGTERM, the end of its video) is offline; one that crashed is too, by its will.
+            publisher.state(state.message())
+            publisher.close()
+
+
+def _camera_process(settings, mqtt, messages, carried, state_every):
+    """A camera process's main: Ctrl-C is the supervisor's to handle; SIGTERM ends the run cleanly."""
+    from mask_detector.errors import stop_on_sigterm
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop_on_sigterm()
+    try:
+        run_camera(settings, mqtt, messages, carried, state_every)
+    except UserError as error:
+        messages.put(("error", settings.camera, str(error)))
+        sys.exit(3)
+    except Terminated:
+        sys.exit(0)
+
+
+@dataclasses.dataclass
+class _Camera:
+    settings: object
+    process: object = None
+    started: float = 0.0
+    pause: float = FIRST_PAUSE
+    due: float = 0.0  # monotonic time of the next start
+    done: bool = False  # its source ended: not started again
+    state: CameraState = None
+    heard: float = 0.0  # monotonic time of its last message
+    up_seconds: float = 0.0  # seconds its stream was up, since the last line of --stats
+    heard_state: float = 0.0  # monotonic time of its last state
+    moving: tuple = (0, 0, 0.0)  # (read frames, frames, monotonic time the frames last moved)
+
+
+class Supervisor:
+    """Runs every camera of a site.SiteSettings, restarts those that stop, writes and serves what they report."""
+
+    def __init__(self, site, out=sys.stdout):
+        self.site = site
+        self.out = out
+        self.context = multiprocessing.get_context("spawn")  # a forked TensorFlow or OpenCV can hang
+        self.messages = self.context.Queue()
+        self.cameras = {c.camera: _Camera(c, state=CameraState(c.camera)) for c in site.cameras}
+        self.events = None
+        self.stats = None
+        self._stats_at = time.monotonic()
+        self._stats_base = {}
+
+    def say(self, text):
+        print(text, file=self.out, flush=True)
+
+    def run(self):
+        """Until every camera's source has ended, or Ctrl-C / SIGTERM; the exit status."""
+        from mask_detector.metrics import serve_metrics
+
+        with contextlib.ExitStack() as stack:
+            if self.site.events:
+                self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
+            if self.site.stats:
+                self.stats = stack.enter_context(JsonLines(self.site.stats, streaming=True))
+            if self.site.metrics_port:
+                stack.callback(serve_metrics(self, self.site.metrics_port).shutdown)
+            self.say(f"watching {len(self.cameras)} camera{'s' * (len(self.cameras) != 1)}: "
+                     f"{', '.join(self.cameras)}" + (f"; metrics on :{self.site.metrics_port}/metrics"
+                                                     if self.site.metrics_port else ""))
+            try:
+                while not all(camera.done for camera in self.cameras.values()):
+                    self._start_due()
+                    self._read_messages(0.2)
+                    self._check()
+                    self._write_stats()
+            except KeyboardInterrupt as interruption:
+                self._stop_all()
+                self._read_messages(0.5)
+                self._write_stats(force=True)
+                self.say("stopped: " + self.summary())
+                return 143 if isinstance(interruption, Terminated) else 130
+            self._read_messages(0.5)
+            self._write_stats(force=True)
+            self.say("all sources ended: " + self.summary())
+        return 0
+
+    def summary(self):
+        return "; ".join(f"{name} {sum(c.state.people.values())} people, {c.state.alerts} alerts, "
+                         f"{c.state.restarts} restarts" for name, c in self.cameras.items())
+
+    def _start_due(self):
+        now = time.monotonic()
+        for name, camera in self.cameras.items():
+            if camera.done or camera.process is not None or now < camera.due:
+                continue
+            carried = dataclasses.replace(camera.state, people=dict(camera.state.people),
+                                          latency=list(camera.state.latency))
+            camera.process = self.context.Process(
+                target=_camera_process, name=f"camera {name}", daemon=True,
+                args=(camera.settings, self.site.mqtt, self.messages, carried, self.site.state_every),
+            )
+            camera.process.start()
+            camera.started = camera.heard = now
+            camera.moving = (camera.state.read_frames, camera.state.frames, now)
+
+    def _read_messages(self, wait):
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                kind, name, body = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return
+            camera = self.cameras[name]
+            camera.heard = time.monotonic()
+            if kind == "state":
+                body.restarts = camera.state.restarts
+                if camera.state.stream == "up":
+                    camera.up_seconds += time.monotonic() - camera.heard_state
+                camera.heard_state = time.monotonic()
+                camera.state = body
+                if (body.read_frames, body.frames) != camera.moving[:2]:
+                    camera.moving = (body.read_frames, body.frames, time.monotonic())
+            elif kind == "event" and self.events:
+                self.events.write(body)
+            elif kind == "error":
+                self.say(f"camera {name}: {body}")
+
+    def _check(self):
+        now = time.monotonic()
+        for name, camera in self.cameras.items():
+            process = camera.process
+            if process is None:
+                continue
+            if process.is_alive():
+                read, frames, since = camera.moving
+                stalled = camera.state.read_frames > read and camera.state.frames == frames
+                if now - camera.heard > HANG_SECONDS or (stalled and now - since > HANG_SECONDS):
+                    self.say(f"camera {name}: no sign of work for {HANG_SECONDS:g} s; stopping it to start again")
+                    process.kill()
+                continue
+            process.join()
+            camera.process = None
+            if process.exitcode == 0:
+                camera.done = True
+                continue
+            ran = now - camera.started
+            camera.pause = FIRST_PAUSE if ran >= STEADY_SECONDS else min(camera.pause * 2, LONGEST_PAUSE)
+            camera.due = now + camera.pause
+            camera.state.restarts += 1
+            camera.state.stream = "down"
+            self.say(f"camera {name}: stopped (exit status {process.exitcode}); starting it again in "
+                     f"{camera.pause:g} s")
+
+    def _stop_all(self):
+        for camera in self.cameras.values():
+            if camera.process is not None and camera.process.is_alive():
+                camera.process.terminate()
+        deadline = time.monotonic() + 10
+        for camera in self.cameras.values():
+            if camera.process is not None:
+                camera.process.join(max(0.1, deadline - time.monotonic()))
+                if camera.process.is_alive():
+                    camera.process.kill()
+                    camera.process.join()
+
+    def _write_stats(self, force=False):
+        """Per camera, one line a minute: people who came by label, compliance, fps, share of time streaming."""
+        now = time.monotonic()
+        if not self.stats or (not force and now - self._stats_at < STATS_EVERY_SECONDS):
+            return
+        for name, camera in self.cameras.items():
+            before = self._stats_base.get(name, dict.fromkeys(COUNTED, 0))
+            came = {label: camera.state.people[label] - before[label] for label in COUNTED}
+            judged = sum(came[label] for label in ("mask", *VIOLATIONS))
+            self.stats.write({
+                "camera": name, "time": round(time.time(), 3), "seconds": round(now - self._stats_at, 1),
+                **{f"people_{label}": n for label, n in came.items()},
+                "compliance": round(came["mask"] / judged, 4) if judged else None,
+                "fps": round(camera.state.fps, 2), "stream": camera.state.stream,
+                "uptime": round(min(1.0, camera.up_seconds / max(now - self._stats_at, 1e-9)), 4),
+                "restarts": camera.state.restarts,
+            })
+            camera.up_seconds = 0.0
+            self._stats_base[name] = dict(camera.state.people)
+        self._stats_at = now
