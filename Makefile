@@ -22,8 +22,8 @@ live: setup
 	$(PY) detect_mask_video.py
 
 test: setup $(VENV_CV4)/.installed $(VENV)/.installed-ray
-	@{ command -v Xvfb && command -v xdotool; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool >/dev/null; } \
-		|| echo "Xvfb or xdotool not found: the window tests need them (apt-get install xvfb xdotool)"
+	@{ command -v Xvfb && command -v xdotool && command -v mosquitto; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool mosquitto >/dev/null; } \
+		|| echo "Xvfb, xdotool or mosquitto not found: the window and service tests need them (apt-get install xvfb xdotool mosquitto)"
 	$(PY) -m pytest tests
 
 setup: $(VENV)/.installed assets $(FLOAT16_MODEL)
@@ -32,10 +32,12 @@ setup: $(VENV)/.installed assets $(FLOAT16_MODEL)
 $(FLOAT16_MODEL): models/mask_detector.h5 $(VENV)/.installed
 	$(PY) export_tflite.py --kind float16
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	# The mask-detector command (pyproject.toml), run from this folder.
+	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
 
 # Ray is optional for users; the tests run a real local Ray instance.

@@ -3,6 +3,7 @@
 What every module agrees on is set here, once.
 """
 
+import os
 from pathlib import Path
 
 from mask_detector.quiet import silence_libraries
@@ -10,7 +11,17 @@ from mask_detector.quiet import silence_libraries
 # Before any module loads OpenCV, TensorFlow or Qt, which read their log settings then.
 silence_libraries()
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+def _project_root():
+    """Where models/, face_detector/ and the data are: the clone the package lives in (run from it, or
+    installed with `pip install -e .`); else $MASK_DETECTOR_HOME, else the current folder (`pip install .`)."""
+    clone = Path(__file__).resolve().parent.parent
+    if os.environ.get("MASK_DETECTOR_HOME"):
+        return Path(os.environ["MASK_DETECTOR_HOME"]).resolve()
+    return clone if (clone / "models").is_dir() else Path.cwd()
+
+
+PROJECT_ROOT = _project_root()
 # The trained classifier the scripts load when no --model is given.
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
 # Its LiteRT float16 copy (made by set-up): the same answers, several times faster per face on a CPU.

@@ -146,26 +146,10 @@ class RayDetector:
 def on_ray(settings, jobs, address, workers, verbose=False):
     """The records of ``jobs`` from a pool of Ray actors (``workers``, or one per CPU of the cluster), in order
     (Ray Data keeps it)."""
-    import logging
-
     import ray.data  # binds ray too
 
-    quiet = logging.INFO if verbose else logging.CRITICAL  # failures reach us as exceptions
-    environment = {"PYTHONPATH": str(PROJECT_ROOT), **{k: os.environ.get(k, v) for k, v in QUIET_SETTINGS.items()}}
-    local = address == "local"
+    connect_ray(address, verbose)
     try:
-        ray.init(
-            address=None if local else address, num_cpus=os.cpu_count() if local else None, include_dashboard=False,
-            runtime_env={"env_vars": environment}, log_to_driver=verbose, logging_level=quiet,
-        )
-    except (ConnectionError, TimeoutError) as error:  # "auto" with no cluster running, a cluster that went away
-        if address == "auto":  # Ray's own words name its command-line flags, not ours
-            raise UserError("cannot reach a Ray cluster at auto: none runs on this machine; start one with "
-                            "`ray start --head`, give its address, or use --ray local") from None
-        raise UserError(f"cannot reach a Ray cluster at {address}: {first_line(error)}") from None
-    try:
-        for name in ("ray", "ray.data"):  # Ray Data's logger does not pass its records up to Ray's
-            logging.getLogger(name).setLevel(quiet)
         context = ray.data.DataContext.get_current()
         context.execution_options.preserve_order = True
         context.enable_progress_bars = False  # the script shows its own
@@ -183,6 +167,29 @@ def on_ray(settings, jobs, address, workers, verbose=False):
         raise _user_error_in(error) or error
     finally:
         ray.shutdown()
+
+
+def connect_ray(address, verbose=False):
+    """ray.init for --ray ADDRESS ('local' starts Ray here), quiet unless ``verbose``; a one-line UserError."""
+    import logging
+
+    import ray
+
+    quiet = logging.INFO if verbose else logging.CRITICAL  # failures reach us as exceptions
+    environment = {"PYTHONPATH": str(PROJECT_ROOT), **{k: os.environ.get(k, v) for k, v in QUIET_SETTINGS.items()}}
+    local = address == "local"
+    try:
+        ray.init(
+            address=None if local else address, num_cpus=os.cpu_count() if local else None, include_dashboard=False,
+            runtime_env={"env_vars": environment}, log_to_driver=verbose, logging_level=quiet,
+        )
+    except (ConnectionError, TimeoutError) as error:  # "auto" with no cluster running, a cluster that went away
+        if address == "auto":  # Ray's own words name its command-line flags, not ours
+            raise UserError("cannot reach a Ray cluster at auto: none runs on this machine; start one with "
+                            "`ray start --head`, give its address, or use --ray local") from None
+        raise UserError(f"cannot reach a Ray cluster at {address}: {first_line(error)}") from None
+    for name in ("ray", "ray.data"):  # Ray Data's logger does not pass its records up to Ray's
+        logging.getLogger(name).setLevel(quiet)
 
 
 def ray_endpoint(address):

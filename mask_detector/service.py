@@ -268,6 +268,7 @@ class Supervisor:
                 args=(camera.settings, self.site.mqtt, self.messages, carried, self.site.state_every),
             )
             camera.process.start()
+            self.say(f"camera {name}: started (process {camera.process.pid})")
             camera.started = camera.heard = now
             camera.moving = (camera.state.read_frames, camera.state.frames, now)
 
@@ -275,23 +276,27 @@ class Supervisor:
         deadline = time.monotonic() + wait
         while True:
             try:
-                kind, name, body = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+                message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 return
-            camera = self.cameras[name]
-            camera.heard = time.monotonic()
-            if kind == "state":
-                body.restarts = camera.state.restarts
-                if camera.state.stream == "up":
-                    camera.up_seconds += time.monotonic() - camera.heard_state
-                camera.heard_state = time.monotonic()
-                camera.state = body
-                if (body.read_frames, body.frames) != camera.moving[:2]:
-                    camera.moving = (body.read_frames, body.frames, time.monotonic())
-            elif kind == "event" and self.events:
-                self.events.write(body)
-            elif kind == "error":
-                self.say(f"camera {name}: {body}")
+            self._handle(*message)
+
+    def _handle(self, kind, name, body):
+        """A camera's message: its state (every second), an event, or the error that stopped it."""
+        camera = self.cameras[name]
+        camera.heard = time.monotonic()
+        if kind == "state":
+            body.restarts = camera.state.restarts
+            if camera.state.stream == "up":
+                camera.up_seconds += time.monotonic() - camera.heard_state
+            camera.heard_state = time.monotonic()
+            camera.state = body
+            if (body.read_frames, body.frames) != camera.moving[:2]:
+                camera.moving = (body.read_frames, body.frames, time.monotonic())
+        elif kind == "event" and self.events:
+            self.events.write(body)
+        elif kind == "error":
+            self.say(f"camera {name}: {body}")
 
     def _check(self):
         now = time.monotonic()
