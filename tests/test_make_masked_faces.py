@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from conftest import DATASET, assert_one_line_error, require, run_script, user_env
+from support.scripts import DATASET, assert_one_line_error, require, run_script, user_env
 
 CLASSES = ("with_mask", "incorrect_mask", "without_mask")
 

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import DATASET, require
+from support.scripts import DATASET, require
 from mask_detector import synthetic
 
 # A frontal face with an eye distance of 60 px, in YuNet's order: right eye, left eye, nose tip, mouth corners.
