@@ -3,7 +3,7 @@
 import cv2
 import numpy as np
 
-from conftest import DATASET, require
+from support.scripts import DATASET, require
 
 # A frontal face with an eye distance of 60 px, in YuNet's order: right eye, left eye, nose tip, mouth corners.
 FACE = np.array([[100.0, 100.0], [160.0, 100.0], [130.0, 140.0], [108.0, 172.0], [152.0, 172.0]])

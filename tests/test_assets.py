@@ -5,7 +5,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, SAMPLES, require, run_module, script_env
+from support.scripts import ROOT, SAMPLES, require, run_module, script_env
 from mask_detector import assets
 from mask_detector.errors import UserError
 

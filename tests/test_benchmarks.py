@@ -11,7 +11,7 @@ import sys
 import cv2
 import pytest
 
-from conftest import ROOT, run_script
+from support.scripts import ROOT, run_script
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, read_records, run_all
+from support.scripts import assert_one_line_error, read_records, run_all
 
 
 def test_box_with_nothing_inside_gives_no_crop():

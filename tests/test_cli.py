@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from conftest import run_all
+from support.scripts import run_all
 
 SCRIPTS = ("detect_mask_image.py", "detect_mask_video.py", "train_mask_detector.py", "evaluate_mask_detector.py",
            "export_tflite.py")

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conftest import DATASET, VOC_DEV, require
+from support.scripts import DATASET, VOC_DEV, require
 
 
 def test_split_keeps_duplicates_on_one_side():

@@ -16,11 +16,12 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (
-    ctrl_c_at_default,
-    DATASET, ROOT, VOC_DEV, assert_one_line_error, close_window_when_shown, match_to_truth, mutate, read_records,
-    require, run_all, run_script, script_env, small_disk, user_env, watch,
+from support.media import match_to_truth, mutate
+from support.scripts import (
+    DATASET, ROOT, VOC_DEV, assert_one_line_error, ctrl_c_at_default, read_records, require, run_all, run_script,
+    script_env, small_disk, user_env,
 )
+from support.xserver import PATIENCE, close_window_when_shown, find_window, press_key, watch
 from mask_detector.evaluation import load_voc
 
 FACE_KEYS = {"box", "detection_score", "label", "mask_probability", "judged", "probabilities"}
@@ -396,19 +397,30 @@ def test_unwritable_output_folder(model_runs):
     assert_one_line_error(model_runs["unwritable output"], "cannot write to", "a file: it is a file")
 
 
-def test_image_window_shows_the_annotated_photo(display, samples, default_model, tmp_path):
+def test_image_window_shows_the_annotated_photo_until_a_key_is_pressed(display, samples, default_model, tmp_path):
     process = subprocess.Popen(
-        [os.sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), "--wait", "8000"],
+        [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0])],
         cwd=ROOT, env=script_env(DISPLAY=display), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     shot = watch(process, display)
-    stdout, stderr = process.communicate(timeout=120)
-    assert shot is not None, f"no annotated window seen; stderr: {stderr[-2000:]}"
+    if shot is None:
+        process.kill()
+        pytest.fail(f"no annotated window seen; stderr: {process.communicate()[1][-2000:]}")
+    press_key(display, find_window(process, display), "space")
+    stdout, stderr = process.communicate(timeout=PATIENCE)
     assert process.returncode == 0, stderr
     assert "faces" in stdout
     from PIL import Image
 
     Image.fromarray(shot).save(tmp_path / "image_window.png")
+
+
+def test_image_window_with_wait_goes_on_by_itself(display, samples, default_model):
+    """--wait: each photo is shown for that long, then the next; the last closes the window, no key needed."""
+    result = run_script("detect_mask_image.py", "--image", *samples[:2], "--wait", 500,
+                        env=script_env(DISPLAY=display), timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line.split(":")[0] for line in result.stdout.splitlines()] == [str(p) for p in samples[:2]]
 
 
 def test_image_window_closed_by_the_user_keeps_the_result(display, samples, default_model, tmp_path):
@@ -710,18 +722,21 @@ def test_image_window_shows_small_photos_enlarged_and_says_how_to_close(display,
     scale = photo_scale(height, width)
     assert scale > 1  # the sample photos are small
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0]), "--wait", "8000"],
+        [sys.executable, str(ROOT / "detect_mask_image.py"), "--image", str(samples[0])],
         cwd=ROOT, env=user_env() | {"DISPLAY": display}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
     shot = watch(process, display)
+    if shot is None:
+        process.kill()
+        pytest.fail(f"no annotated window seen; stderr: {process.communicate()[1][-2000:]}")
+    window = str(find_window(process, display))
     xdotool = {**os.environ, "DISPLAY": display}
-    window = subprocess.run(["xdotool", "search", "--name", "Face mask detector"], env=xdotool,
-                            capture_output=True, text=True).stdout.split()
-    assert shot is not None and window, process.stderr.read()[-2000:] if process.poll() is not None else "no window"
-    title = subprocess.run(["xdotool", "getwindowname", window[0]], env=xdotool, capture_output=True, text=True).stdout
-    geometry = subprocess.run(["xdotool", "getwindowgeometry", window[0]], env=xdotool,
+    title = subprocess.run(["xdotool", "getwindowname", window], env=xdotool, capture_output=True, text=True).stdout
+    geometry = subprocess.run(["xdotool", "getwindowgeometry", window], env=xdotool,
                               capture_output=True, text=True).stdout
-    _, stderr = process.communicate(timeout=120)
+    press_key(display, window, "x")  # any key, as the title says
+    _, stderr = process.communicate(timeout=PATIENCE)
+    assert process.returncode == 0, stderr
     assert stderr == ""
     assert title.strip() == f"Face mask detector: {samples[0].name} (any key closes)"
     assert f"Geometry: {round(width * scale)}x{round(height * scale)}" in geometry
@@ -771,8 +786,8 @@ def test_an_interrupted_run_resumes_and_never_loses_a_written_line(samples, defa
     """Ctrl-C, SIGTERM and a killed worker each stop a run; the same command then does only the rest."""
     folder = tmp_path / "archive"
     folder.mkdir()
-    # 120 photos: enough that no run ends on its own between its third line and the signal, however fast.
-    for copy in range(20):
+    # 240 photos: far more than a run does between its third line and the signal, however loaded the machine.
+    for copy in range(40):
         for photo in samples:
             (folder / f"{copy}_{photo.name}").write_bytes(photo.read_bytes())
     results = tmp_path / "results.jsonl"

@@ -14,10 +14,10 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (
-    FRAMES_PER_PHOTO, ROOT, FileServer, MjpegServer, assert_one_line_error, close_window_when_shown, count_video_frames,
-    ctrl_c_at_default, make_clip, run_all, run_script, script_env, small_disk, watch,
-)
+from support.media import FRAMES_PER_PHOTO, count_video_frames, make_clip
+from support.scripts import ROOT, assert_one_line_error, ctrl_c_at_default, run_all, run_script, script_env, small_disk
+from support.servers import FileServer, MjpegServer
+from support.xserver import close_window_when_shown, watch
 
 SUMMARY = re.compile(
     r"^frames (\d+), seconds ([\d.]+), fps ([\d.]+), people (\d+) \(mask (\d+), no_mask (\d+), "
@@ -312,8 +312,11 @@ def test_stopping_finishes_the_video_and_prints_the_summary(samples, tmp_path, s
     )
     deadline = time.monotonic() + 120
     frames_file = tmp_path / "frames.jsonl"
-    while time.monotonic() < deadline and (not frames_file.exists() or frames_file.stat().st_size < 2000):
+    # Signalled only once its JSON lines show it at work: a run stopped before its first frame proves nothing.
+    while process.poll() is None and (not frames_file.exists() or frames_file.stat().st_size < 2000):
+        assert time.monotonic() < deadline, "no frame was done in time"
         time.sleep(0.1)
+    assert process.poll() is None, process.communicate()[1][-3000:]
     process.send_signal(signal_number)
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr[-3000:]

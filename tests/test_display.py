@@ -5,7 +5,7 @@ import itertools
 import cv2
 import pytest
 
-from conftest import VOC_DEV, require
+from support.scripts import VOC_DEV, require
 
 
 def faces(boxes, probabilities):

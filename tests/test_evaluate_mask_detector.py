@@ -3,7 +3,7 @@
 import json
 import shutil
 
-from conftest import ROOT, assert_one_line_error, require, run_all, run_script, user_env
+from support.scripts import ROOT, assert_one_line_error, require, run_all, run_script, user_env
 
 
 def test_script_on_a_few_real_photos(voc_dev, samples, default_model, tmp_path):

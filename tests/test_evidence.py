@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import count_video_frames, make_clip, run_script
+from support.media import count_video_frames, make_clip
+from support.scripts import run_script
 
 FPS = 10  # make_clip's
 SECONDS_PER_PHOTO = 2.0

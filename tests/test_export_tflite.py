@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from support.scripts import assert_one_line_error, run_script
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import ROOT, VOC_DEV, match_to_truth, require, script_env
+from support.media import match_to_truth
+from support.scripts import ROOT, VOC_DEV, require, script_env
 from mask_detector.boxes import iou_matrix
 from mask_detector.evaluation import load_voc
 

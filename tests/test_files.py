@@ -5,7 +5,7 @@ import time
 import cv2
 import numpy as np
 
-from conftest import mutate
+from support.media import mutate
 from mask_detector.errors import UserError
 
 

@@ -5,7 +5,7 @@ import json
 import cv2
 import pytest
 
-from conftest import make_clip
+from support.media import make_clip
 from mask_detector.errors import UserError
 from mask_detector.files import JsonLines
 from mask_detector.live import LiveCounts, LiveOutputs, LiveRun

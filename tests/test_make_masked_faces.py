@@ -8,8 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from conftest import DATASET, assert_one_line_error, require, run_script, user_env
 from mask_detector.labels import FOLDERS
+from support.scripts import DATASET, assert_one_line_error, require, run_script, user_env
 
 CLASSES = tuple(FOLDERS.values())
 

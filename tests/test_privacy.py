@@ -9,7 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, make_clip, run_script
+from support.media import make_clip
+from support.scripts import assert_one_line_error, run_script
 
 PICTURE_SUFFIXES = {".jpg", ".jpeg", ".png", ".mp4", ".avi", ".mkv", ".mov", ".webp"}
 

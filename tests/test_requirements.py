@@ -4,7 +4,7 @@ import re
 import sys
 from importlib import metadata
 
-from conftest import ROOT
+from support.scripts import ROOT
 
 PIN = re.compile(r"^([A-Za-z0-9_.\-]+)==([^\s;]+)\s*(?:;\s*(.+))?$")
 

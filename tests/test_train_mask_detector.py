@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import (
+from support.scripts import (
     DATASET, ROOT, assert_one_line_error, ctrl_c_at_default, require, run_all, run_script, script_env, small_disk,
     user_env,
 )

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import count_video_frames
+from support.media import count_video_frames
 
 
 class ScriptedCapture:
