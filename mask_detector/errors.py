@@ -4,6 +4,7 @@ import contextlib
 import errno
 import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -34,6 +35,9 @@ def interrupts_deferred():
     For work whose parts must agree (a frame's JSON line, its video frame and
     its count); main thread only, as Python's signal handlers are.
     """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signals reach the main thread only: a run on another thread (a Ray actor's) has none to defer
+        return
     caught = []
     previous = {number: signal.signal(number, lambda signum, frame: caught.append(signum))
                 for number in (signal.SIGINT, signal.SIGTERM)}

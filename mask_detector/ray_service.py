@@ -126,7 +126,11 @@ def run_on_ray(site, address, verbose=False):
     connect_ray(address, verbose)
     import ray
 
+    supervisor = None
     try:
-        return RaySupervisor(site).run()
+        supervisor = RaySupervisor(site)
+        return supervisor.run()
     finally:
+        if supervisor:
+            supervisor._stop_all()  # before shutting Ray down, which would kill the actors loudly
         ray.shutdown()
