@@ -25,23 +25,30 @@ class CameraActor:
         import os
 
         os.chdir(folder)  # relative paths in the site file are from the driver's folder, as for local cameras
-        self.settings, self.mqtt, self.state_every = settings, mqtt, state_every
+        from mask_detector.mqtt import MqttPublisher
+
+        self.settings, self.state_every = settings, state_every
+        # The actor publishes itself: no central process stands between a camera and its broker.
+        self.publisher = MqttPublisher(mqtt, settings.camera) if mqtt else None
         self.messages = queue.Queue()
         self.state = CameraState(settings.camera)
         self.ended = False
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
-        pause = FIRST_PAUSE
+        following = FIRST_PAUSE
         while True:
             started = time.monotonic()
             try:
-                run_camera(self.settings, self.mqtt, _Keeping(self), self.state, self.state_every)
+                run_camera(self.settings, _Keeping(self), self.state, self.publisher, self.state_every)
                 self.ended = True
+                if self.publisher:
+                    self.publisher.close()
                 return
             except UserError as error:
                 self.messages.put(("error", self.settings.camera, str(error)))
-            pause = FIRST_PAUSE if time.monotonic() - started >= STEADY_SECONDS else min(pause * 2, LONGEST_PAUSE)
+            pause = FIRST_PAUSE if time.monotonic() - started >= STEADY_SECONDS else following
+            following = min(pause * 2, LONGEST_PAUSE)
             self.state.restarts += 1
             time.sleep(pause)
 
@@ -86,6 +93,12 @@ class RaySupervisor(Supervisor):
 
     def _start_due(self):
         pass  # the actors start their cameras, and start them again, themselves
+
+    def _connect(self):
+        pass  # each actor publishes to the broker itself
+
+    def _disconnect(self):
+        pass
 
     def _read_messages(self, wait):
         import ray

@@ -29,7 +29,6 @@ HEARTBEAT_SECONDS = 1.0
 # A camera that sends no heartbeat this long, or reads frames it does not process, is taken as hung.
 HANG_SECONDS = 60.0
 FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
-STATS_EVERY_SECONDS = 60.0
 # Seconds after an alert during which the camera's alert sensor is on.
 ALERT_HOLD_SECONDS = 30.0
 # The classifier latency histogram's buckets, seconds (a LiteRT call takes some 2-10 ms on a laptop core).
@@ -83,41 +82,63 @@ class CameraState:
         return any(mine[key] != theirs[key] for key in mine if key not in quiet)
 
 
+def snapshot_of(state):
+    """A copy of a CameraState that later changes to it leave alone (it is queued, or pickled, as it is now)."""
+    return dataclasses.replace(state, people=dict(state.people), latency=list(state.latency))
+
+
+class StatePublishing:
+    """A camera's state to MQTT: every ``every`` seconds, and at once when it says something new."""
+
+    def __init__(self, publisher, every):
+        self.publisher, self.every = publisher, every
+        self._published, self._at = None, -math.inf
+
+    def offer(self, state):
+        if state.changed_from(self._published) or time.monotonic() - self._at >= self.every:
+            self.publisher.state(state.message())
+            self._published, self._at = state, time.monotonic()
+
+
 class _EventSink:
     """The events of a camera's run: to the supervisor and to MQTT, with the camera's name."""
 
     def __init__(self, camera, messages, publisher, state):
         self.camera, self.messages, self.publisher, self.state = camera, messages, publisher, state
+        self.state_due = False
 
     def write(self, event):
         event = {"camera": self.camera} | event
-        if event["event"] == "alert":
-            self.state.last_alert = time.time()
         self.messages.put(("event", self.camera, event))
         if self.publisher:
             self.publisher.event(event)
+        if event["event"] == "alert":
+            self.state.last_alert = time.time()
+        # The state goes to the supervisor as soon as the frame is counted, not at the next heartbeat: a
+        # camera killed in between would carry its totals on short of this event's person.
+        self.state_due = True
 
 
-def run_camera(settings, mqtt, messages, carried, state_every):
+def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
     """A camera's whole run, in its own process (or Ray actor): the source, the pipeline, the reports.
 
-    ``carried`` is the CameraState the camera had before it was restarted: its totals go on from there.
+    ``messages`` takes its states and events (a queue); ``carried`` is the
+    CameraState it had before it was started again: its totals go on from
+    there. ``publisher`` (mqtt.MqttPublisher), if given, gets them too.
     Returns when the source ends; raises UserError when it cannot start or its stream is lost.
     """
     from mask_detector.live import new_live_run
-    from mask_detector.mqtt import MqttPublisher
     from mask_detector.pipeline import load_pipeline
     from mask_detector.video import FrameSource
 
     state = dataclasses.replace(carried, stream="starting", fps=0.0, people_in_view=0,
                                 people_without_mask_in_view=0, people=dict(carried.people), latency=list(carried.latency))
-    publisher = MqttPublisher(mqtt, settings.camera) if mqtt else None
+    publishing = StatePublishing(publisher, state_every) if publisher else None
     stop = threading.Event()
     source = None
 
     def report():
-        """Every second to the supervisor; to MQTT every state_every seconds and at once on a change."""
-        published, published_at = None, -math.inf
+        """Every second to the supervisor (and the publisher, which sends what is due)."""
         while not stop.wait(HEARTBEAT_SECONDS):
             if source is not None:
                 state.read_frames = source.frames_read
@@ -125,11 +146,10 @@ def run_camera(settings, mqtt, messages, carried, state_every):
                 state.stream = "up" if source.receiving else "down"
             if publisher:
                 state.mqtt_dropped = carried.mqtt_dropped + publisher.dropped
-            snapshot = dataclasses.replace(state, people=dict(state.people), latency=list(state.latency))
+            snapshot = snapshot_of(state)
             messages.put(("state", settings.camera, snapshot))
-            if publisher and (snapshot.changed_from(published) or time.monotonic() - published_at >= state_every):
-                publisher.state(snapshot.message())
-                published, published_at = snapshot, time.monotonic()
+            if publishing:
+                publishing.offer(snapshot)
 
     reporter = threading.Thread(target=report, daemon=True)
     reporter.start()
@@ -156,6 +176,9 @@ def run_camera(settings, mqtt, messages, carried, state_every):
                     state.latency[bucket] += 1
                     state.latency_sum += seconds
                 run.classifier_seconds.clear()
+                if sink.state_due:
+                    sink.state_due = False
+                    messages.put(("state", settings.camera, snapshot_of(state)))
 
             counts = run.run(source, watch=watch)
             state.stream, state.people_in_view, state.people_without_mask_in_view = "ended", 0, 0
@@ -169,19 +192,17 @@ def run_camera(settings, mqtt, messages, carried, state_every):
         reporter.join(timeout=5)
         messages.put(("state", settings.camera, state))
         if publisher:
-            # A camera told to stop (SIGTERM, the end of its video) is offline; one that crashed is too, by its will.
             publisher.state(state.message())
-            publisher.close()
 
 
-def _camera_process(settings, mqtt, messages, carried, state_every):
+def _camera_process(settings, messages, carried):
     """A camera process's main: Ctrl-C is the supervisor's to handle; SIGTERM ends the run cleanly."""
     from mask_detector.errors import stop_on_sigterm
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_on_sigterm()
     try:
-        run_camera(settings, mqtt, messages, carried, state_every)
+        run_camera(settings, messages, carried)
     except UserError as error:
         messages.put(("error", settings.camera, str(error)))
         sys.exit(3)
@@ -194,7 +215,7 @@ class _Camera:
     settings: object
     process: object = None
     started: float = 0.0
-    pause: float = FIRST_PAUSE
+    pause: float = FIRST_PAUSE  # before its next start, unless it ran steadily first
     due: float = 0.0  # monotonic time of the next start
     done: bool = False  # its source ended: not started again
     state: CameraState = None
@@ -215,6 +236,10 @@ class Supervisor:
         self.cameras = {c.camera: _Camera(c, state=CameraState(c.camera)) for c in site.cameras}
         self.events = None
         self.stats = None
+        # The cameras' MQTT connections live here, in the process that outlives the cameras' own: a
+        # camera that crashes loses none of the messages waiting for the broker.
+        self.publishers = {}
+        self.publishing = {}
         self._stats_at = time.monotonic()
         self._stats_base = {}
 
@@ -232,6 +257,8 @@ class Supervisor:
                 self.stats = stack.enter_context(JsonLines(self.site.stats, streaming=True))
             if self.site.metrics_port:
                 stack.callback(serve_metrics(self, self.site.metrics_port).shutdown)
+            self._connect()
+            stack.callback(self._disconnect)
             self.say(f"watching {len(self.cameras)} camera{'s' * (len(self.cameras) != 1)}: "
                      f"{', '.join(self.cameras)}" + (f"; metrics on :{self.site.metrics_port}/metrics"
                                                      if self.site.metrics_port else ""))
@@ -261,11 +288,10 @@ class Supervisor:
         for name, camera in self.cameras.items():
             if camera.done or camera.process is not None or now < camera.due:
                 continue
-            carried = dataclasses.replace(camera.state, people=dict(camera.state.people),
-                                          latency=list(camera.state.latency))
+            carried = snapshot_of(camera.state)
             camera.process = self.context.Process(
                 target=_camera_process, name=f"camera {name}", daemon=True,
-                args=(camera.settings, self.site.mqtt, self.messages, carried, self.site.state_every),
+                args=(camera.settings, self.messages, carried),
             )
             camera.process.start()
             self.say(f"camera {name}: started (process {camera.process.pid})")
@@ -293,8 +319,14 @@ class Supervisor:
             camera.state = body
             if (body.read_frames, body.frames) != camera.moving[:2]:
                 camera.moving = (body.read_frames, body.frames, time.monotonic())
-        elif kind == "event" and self.events:
-            self.events.write(body)
+            if name in self.publishing:
+                body.mqtt_dropped = self.publishers[name].dropped
+                self.publishing[name].offer(body)
+        elif kind == "event":
+            if self.events:
+                self.events.write(body)
+            if name in self.publishers:
+                self.publishers[name].event(body)
         elif kind == "error":
             self.say(f"camera {name}: {body}")
 
@@ -316,13 +348,27 @@ class Supervisor:
             if process.exitcode == 0:
                 camera.done = True
                 continue
-            ran = now - camera.started
-            camera.pause = FIRST_PAUSE if ran >= STEADY_SECONDS else min(camera.pause * 2, LONGEST_PAUSE)
-            camera.due = now + camera.pause
+            pause = FIRST_PAUSE if now - camera.started >= STEADY_SECONDS else camera.pause
+            camera.pause = min(pause * 2, LONGEST_PAUSE)
+            camera.due = now + pause
             camera.state.restarts += 1
             camera.state.stream = "down"
-            self.say(f"camera {name}: stopped (exit status {process.exitcode}); starting it again in "
-                     f"{camera.pause:g} s")
+            self.say(f"camera {name}: stopped (exit status {process.exitcode}); starting it again in {pause:g} s")
+
+    def _connect(self):
+        """An MQTT connection per camera (its own will, its own queue), when the site has a broker."""
+        from mask_detector.mqtt import MqttPublisher
+
+        if self.site.mqtt:
+            for name in self.cameras:
+                self.publishers[name] = MqttPublisher(self.site.mqtt, name)
+                self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
+
+    def _disconnect(self):
+        """The last state of each camera, then offline: the service has stopped."""
+        for name, publisher in self.publishers.items():
+            publisher.state(self.cameras[name].state.message())
+            publisher.close()
 
     def _stop_all(self):
         for camera in self.cameras.values():
@@ -337,9 +383,9 @@ class Supervisor:
                     camera.process.join()
 
     def _write_stats(self, force=False):
-        """Per camera, one line a minute: people who came by label, compliance, fps, share of time streaming."""
+        """Per camera, a line a minute (stats_every): people who came by label, compliance, fps, time streaming."""
         now = time.monotonic()
-        if not self.stats or (not force and now - self._stats_at < STATS_EVERY_SECONDS):
+        if not self.stats or (not force and now - self._stats_at < self.site.stats_every):
             return
         for name, camera in self.cameras.items():
             before = self._stats_base.get(name, dict.fromkeys(COUNTED, 0))

@@ -3,7 +3,7 @@
     [service]
     state_every = 10                # seconds between state messages (they are also sent on change)
     events = "events.jsonl"         # every camera's alerts and people, one JSON line each
-    stats = "stats.jsonl"           # one line a minute per camera
+    stats = "stats.jsonl"           # one line a minute per camera (stats_every: seconds between lines)
     metrics_port = 9108             # Prometheus /metrics
 
     [mqtt]
@@ -44,6 +44,7 @@ from mask_detector.pipeline import LIVE, PipelineSettings
 from mask_detector.privacy import PRIVACY_MODES, hides_faces
 
 STATE_EVERY_SECONDS = 10.0
+STATS_EVERY_SECONDS = 60.0
 NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
@@ -71,6 +72,7 @@ class SiteSettings:
     stats: str | None = None
     metrics_port: int | None = None
     state_every: float = STATE_EVERY_SECONDS
+    stats_every: float = STATS_EVERY_SECONDS
 
 
 # What each key may hold: (type, least value or choices). Keys of LiveSettings and PipelineSettings.
@@ -85,8 +87,8 @@ CAMERA_KEYS = {
     "model": (str, None), "face_detector": (str, FACE_DETECTORS), "confidence": (_NUMBER, 0),
     "detect_size": (int, 32), "single_scale": (bool, None), "preprocess": (str, PREPROCESSING),
 }
-SERVICE_KEYS = {"state_every": (_NUMBER, 1), "events": (str, None), "stats": (str, None),
-                "metrics_port": (int, 1)}
+SERVICE_KEYS = {"state_every": (_NUMBER, 1), "stats_every": (_NUMBER, 1), "events": (str, None),
+                "stats": (str, None), "metrics_port": (int, 1)}
 MQTT_KEYS = {"host": (str, None), "port": (int, 1), "prefix": (str, None), "discovery_prefix": (str, None),
              "username": (str, None), "password_env": (str, None), "tls": (bool, None), "ca_file": (str, None),
              "queue": (int, 1)}
@@ -171,4 +173,5 @@ def load_site(path, environ=os.environ):
             options["password"] = _secret(options.pop("password_env"), f"{path}: [mqtt]", environ)
         mqtt = MqttSettings(**options)
     return SiteSettings(cameras, mqtt, service.get("events"), service.get("stats"), service.get("metrics_port"),
-                        float(service.get("state_every", STATE_EVERY_SECONDS)))
+                        float(service.get("state_every", STATE_EVERY_SECONDS)),
+                        float(service.get("stats_every", STATS_EVERY_SECONDS)))

@@ -13,7 +13,7 @@ WITHOUT_DEFAULT = {
     "all": {"--help", "--verbose"},
     "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display", "--ray", "--restart"},
     "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--clips", "--evidence-faces",
-                             "--keep-days", "--no-display"},
+                             "--keep-days", "--no-display", "--config", "--metrics-port", "--stats", "--ray"},
     "train_mask_detector.py": set(),
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
     "export_tflite.py": set(),

@@ -17,6 +17,7 @@ from mask_detector.labels import THREE_CLASS_NAMES
 from mask_detector.people import AlertCommand, People
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import Frame
+from support.scripts import wait_until
 
 NO_MASK = [0.03, 0.95, 0.02]
 MASK = [0.95, 0.03, 0.02]
@@ -63,16 +64,6 @@ class Scene:
 
 def read_lines(path):
     return [json.loads(line) for line in Path(path).read_text().splitlines()]
-
-
-def wait_for(condition, limit=30.0):
-    """Poll ``condition`` until it holds or ``limit`` seconds pass; whether it held."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return condition()
 
 
 def test_a_track_counts_as_a_person_only_after_person_frames(tmp_path):
@@ -195,7 +186,7 @@ def test_the_alert_command_gets_the_event_as_json_on_its_standard_input(tmp_path
     people = People(THREE_CLASS_NAMES, person_frames=3, command=command)
     scene = Scene(people)
     scene.frames(10, [(box_at(100, 100), NO_MASK)])
-    assert wait_for(received.exists), "the alert command never wrote what it received"
+    assert wait_until(received.exists), "the alert command never wrote what it received"
     scene.end()
     (alert,) = people.alerts
     assert received.read_text() == json.dumps(alert) + "\n"
@@ -210,7 +201,7 @@ def stderr_shows(capfd, text, limit=30.0):
         seen.append(capfd.readouterr().err)
         return text in "".join(seen)
 
-    wait_for(shown, limit)
+    wait_until(shown, limit)
     return "".join(seen)
 
 
@@ -235,10 +226,10 @@ def test_an_alert_command_past_its_timeout_is_stopped_with_its_children(tmp_path
     start = time.monotonic()
     alerts.run({"event": "alert", "track_id": 7})
     try:
-        assert wait_for(group_file.exists), "the command never started"
+        assert wait_until(group_file.exists), "the command never started"
         group = int(group_file.read_text())
         assert group_members(group), "the command ended by itself"
-        assert wait_for(lambda: not group_members(group)), "the command outlived its timeout"
+        assert wait_until(lambda: not group_members(group)), "the command outlived its timeout"
         seconds = time.monotonic() - start
         assert 1.0 <= seconds < 15, seconds
         warning = f"warning: alert command stopped after its --alert-timeout of 1 s: {command}"
@@ -265,11 +256,11 @@ def test_commands_still_running_at_the_end_are_stopped_together(tmp_path, capfd)
     alerts = AlertCommand(f"touch '{started}/'$$; exec sleep 600", timeout=600)
     for track_id in (1, 2):
         alerts.run({"event": "alert", "track_id": track_id})
-    assert wait_for(lambda: len(os.listdir(started)) == 2), "the commands never started"
+    assert wait_until(lambda: len(os.listdir(started)) == 2), "the commands never started"
     groups = [int(name) for name in os.listdir(started)]
     start = time.monotonic()
     alerts.stop()
     # Both get the grace period at once, not one after the other.
     assert time.monotonic() - start < AlertCommand.EXIT_GRACE_SECONDS + AlertCommand.KILL_AFTER_SECONDS + 3
-    assert wait_for(lambda: not any(group_members(g) for g in groups)), "a command outlived the end"
+    assert wait_until(lambda: not any(group_members(g) for g in groups)), "a command outlived the end"
     assert "warning: 2 alert commands still running at the end were stopped" in capfd.readouterr().err

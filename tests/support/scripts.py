@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -108,3 +109,13 @@ def assert_one_line_error(result, *fragments, status=1):
 
 def read_records(path):
     return {Path(r["image"]).name: r for r in map(json.loads, Path(path).read_text(encoding="utf-8").splitlines())}
+
+
+def wait_until(condition, limit=120.0, every=0.1):
+    """Poll ``condition`` until it is true or ``limit`` seconds have gone; its last answer."""
+    deadline = time.monotonic() + limit
+    while True:
+        answer = condition()
+        if answer or time.monotonic() > deadline:
+            return answer
+        time.sleep(every)

@@ -33,10 +33,11 @@ class MjpegServer(_ServedInBackground):
     manager; ``url`` is the address, ``times`` the monotonic time of each request.
     """
 
-    def __init__(self, image, connections, fps=25, user=None, password=None):
-        ok, encoded = cv2.imencode(".jpg", image)
-        assert ok
-        jpeg, plan, served, times = encoded.tobytes(), list(connections), [], []
+    def __init__(self, image, connections, fps=25, user=None, password=None, hold=1):
+        # A list of images is a scene that changes: each is sent for ``hold`` frames in turn, round and round.
+        images = image if isinstance(image, list) else [image]
+        jpegs = [cv2.imencode(".jpg", picture)[1].tobytes() for picture in images]
+        plan, served, times = list(connections), [], []
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_GET(self):
@@ -50,12 +51,13 @@ class MjpegServer(_ServedInBackground):
                 self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                 self.end_headers()
                 if step == "stalled":
-                    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
-                    self.wfile.write(part + jpeg + b"\r\n")
+                    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpegs[0])
+                    self.wfile.write(part + jpegs[0] + b"\r\n")
                     self.wfile.flush()
                 if step in ("silent", "stalled"):
                     time.sleep(3600)
-                for _ in range(step):
+                for number in range(step):
+                    jpeg = jpegs[number // hold % len(jpegs)]
                     part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpeg)
                     try:
                         self.wfile.write(part + jpeg + b"\r\n")

@@ -1,0 +1,309 @@
+"""mask_detector/service.py, site.py, mqtt.py and metrics.py through `detect_mask_video.py --config`: two
+cameras streaming over HTTP, a real Mosquitto broker stopped and started mid-run, a real subscriber,
+a real scrape of /metrics, a camera process killed and started again."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import urllib.request
+
+import cv2
+import numpy as np
+import pytest
+
+from support.broker import Mosquitto, Subscriber, free_port, retained
+from support.scripts import ROOT, assert_one_line_error, run_script, script_env, wait_until
+from support.servers import MjpegServer
+
+PREFIX = "site_test"
+
+
+def photo(samples, name, size=(640, 480)):
+    return cv2.resize(cv2.imread(str(next(p for p in samples if p.name == name))), size)
+
+
+def lines(path):
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def metrics(port):
+    """{(name, labels text): value} of one scrape of /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    found = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"(\w+)(\{[^}]*\})? (\S+)", line)
+        if match:
+            found[(match[1], match[2] or "")] = float(match[3])
+    return found
+
+
+def frames_of(scrape, camera):
+    return scrape.get(("mask_detector_frames_total", f'{{camera="{camera}"}}'), 0.0)
+
+
+class Service:
+    """detect_mask_video.py --config, started in the background, its output kept in a file."""
+
+    def __init__(self, site, folder, *flags, env=None):
+        self.output = folder / "service.out"
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "detect_mask_video.py"), "--config", str(site), *map(str, flags)],
+            cwd=folder, env=env or script_env(), stdout=open(self.output, "w"), stderr=subprocess.STDOUT,
+        )
+
+    def said(self):
+        return self.output.read_text() if self.output.exists() else ""
+
+    def pid_of(self, camera, nth=1):
+        """The process id of the camera's ``nth`` start, once it is said."""
+        starts = re.findall(rf"camera {camera}: started \(process (\d+)\)", self.said())
+        return int(starts[nth - 1]) if len(starts) >= nth else None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(120)
+
+
+@pytest.fixture(scope="module")
+def site_run(samples, tmp_path_factory):
+    """Two cameras for some seconds, through a broker restart and a killed camera; what was seen meanwhile."""
+    folder = tmp_path_factory.mktemp("site")
+    door_scene = [photo(samples, "maksssksksss716.jpg"), np.full((480, 640, 3), 90, np.uint8)]
+    hall_scene = photo(samples, "maksssksksss244.jpg")
+    seen = {}
+    with Mosquitto(folder / "broker") as broker, \
+            MjpegServer(door_scene, [100_000] * 3, fps=10, hold=15) as door, \
+            MjpegServer(hall_scene, [100_000] * 3, fps=10) as hall:
+        subscriber = Subscriber(broker.port, f"{PREFIX}/#")
+        assert wait_until(lambda: subscriber.client.is_connected(), 30)
+        metrics_port = free_port()
+        site = folder / "site.toml"
+        site.write_text(f"""
+[service]
+events = "events.jsonl"
+stats = "stats.jsonl"
+stats_every = 2
+state_every = 1
+
+[mqtt]
+host = "127.0.0.1"
+port = {broker.port}
+prefix = "{PREFIX}"
+
+[defaults]
+alert_cooldown = 0
+reconnect_for = 5
+
+[[camera]]
+name = "door"
+source = "{door.url}"
+
+[[camera]]
+name = "hall"
+source = "{hall.url}"
+max_fps = 5
+""")
+        service = Service(site, folder, "--metrics-port", metrics_port)
+        try:
+            def alerts(camera):
+                return [e for e in lines(folder / "events.jsonl") if e["camera"] == camera and e["event"] == "alert"]
+
+            assert wait_until(lambda: alerts("door"), 180), service.said()
+            seen["first_scrape"] = wait_until(
+                lambda: (lambda s: s if frames_of(s, "door") > 0 and frames_of(s, "hall") > 0 else None)(
+                    metrics(metrics_port)), 60)
+            # The broker goes away while people keep coming; their events wait, then go out.
+            broker.stop()
+            before = len(alerts("door"))
+            assert wait_until(lambda: len(alerts("door")) >= before + 2, 120), service.said()
+            broker.start()
+            # A camera's process is killed: it is started again, and the other camera goes on meanwhile.
+            door_pid = service.pid_of("door")
+            hall_before = frames_of(metrics(metrics_port), "hall")
+            os.kill(door_pid, signal.SIGKILL)
+            assert wait_until(lambda: service.pid_of("door", 2), 120), service.said()
+            seen["hall_meanwhile"] = (hall_before, frames_of(metrics(metrics_port), "hall"))
+            restarted = len(alerts("door"))
+            assert wait_until(lambda: len(alerts("door")) > restarted, 120), service.said()
+            seen["alerts_so_far"] = len(alerts("door"))
+            seen["last_scrape"] = metrics(metrics_port)
+            # Every event written has reached the subscriber before the end (none lost on the way).
+            wait_until(lambda: len(subscriber.on(f"{PREFIX}/door/events")) >= len(alerts("door")), 60)
+        finally:
+            seen["status"] = service.stop()
+        seen["said"] = service.said()
+        seen["events"] = lines(folder / "events.jsonl")
+        seen["stats"] = lines(folder / "stats.jsonl")
+        seen["received"] = {camera: subscriber.on(f"{PREFIX}/{camera}/events") for camera in ("door", "hall")}
+        subscriber.close()
+        seen["retained"] = retained(broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 8 and all(
+            got.get(f"{PREFIX}/{c}/availability") == "offline" for c in ("door", "hall")))
+    return seen
+
+
+def test_every_event_written_reached_mqtt_across_a_broker_restart(site_run):
+    assert site_run["status"] == 143, site_run["said"]  # stopped by SIGTERM, as a service is
+    for camera in ("door", "hall"):
+        written = [e for e in site_run["events"] if e["camera"] == camera]
+        received = site_run["received"][camera]
+        assert written, camera
+        # Each once, in order; a message sent again by the broker's restart is the same message.
+        assert [e for i, e in enumerate(received) if e not in received[:i]] == written, camera
+
+
+def test_states_are_retained_and_home_assistant_finds_them(site_run):
+    got = site_run["retained"]
+    for camera in ("door", "hall"):
+        state = got[f"{PREFIX}/{camera}/state"]
+        assert state["camera"] == camera and state["stream"] in ("ended", "down", "up")
+        assert state["people"] >= 1 and 0 <= (state["compliance"] or 0) <= 1
+        assert got[f"{PREFIX}/{camera}/availability"] == "offline"  # the service stopped
+        configs = {topic: config for topic, config in got.items()
+                   if topic.startswith("homeassistant/") and f"/mask_detector_{camera}/" in topic}
+        assert {topic.split("/")[1] for topic in configs} == {"sensor", "binary_sensor"}
+        assert len(configs) == 4
+        for config in configs.values():
+            assert config["state_topic"] == f"{PREFIX}/{camera}/state"
+            assert config["availability_topic"] == f"{PREFIX}/{camera}/availability"
+            # Each sensor reads a field the state has.
+            field = re.fullmatch(r"\{\{ value_json\.(\w+) \}\}", config["value_template"])[1]
+            assert field in state
+    assert got[f"{PREFIX}/door/state"]["people_no_mask"] >= 2
+
+
+def test_metrics_are_scraped_over_http(site_run):
+    scrape = site_run["last_scrape"]
+    for camera in ("door", "hall"):
+        label = f'{{camera="{camera}"}}'
+        assert scrape[("mask_detector_frames_total", label)] > 0
+        assert scrape[("mask_detector_classifier_seconds_count", label)] > 0
+        assert ("mask_detector_fps", label) in scrape and ("mask_detector_stream_up", label) in scrape
+    # Every alert, across the killed camera's two lives (some may come between the count and the scrape).
+    assert scrape[("mask_detector_alerts_total", '{camera="door"}')] >= site_run["alerts_so_far"] >= 4
+    assert scrape[("mask_detector_people_total", '{camera="door",label="no_mask"}')] >= 3
+    assert scrape[("mask_detector_restarts_total", '{camera="door"}')] == 1
+    assert scrape[("mask_detector_restarts_total", '{camera="hall"}')] == 0
+
+
+def test_a_killed_camera_is_started_again_while_the_other_goes_on(site_run):
+    assert re.search(r"camera door: stopped \(exit status -9\); starting it again in 1 s", site_run["said"])
+    before, after = site_run["hall_meanwhile"]
+    assert after > before
+    # The totals go on from where the killed process left them.
+    first, last = site_run["first_scrape"], site_run["last_scrape"]
+    assert frames_of(last, "door") > frames_of(first, "door")
+
+
+def test_stats_give_each_camera_a_line_per_period(site_run):
+    for camera in ("door", "hall"):
+        rows = [row for row in site_run["stats"] if row["camera"] == camera]
+        assert len(rows) >= 3
+        assert {"people_mask", "people_no_mask", "compliance", "fps", "uptime", "seconds"} <= set(rows[0])
+        assert all(0 <= row["uptime"] <= 1 for row in rows)
+    door = [row for row in site_run["stats"] if row["camera"] == "door"]
+    assert sum(row["people_no_mask"] for row in door) >= 3  # people who came, counted once, in their period
+
+
+def test_a_wrong_password_never_stops_the_video(samples, tmp_path):
+    with Mosquitto(tmp_path / "broker", users={"detector": "right"}) as broker:
+        clip = tmp_path / "clip.mp4"
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+        for _ in range(30):
+            writer.write(photo(samples, "maksssksksss716.jpg"))
+        writer.release()
+        site = tmp_path / "site.toml"
+        site.write_text(f"""
+[service]
+events = "events.jsonl"
+[mqtt]
+host = "127.0.0.1"
+port = {broker.port}
+username = "detector"
+password_env = "BROKER_PASSWORD"
+[[camera]]
+name = "door"
+source = "{clip}"
+""")
+        result = run_script("detect_mask_video.py", "--config", site, cwd=tmp_path,
+                            env=script_env(BROKER_PASSWORD="wrong"))
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "refused camera door" in result.stderr and "wrong" not in result.stdout + result.stderr
+        assert [e["event"] for e in lines(tmp_path / "events.jsonl")].count("alert") == 1
+        assert retained(broker.port, lambda got: False, limit=2, username="detector", password="right") == {}
+
+
+@pytest.mark.parametrize("text, fragments", [
+    ("[[camera]]\nname = 'a'\n", ["camera 1 (a)", "source or source_env"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nperson_frames = 0\n", ["camera 1 (a)", "person_frames", "at least 1"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nprivacy = 'fuzzy'\n", ["privacy", "off, blur, stats"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\ncolour = 'red'\n", ["unknown key 'colour'"]),
+    ("[[camera]]\nname = 'a b'\nsource = '0'\n", ["name", "letters, digits"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\n[[camera]]\nname = 'a'\nsource = '1'\n", ["'a' is used twice"]),
+    ("[[camera]]\nname = 'a'\nsource_env = 'NOT_SET_ANYWHERE'\n", ["NOT_SET_ANYWHERE is not set"]),
+    ("[mqtt]\nport = 'x'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[mqtt]", "port", "whole number"]),
+    ("[service]\nmetrics_port = 9108\n", ["at least one [[camera]]"]),
+    ("[[camera]\n", ["not valid TOML"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nprivacy = 'stats'\nclips = 'c'\n", ["privacy stats", "clips"]),
+])
+def test_a_mistake_in_the_site_file_is_one_line_naming_the_key(tmp_path, text, fragments):
+    from mask_detector.errors import UserError
+    from mask_detector.site import load_site
+
+    site = tmp_path / "site.toml"
+    site.write_text(text)
+    with pytest.raises(UserError) as error:
+        load_site(site, environ={})
+    assert "\n" not in str(error.value) and str(site) in str(error.value)
+    for fragment in fragments:
+        assert fragment in str(error.value)
+
+
+def test_a_mistake_stops_the_script_before_anything_starts(tmp_path):
+    site = tmp_path / "site.toml"
+    site.write_text("[service]\nevents = 'events.jsonl'\n[[camera]]\nname = 'a'\nsource = '0'\ndetect_size = 8\n")
+    result = run_script("detect_mask_video.py", "--config", site, cwd=tmp_path)
+    assert_one_line_error(result, "camera 1 (a)", "detect_size", "at least 32")
+    assert not (tmp_path / "events.jsonl").exists()
+    result = run_script("detect_mask_video.py", "--config", site, "--source", "3")
+    assert result.returncode == 2 and "--source goes in the site file" in result.stderr
+
+
+def test_a_secret_from_the_environment_is_never_shown(samples, tmp_path):
+    with MjpegServer(photo(samples, "maksssksksss716.jpg"), [], user="admin", password="s3cret-word") as server:
+        site = tmp_path / "site.toml"
+        site.write_text("[[camera]]\nname = 'door'\nsource_env = 'DOOR_URL'\ntimeout = 1\nreconnect_for = 0\n")
+        service = Service(site, tmp_path, env=script_env(DOOR_URL=server.url))
+        try:
+            # The server refuses every connection: the camera fails, and is started again and again.
+            assert wait_until(lambda: "starting it again" in service.said(), 120), service.said()
+        finally:
+            service.stop()
+        assert "s3cret-word" not in service.said()
+
+
+def test_cameras_on_ray_each_publish_to_the_broker_themselves(samples, tmp_path):
+    clip = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (640, 480))
+    for _ in range(30):
+        writer.write(photo(samples, "maksssksksss716.jpg"))
+    writer.release()
+    with Mosquitto(tmp_path / "broker") as broker:
+        subscriber = Subscriber(broker.port, f"{PREFIX}/#", client_id="ray-subscriber")
+        assert wait_until(lambda: subscriber.client.is_connected(), 30)
+        site = tmp_path / "site.toml"
+        site.write_text(f"[service]\nevents = 'events.jsonl'\n[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\n"
+                        f"prefix = '{PREFIX}'\n[[camera]]\nname = 'door'\nsource = '{clip}'\n")
+        result = run_script("detect_mask_video.py", "--config", site, "--ray", "local", cwd=tmp_path, timeout=300)
+        assert result.returncode == 0, result.stdout + result.stderr[-3000:]
+        written = lines(tmp_path / "events.jsonl")
+        assert [e["event"] for e in written].count("alert") == 1
+        assert wait_until(lambda: len(subscriber.on(f"{PREFIX}/door/events")) >= len(written), 60)
+        assert subscriber.on(f"{PREFIX}/door/events") == written
+        subscriber.close()
