@@ -179,13 +179,15 @@ class LiveRun:
         counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
         start = time.perf_counter()
-        last_time = None
+        due = None  # the time (the source's) from which the next frame is taken, with --max-fps
         try:
             for frame in source:
-                if last_time is not None and frame.time - last_time < self.least_interval:
-                    counts.dropped += 1
-                    continue
-                last_time = frame.time
+                if self.least_interval:
+                    # Half an interval early is on time: frames of a 10 fps camera come 99 or 101 ms apart.
+                    if due is not None and frame.time < due - self.least_interval / 2:
+                        counts.dropped += 1
+                        continue
+                    due = max(frame.time, due or frame.time) + self.least_interval
                 # A frame's JSON line, its video frame and its count are all done, or none is.
                 with interrupts_deferred():
                     faces = self.step(frame)

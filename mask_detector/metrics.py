@@ -1,6 +1,7 @@
 """Prometheus metrics of a service (--metrics-port): what each camera last reported, on /metrics.
 
     mask_detector_frames_total{camera}                  frames processed
+    mask_detector_frames_received_total{camera}         frames received from the source
     mask_detector_frames_dropped_total{camera}          frames dropped to keep up (never queued)
     mask_detector_fps{camera}                           frames per second of late
     mask_detector_people_in_view{camera}                people in view now
@@ -43,6 +44,7 @@ class ServiceCollector:
             return metric
 
         yield family(CounterMetricFamily, "frames", "Frames processed", lambda s: s.frames)
+        yield family(CounterMetricFamily, "frames_received", "Frames received from the source", lambda s: s.read_frames)
         yield family(CounterMetricFamily, "frames_dropped", "Frames dropped to keep up", lambda s: s.dropped)
         yield family(GaugeMetricFamily, "fps", "Frames per second of late", lambda s: s.fps)
         yield family(GaugeMetricFamily, "people_in_view", "People in view", lambda s: s.people_in_view)

@@ -127,8 +127,16 @@ class MqttPublisher:
             self._retained[self.topics["state"]] = payload
         self._send(self.topics["state"], payload, retain=True)
 
+    def waiting(self):
+        """Messages not yet handed to the broker's connection."""
+        with self._lock:
+            return len(self._pending) if self._pending or not self.connected else 0
+
     def close(self, online=False):
-        """Say the camera is offline (unless ``online``: a clean stop that is restarted), then disconnect."""
+        """Say the camera is offline (unless ``online``), then disconnect; what still waits is counted as dropped."""
+        with self._lock:
+            self.dropped += len(self._pending)
+            self._pending.clear()
         if self.connected:
             self._client.publish(self.topics["availability"], "online" if online else "offline", qos=1,
                                  retain=True).wait_for_publish(2)

@@ -34,6 +34,8 @@ ALERT_HOLD_SECONDS = 30.0
 # The classifier latency histogram's buckets, seconds (a LiteRT call takes some 2-10 ms on a laptop core).
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
 COUNTED = ("mask", *VIOLATIONS, "not_judged")
+# At the end, seconds a broker that is away gets to come back and take the messages waiting for it.
+FLUSH_SECONDS = 10.0
 
 
 @dataclasses.dataclass
@@ -69,7 +71,7 @@ class CameraState:
             "compliance": None if compliance is None else round(compliance, 4),
             "compliance_percent": None if compliance is None else round(100 * compliance, 1),
             "alerts": self.alerts, "alert": "ON" if now - self.last_alert < ALERT_HOLD_SECONDS else "OFF",
-            "frames": self.frames, "dropped": self.dropped, "reconnects": self.reconnects,
+            "frames": self.frames, "dropped": self.dropped, "received": self.read_frames, "reconnects": self.reconnects,
             "restarts": self.restarts, "mqtt_dropped": self.mqtt_dropped,
         }
 
@@ -78,7 +80,7 @@ class CameraState:
         if other is None:
             return True
         mine, theirs = self.message(0), other.message(0)
-        quiet = ("time", "fps", "frames", "dropped", "mqtt_dropped")
+        quiet = ("time", "fps", "frames", "dropped", "received", "mqtt_dropped")
         return any(mine[key] != theirs[key] for key in mine if key not in quiet)
 
 
@@ -141,7 +143,7 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
         """Every second to the supervisor (and the publisher, which sends what is due)."""
         while not stop.wait(HEARTBEAT_SECONDS):
             if source is not None:
-                state.read_frames = source.frames_read
+                state.read_frames = carried.read_frames + source.frames_read
                 state.reconnects = carried.reconnects + source.reconnections
                 state.stream = "up" if source.receiving else "down"
             if publisher:
@@ -167,6 +169,7 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
                 state.alerts = carried.alerts + len(run.people.alerts)
                 state.frames = carried.frames + counts.frames
                 state.dropped = carried.dropped + counts.dropped + source.dropped
+                state.read_frames = carried.read_frames + source.frames_read
                 state.fps = counts.recent_fps
                 in_view = [f for f in faces if run.tracker.tracks[f.track_id].frames >= run.people.person_frames]
                 state.people_in_view = len(in_view)
@@ -182,6 +185,8 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
 
             counts = run.run(source, watch=watch)
             state.stream, state.people_in_view, state.people_without_mask_in_view = "ended", 0, 0
+            state.dropped = carried.dropped + counts.dropped + source.dropped
+            state.read_frames = carried.read_frames + source.frames_read
             if counts.interruption:
                 raise counts.interruption
             if source.error:
@@ -365,10 +370,19 @@ class Supervisor:
                 self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
 
     def _disconnect(self):
-        """The last state of each camera, then offline: the service has stopped."""
+        """The last state of each camera, then offline: the service has stopped.
+
+        A broker that is away gets some seconds to come back and take what waits for it; what it does not
+        take is counted as dropped, and said.
+        """
+        deadline = time.monotonic() + FLUSH_SECONDS
+        while time.monotonic() < deadline and any(p.waiting() for p in self.publishers.values()):
+            time.sleep(0.1)
         for name, publisher in self.publishers.items():
             publisher.state(self.cameras[name].state.message())
             publisher.close()
+            if publisher.dropped:
+                self.say(f"camera {name}: {publisher.dropped} MQTT messages dropped: the broker was away")
 
     def _stop_all(self):
         for camera in self.cameras.values():
