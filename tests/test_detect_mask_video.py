@@ -15,7 +15,9 @@ import numpy as np
 import pytest
 
 from support.media import FRAMES_PER_PHOTO, count_video_frames, make_clip
-from support.scripts import ROOT, assert_one_line_error, ctrl_c_at_default, run_all, run_script, script_env, small_disk
+from support.scripts import (
+    ROOT, assert_one_line_error, ctrl_c_at_default, group_members, run_all, run_script, script_env, small_disk,
+)
 from support.servers import FileServer, MjpegServer
 from support.xserver import close_window_when_shown, watch
 
@@ -404,19 +406,6 @@ def test_a_face_not_classified_has_no_label_and_a_still_image_is_pointed_to_the_
     assert "detect_mask_image.py" not in results["clip"].stderr  # a one-frame video is a video too, but an mp4
     note = [line for line in results["photo"].stderr.splitlines() if line.startswith("note:")]
     assert len(note) == 1 and "is a still image" in note[0] and f"detect_mask_image.py --image {crowd}" in note[0]
-
-
-def group_members(group):
-    """The living processes (zombies left out) whose process group is ``group``."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended while we looked
-        if fields[0] != "Z" and int(fields[2]) == group:
-            members.append(int(stat.parent.name))
-    return members
 
 
 def alerting_clip(samples, path):

@@ -17,7 +17,7 @@ from mask_detector.labels import THREE_CLASS_NAMES
 from mask_detector.people import AlertCommand, People
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import Frame
-from support.scripts import wait_until
+from support.scripts import group_members, wait_until
 
 NO_MASK = [0.03, 0.95, 0.02]
 MASK = [0.95, 0.03, 0.02]
@@ -203,19 +203,6 @@ def stderr_shows(capfd, text, limit=30.0):
 
     wait_until(shown, limit)
     return "".join(seen)
-
-
-def group_members(group):
-    """The live (not zombie) processes of process group ``group``."""
-    members = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue  # ended while we looked
-        if fields[0] != "Z" and int(fields[2]) == group:
-            members.append(int(stat.parent.name))
-    return members
 
 
 def test_an_alert_command_past_its_timeout_is_stopped_with_its_children(tmp_path, capfd):

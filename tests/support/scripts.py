@@ -119,3 +119,16 @@ def wait_until(condition, limit=120.0, every=0.1):
         if answer or time.monotonic() > deadline:
             return answer
         time.sleep(every)
+
+
+def group_members(group):
+    """The living processes (zombies left out) whose process group is ``group``."""
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended while we looked
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
