@@ -100,6 +100,7 @@ class EvidenceClips:
 
     def _write(self, clip):
         self.filling.remove(clip)
+        self._writers = [thread for thread in self._writers if thread.is_alive()]
         thread = threading.Thread(target=self._write_clip, args=(clip,), name=f"clip {clip.path.name}")
         thread.start()
         self._writers.append(thread)

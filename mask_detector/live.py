@@ -9,6 +9,7 @@ per frame stays bounded however crowded the view.
 
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,7 +126,9 @@ class LiveRun:
         self.pipeline = pipeline
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
         self.least_interval = 1.0 / max_fps if max_fps else 0.0
-        self.classifier_seconds = []  # each classifier call's time, for whoever watches the run (service.py)
+        # Each classifier call's time, for whoever watches the run (service.py takes them every frame); bounded,
+        # since a run nobody watches never empties it.
+        self.classifier_seconds = deque(maxlen=100)
         self.hide_faces = hides_faces(privacy)  # in the video written and the window
         self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
         self.class_names = people.class_names

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 
 import numpy as np
 
@@ -171,7 +172,10 @@ class People:
         self.events = events  # a files.JsonLines, or None
         self.command = AlertCommand(command, command_timeout) if command else None
         self.evidence = evidence  # an evidence.Evidence, or None
-        self.people = {}  # track_id -> Track, every track that counted as a person
+        # track_id -> Track of the people in view; those who left are only counted, by final label (None: not
+        # judged), so that a service running for months keeps no track of everyone who ever passed.
+        self.people = {}
+        self._left = Counter()
         self.alerts = []  # the alert events raised
         self._alerted_ends = []  # (last time, last box) of alerted tracks that left view
         self.banner = None  # (text, until time) for the window
@@ -210,9 +214,15 @@ class People:
         """Tracks that left view: an event line for each that was a person."""
         for track in tracks:
             if track.alerted:
+                # Only ends within the cooldown can still be taken for a new track's person.
+                self._alerted_ends = [(end, box) for end, box in self._alerted_ends
+                                      if track.last_time - end <= self.cooldown]
                 self._alerted_ends.append((track.last_time, track.box.copy()))
-            if track.track_id in self.people and self.events:
-                self.events.write(self.person_event(track))
+            if track.track_id in self.people:
+                if self.events:
+                    self.events.write(self.person_event(track))
+                del self.people[track.track_id]
+                self._left[track.vote.label if self.judged(track) else None] += 1
 
     def person_event(self, track):
         mask = track.vote.probabilities[track.vote.class_names.index("mask")]
@@ -226,9 +236,10 @@ class People:
 
     def counts(self):
         """People seen, how many of them with each final label, and those never seen well enough to judge."""
-        labels = [track.vote.label if self.judged(track) else None for track in self.people.values()]
-        return ({"people": len(labels)} | {f"people_{name}": labels.count(name) for name in ("mask", *VIOLATIONS)}
-                | {"people_not_judged": labels.count(None)})
+        labels = self._left + Counter(track.vote.label if self.judged(track) else None
+                                      for track in self.people.values())
+        return ({"people": sum(labels.values())} | {f"people_{name}": labels[name] for name in ("mask", *VIOLATIONS)}
+                | {"people_not_judged": labels[None]})
 
     def banner_text(self, now):
         if self.banner and now <= self.banner[1]:
