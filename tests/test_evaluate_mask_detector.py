@@ -117,7 +117,7 @@ def test_skipped_objects_and_files_are_counted(voc_dev, samples, tmp_path):
     notes = [line for line in result.stderr.splitlines() if line.startswith("note:")]
     assert notes == [
         f"note: {folder}: skipped 2 objects of classes it does not know (face 2); "
-        "it knows with_mask, without_mask, mask_weared_incorrect",
+        "it knows with_mask, without_mask, incorrect_mask, mask_weared_incorrect",
         f"note: {folder}: skipped 2 annotations (maksssksksss716.xml, maksssksksss72.xml) without their image "
         "in images/",
         f"note: {folder}: skipped 1 image (no annotation.jpg) without an annotation",
