@@ -140,13 +140,13 @@ reconnect_for = 600
 
 
 def scrape(port):
+    """{(sample name, camera): value} of the per-camera samples of /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
-    values = {}
-    for line in text.splitlines():
-        match = re.fullmatch(r'(\w+)\{camera="(\w+)"\} (\S+)', line)
-        if match:
-            values[(match[1], match[2])] = float(match[3])
-    return values
+    return {(sample.name, sample.labels["camera"]): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples
+            if set(sample.labels) == {"camera"}}
 
 
 def start_service(site, folder):
