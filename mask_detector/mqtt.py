@@ -89,34 +89,48 @@ class MqttPublisher:
                       f"{reason_code}", file=sys.stderr, flush=True)
             self.refused = str(reason_code)
             return
-        self.connected, self.refused = True, ""
+        self.refused = ""
         client.publish(self.topics["availability"], "online", qos=1, retain=True)
         if self.settings.discovery_prefix:
             for topic, config in discovery_configs(self.settings, self.camera).items():
                 client.publish(topic, json.dumps(config), qos=1, retain=True)
         with self._lock:
-            for topic, payload in self._retained.items():
-                client.publish(topic, payload, qos=1, retain=True)
-            waiting = list(self._pending)
-            self._pending.clear()
-        for topic, payload in waiting:
-            self._send(topic, payload)
+            retained = dict(self._retained)
+        for topic, payload in retained.items():
+            client.publish(topic, payload, qos=1, retain=True)
+        # What waited goes first, in order; what comes meanwhile keeps waiting behind it, until none is left
+        # and the connection is declared open (checked and set under the lock that senders take).
+        while True:
+            with self._lock:
+                waiting = list(self._pending)
+                self._pending.clear()
+                if not waiting:
+                    self.connected = True
+                    return
+            for topic, payload in waiting:
+                client.publish(topic, payload, qos=1)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
-        self.connected = False
+        with self._lock:
+            self.connected = False
 
     def _send(self, topic, payload, retain=False):
-        if self.connected:
-            info = self._client.publish(topic, payload, qos=1, retain=retain)
-            if info.rc == paho.MQTT_ERR_SUCCESS:
-                return
-        if retain:
-            return  # the latest state is sent again on connecting anyway
         with self._lock:
-            if len(self._pending) >= self.settings.queue:
-                self._pending.popleft()
-                self.dropped += 1
-            self._pending.append((topic, payload))
+            if not self.connected:
+                if not retain:  # the latest state is sent again on connecting anyway
+                    self._wait(topic, payload)
+                return
+        info = self._client.publish(topic, payload, qos=1, retain=retain)
+        if info.rc != paho.MQTT_ERR_SUCCESS and not retain:
+            with self._lock:
+                self._wait(topic, payload)
+
+    def _wait(self, topic, payload):
+        """Keep a message for when the broker is back (the lock held); the oldest goes when the queue is full."""
+        if len(self._pending) >= self.settings.queue:
+            self._pending.popleft()
+            self.dropped += 1
+        self._pending.append((topic, payload))
 
     def event(self, event):
         self._send(self.topics["events"], json.dumps(event))
