@@ -13,7 +13,7 @@ import threading
 import time
 
 from mask_detector.errors import UserError
-from mask_detector.service import FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS, CameraState, Supervisor, run_camera
+from mask_detector.service import FIRST_PAUSE, CameraState, Supervisor, pause_before_restart, run_camera
 
 POLL_SECONDS = 1.0
 
@@ -47,8 +47,7 @@ class CameraActor:
                 return
             except UserError as error:
                 self.messages.put(("error", self.settings.camera, str(error)))
-            pause = FIRST_PAUSE if time.monotonic() - started >= STEADY_SECONDS else following
-            following = min(pause * 2, LONGEST_PAUSE)
+            pause, following = pause_before_restart(time.monotonic() - started, following)
             self.state.restarts += 1
             time.sleep(pause)
 

@@ -84,6 +84,13 @@ class CameraState:
         return any(mine[key] != theirs[key] for key in mine if key not in quiet)
 
 
+def pause_before_restart(ran_seconds, pause):
+    """(the pause before a stopped camera starts again, the pause after that): doubling, back to the first
+    once the camera ran steadily."""
+    pause = FIRST_PAUSE if ran_seconds >= STEADY_SECONDS else pause
+    return pause, min(pause * 2, LONGEST_PAUSE)
+
+
 def snapshot_of(state):
     """A copy of a CameraState that later changes to it leave alone (it is queued, or pickled, as it is now)."""
     return dataclasses.replace(state, people=dict(state.people), latency=list(state.latency))
@@ -110,7 +117,9 @@ class _EventSink:
         self.state_due = False
 
     def write(self, event):
-        event = {"camera": self.camera} | event
+        # "at", the wall clock: "time" counts from the camera's start, and a camera started again starts
+        # again from 0 with the same track ids, so two of its events could otherwise read the same.
+        event = {"camera": self.camera, "at": round(time.time(), 3)} | event
         self.messages.put(("event", self.camera, event))
         if self.publisher:
             self.publisher.event(event)
@@ -133,8 +142,8 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
     from mask_detector.pipeline import load_pipeline
     from mask_detector.video import FrameSource
 
-    state = dataclasses.replace(carried, stream="starting", fps=0.0, people_in_view=0,
-                                people_without_mask_in_view=0, people=dict(carried.people), latency=list(carried.latency))
+    state = dataclasses.replace(snapshot_of(carried), stream="starting", fps=0.0, people_in_view=0,
+                                people_without_mask_in_view=0)
     publishing = StatePublishing(publisher, state_every) if publisher else None
     stop = threading.Event()
     source = None
@@ -162,14 +171,17 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
             run = new_live_run(settings, pipeline, sink, source.fps)
             base = dict(carried.people)
 
+            def count_frames(counts):
+                state.frames = carried.frames + counts.frames
+                state.dropped = carried.dropped + counts.dropped + source.dropped
+                state.read_frames = carried.read_frames + source.frames_read
+
             def watch(counts, faces):
+                count_frames(counts)
                 people = run.people.counts()
                 for label in COUNTED:
                     state.people[label] = base[label] + people[f"people_{label}"]
                 state.alerts = carried.alerts + len(run.people.alerts)
-                state.frames = carried.frames + counts.frames
-                state.dropped = carried.dropped + counts.dropped + source.dropped
-                state.read_frames = carried.read_frames + source.frames_read
                 state.fps = counts.recent_fps
                 in_view = [f for f in faces if run.tracker.tracks[f.track_id].frames >= run.people.person_frames]
                 state.people_in_view = len(in_view)
@@ -185,8 +197,7 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
 
             counts = run.run(source, watch=watch)
             state.stream, state.people_in_view, state.people_without_mask_in_view = "ended", 0, 0
-            state.dropped = carried.dropped + counts.dropped + source.dropped
-            state.read_frames = carried.read_frames + source.frames_read
+            count_frames(counts)
             if counts.interruption:
                 raise counts.interruption
             if source.error:
@@ -353,8 +364,7 @@ class Supervisor:
             if process.exitcode == 0:
                 camera.done = True
                 continue
-            pause = FIRST_PAUSE if now - camera.started >= STEADY_SECONDS else camera.pause
-            camera.pause = min(pause * 2, LONGEST_PAUSE)
+            pause, camera.pause = pause_before_restart(now - camera.started, camera.pause)
             camera.due = now + pause
             camera.state.restarts += 1
             camera.state.stream = "down"
