@@ -2,7 +2,7 @@
 
 Topics, under ``<prefix>/<camera>/``:
 
-- ``events``: each alert and each person leaving view, the --events line with "camera" added (QoS 1);
+- ``events``: each alert and each person leaving view, the --events line with "camera" and "at" added (QoS 1);
 - ``state``: people in view, totals by label, compliance, fps, stream up or down (retained, QoS 1);
 - ``availability``: "online", and "offline" as the last will when the camera's process dies (retained).
 
