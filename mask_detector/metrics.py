@@ -1,4 +1,5 @@
-"""Prometheus metrics of a service (--metrics-port): what each camera last reported, on /metrics.
+"""Prometheus metrics of a service (--metrics-port): what each camera last reported, on /metrics; its
+alerts and restarts as the supervisor counts them (the alerts from the events it writes to --events).
 
     mask_detector_frames_total{camera}                  frames processed
     mask_detector_frames_received_total{camera}         frames received from the source
@@ -6,7 +7,7 @@
     mask_detector_fps{camera}                           frames per second of late
     mask_detector_people_in_view{camera}                people in view now
     mask_detector_people_total{camera,label}            people seen, by final label (mask, no_mask, incorrect, not_judged)
-    mask_detector_alerts_total{camera}                  alerts raised
+    mask_detector_alerts_total{camera}                  alerts raised, each an alert event
     mask_detector_stream_up{camera}                     1 while frames come, else 0
     mask_detector_reconnects_total{camera}              times the stream was opened again
     mask_detector_restarts_total{camera}                times the camera's process was started again

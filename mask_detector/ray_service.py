@@ -5,7 +5,10 @@ publishes to the MQTT broker itself, so that nothing central stands between
 a camera and its broker. Inside, it starts its camera again when the stream
 is lost, with the same growing pause; Ray starts the actor again when its
 process dies (``max_restarts``), on whichever node has room. The driver asks
-every actor for its messages once a second, for --events, --stats and /metrics.
+every actor for its messages once a second, for --events, --stats and /metrics,
+and counts the alerts from the events as the local supervisor does: an actor's
+events and states come in the order they were sent, but a poll can take an
+alert before the state that counts it.
 """
 
 import queue

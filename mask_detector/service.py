@@ -7,21 +7,22 @@ again, after a pause that doubles from 1 s up to a minute, back to 1 s once
 it has run for a minute. Each camera publishes to the MQTT broker itself;
 it tells the supervisor its state every second and each event, which the
 supervisor writes to --events, to --stats once a minute, and serves on
-/metrics.
+/metrics. The supervisor counts a camera's alerts itself, from the events it
+writes, and its restarts: those two go on across the camera's restarts
+whatever the camera managed to send before it stopped.
 """
 
 import contextlib
 import dataclasses
 import math
 import multiprocessing
-import os
 import queue
 import signal
 import sys
 import threading
 import time
 
-from mask_detector.errors import Terminated, UserError, first_line
+from mask_detector.errors import Terminated, UserError
 from mask_detector.files import JsonLines
 from mask_detector.labels import VIOLATIONS
 
@@ -75,6 +76,12 @@ class CameraState:
             "restarts": self.restarts, "mqtt_dropped": self.mqtt_dropped,
         }
 
+    def count_event(self, event):
+        """An event's part in the totals: an alert adds one, and is the last alert from its time."""
+        if event["event"] == "alert":
+            self.alerts += 1
+            self.last_alert = event["at"]
+
     def changed_from(self, other):
         """Whether a state message would say something new (beyond time, fps and counters of frames)."""
         if other is None:
@@ -106,7 +113,9 @@ class StatePublishing:
     def offer(self, state):
         if state.changed_from(self._published) or time.monotonic() - self._at >= self.every:
             self.publisher.state(state.message())
-            self._published, self._at = state, time.monotonic()
+            # A copy: the state offered may be changed in place later (the supervisor counts alerts so),
+            # and must still compare with what was sent.
+            self._published, self._at = snapshot_of(state), time.monotonic()
 
 
 class _EventSink:
@@ -123,8 +132,8 @@ class _EventSink:
         self.messages.put(("event", self.camera, event))
         if self.publisher:
             self.publisher.event(event)
-        if event["event"] == "alert":
-            self.state.last_alert = time.time()
+        # The camera's own count, for the state it publishes itself (on Ray); the supervisor keeps its own.
+        self.state.count_event(event)
         # The state goes to the supervisor as soon as the frame is counted, not at the next heartbeat: a
         # camera killed in between would carry its totals on short of this event's person.
         self.state_due = True
@@ -181,7 +190,6 @@ def run_camera(settings, messages, carried, publisher=None, state_every=10.0):
                 people = run.people.counts()
                 for label in COUNTED:
                     state.people[label] = base[label] + people[f"people_{label}"]
-                state.alerts = carried.alerts + len(run.people.alerts)
                 state.fps = counts.recent_fps
                 in_view = [f for f in faces if run.tracker.tracks[f.track_id].frames >= run.people.person_frames]
                 state.people_in_view = len(in_view)
@@ -328,23 +336,34 @@ class Supervisor:
         camera = self.cameras[name]
         camera.heard = time.monotonic()
         if kind == "state":
-            body.restarts = camera.state.restarts
+            # The supervisor's own counts stay: a state may have been taken before the camera's latest alert,
+            # and a camera killed before sending the one that counts it would lose that alert for good.
+            body.restarts, body.alerts, body.last_alert = (camera.state.restarts, camera.state.alerts,
+                                                           camera.state.last_alert)
             if camera.state.stream == "up":
                 camera.up_seconds += time.monotonic() - camera.heard_state
             camera.heard_state = time.monotonic()
             camera.state = body
             if (body.read_frames, body.frames) != camera.moving[:2]:
                 camera.moving = (body.read_frames, body.frames, time.monotonic())
-            if name in self.publishing:
-                body.mqtt_dropped = self.publishers[name].dropped
-                self.publishing[name].offer(body)
+            self._publish_state(name)
         elif kind == "event":
+            # Counted before it is written: whoever reads it in the events file finds it on /metrics too.
+            camera.state.count_event(body)
             if self.events:
                 self.events.write(body)
             if name in self.publishers:
                 self.publishers[name].event(body)
+            self._publish_state(name)  # an alert changed it: its count, the alert sensor on
         elif kind == "error":
             self.say(f"camera {name}: {body}")
+
+    def _publish_state(self, name):
+        """The camera's state to MQTT, if the site has a broker, when it is due or says something new."""
+        if name in self.publishing:
+            state = self.cameras[name].state
+            state.mqtt_dropped = self.publishers[name].dropped
+            self.publishing[name].offer(state)
 
     def _check(self):
         now = time.monotonic()
