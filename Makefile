@@ -60,8 +60,9 @@ $(SYNTHETIC)/sources.jsonl: | setup
 	$(PY) make_masked_faces.py --faces dataset/observations/without_mask --faces dataset/chandrikadeb7/without_mask \
 		--output $(SYNTHETIC) --seed 0
 
+# 160 px crops: half the false flags of 128 px on the street photos, for 30 % more classifier time (README).
 train: setup $(SYNTHETIC)/sources.jsonl
-	$(PY) train_mask_detector.py --dataset dataset --dataset $(SYNTHETIC)
+	$(PY) train_mask_detector.py --dataset dataset --dataset $(SYNTHETIC) --image-size 160
 
 evaluate: setup
 	$(PY) evaluate_mask_detector.py --voc evaluation/facemask_voc_dev

@@ -32,10 +32,10 @@ def parse_args(argv):
     parser.add_argument("--per-face-negative", type=at_least(0.0, float), default=0.3,
                         help="images with a hand, phone, cup or beard (no mask) per face")
     parser.add_argument("--per-face-touched", type=at_least(0.0, float), default=0.2,
-                        help="images with a mask worn correctly and a hand touching it per face")
-    # Off by default: measured with box crops, these made small masked faces look unmasked more often
-    # (masked faces flagged on the street photos 5.5 % -> 8.5 %).
-    parser.add_argument("--per-face-turned-bare", type=at_least(0.0, float), default=0.0,
+                        help="images with a mask worn correctly and a hand touching it per face (and half as many "
+                             "with a mask worn wrongly)")
+    # Turned faces with no mask, as masked ones are turned, so that turning is no sign of a mask or of none.
+    parser.add_argument("--per-face-turned-bare", type=at_least(0.0, float), default=0.3,
                         help="images of the face turned, with nothing drawn (no mask), per face")
     parser.add_argument("--max-faces", type=at_least(1), help="stop after this many faces")
     parser.add_argument("--grid", help="instead, write a picture of what the engine draws (a JPEG) here")

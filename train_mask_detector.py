@@ -109,11 +109,17 @@ def main(argv=None):
             os._exit(130)
 
     by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
+    # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
+    poses = validation.poses() if validation.landmarks else None
     calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels, classes,
-                                                                      size)
+                                                                      size, poses)
     print(f"calibrated on the validation split: temperature {calibration['temperature']:.2f}; faces judged from "
           f"{judging['min_face_size']} px, a flag needs a violation probability of "
           + ", ".join(f"{t:.2f} at {side} px" for side, t in judging["flag_probabilities"].items()))
+    for name, by_bin in judging.get("pose_probabilities", {}).items():
+        print(f"  {name}: " + ", ".join(f"{row['degrees']} deg " + ("not judged" if row["flag_probability"] is None
+                                                                    else f"{row['flag_probability']:.2f}")
+                                        for row in judging["by_pose"] if row["angle"] == name))
     report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,

@@ -6,9 +6,10 @@
 Two real frames are built from dataset images: one with one face, one with
 nine (a 3x3 grid). Each pipeline detects, classifies and draws on each frame
 many times; the pipelines take turns, round after round, so that a busy
-machine slows them alike. Printed: the median detector, classifier and total
-milliseconds per frame, frames per second, and the speed-up over the classic
-pipeline (SSD at 300x300 + model.predict per frame) measured in the same run.
+machine slows them alike. Printed: the median detector, classifier, pose
+(every face's yaw, pitch and roll) and total milliseconds per frame, frames
+per second, and the speed-up over the classic pipeline (SSD at 300x300 +
+model.predict per frame) measured in the same run.
 """
 
 import argparse
@@ -29,7 +30,7 @@ import numpy as np  # noqa: E402
 from mask_detector import DEFAULT_MODEL  # noqa: E402
 from mask_detector.display import draw_results  # noqa: E402
 from mask_detector.faces import YuNetDetector  # noqa: E402
-from mask_detector.pipeline import LIVE, FaceResult, MaskPipeline  # noqa: E402
+from mask_detector.pipeline import LIVE, FaceResult, MaskPipeline, pose_of  # noqa: E402
 
 FRAME_SIZE = (640, 480)
 
@@ -71,18 +72,28 @@ class ProjectPipeline:
     def classify(self, frame, faces):
         return self.pipeline.classify(frame, faces)
 
+    def poses(self, faces):
+        """Each face's pose, which judging weighs as it weighs size."""
+        return [pose_of(face) for face in faces]
+
 
 def time_frame(pipeline, frame):
-    """Milliseconds for (detect, classify, total incl. drawing) on a copy of ``frame``, and faces found."""
+    """Milliseconds for (detect, classify, pose, total incl. drawing) on a copy of ``frame``, and faces found.
+
+    The classic pipeline estimates no pose: its pose time is 0."""
     frame = frame.copy()
     start = time.perf_counter()
     faces = pipeline.detect(frame)
     detected = time.perf_counter()
     probabilities = pipeline.classify(frame, faces)
     classified = time.perf_counter()
-    draw_results(frame, [FaceResult(f.box, f.score, p) for f, p in zip(faces, probabilities) if p is not None])
+    poses = pipeline.poses(faces) if hasattr(pipeline, "poses") else [None] * len(faces)
+    posed = time.perf_counter()
+    draw_results(frame, [FaceResult(f.box, f.score, p, pose=pose)
+                         for f, p, pose in zip(faces, probabilities, poses) if p is not None])
     done = time.perf_counter()
-    return (detected - start) * 1e3, (classified - detected) * 1e3, (done - start) * 1e3, len(faces)
+    return ((detected - start) * 1e3, (classified - detected) * 1e3, (posed - classified) * 1e3,
+            (done - start) * 1e3, len(faces))
 
 
 def main():
@@ -119,16 +130,17 @@ def main():
                 samples[(name, kind)].append([statistics.median(column) for column in zip(*timings)])
         print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr, flush=True)
 
-    print("| pipeline | frame | faces found | detector ms | classifier ms | total ms | FPS | speed-up |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| pipeline | frame | faces found | detector ms | classifier ms | pose ms | total ms | FPS | speed-up |")
+    print("|---|---|---|---|---|---|---|---|---|")
     classic_name = next(iter(pipelines))
     for kind in frames:
-        classic_total = statistics.median(r[2] for r in samples[(classic_name, kind)])
+        classic_total = statistics.median(r[3] for r in samples[(classic_name, kind)])
         for name in pipelines:
             rounds = samples[(name, kind)]
-            detect_ms, classify_ms, total_ms, faces = (statistics.median(r[i] for r in rounds) for i in range(4))
-            print(f"| {name} | {kind} | {faces:.0f} | {detect_ms:.1f} | {classify_ms:.1f} | {total_ms:.1f} | "
-                  f"{1000 / total_ms:.0f} | {classic_total / total_ms:.1f}x |")
+            detect_ms, classify_ms, pose_ms, total_ms, faces = (statistics.median(r[i] for r in rounds)
+                                                                for i in range(5))
+            print(f"| {name} | {kind} | {faces:.0f} | {detect_ms:.1f} | {classify_ms:.1f} | {pose_ms:.2f} | "
+                  f"{total_ms:.1f} | {1000 / total_ms:.0f} | {classic_total / total_ms:.1f}x |")
 
 
 if __name__ == "__main__":

@@ -76,6 +76,16 @@ DETECTOR_FILES = (
     ),
 )
 
+# A mean adult face in 3-D (MediaPipe's canonical face mesh, Apache-2.0): the synthetic dataset turns heads
+# with it (synthetic/head.py). It lives beside the face detectors, as a model of faces.
+FACE_MESH = AssetFile(
+    "assets/face_geometry/canonical_face_model.obj",
+    "https://raw.githubusercontent.com/google-ai-edge/mediapipe/master/mediapipe/modules/face_geometry/data/"
+    "canonical_face_model.obj",
+    "5ecc0627d2925a83da0dbf63ccdc245a62affbeb8872c34ae2e63e35763ee2a9",
+)
+FACE_MESH_FILE = FACE_DETECTOR_DIR / FACE_MESH.name
+
 BACKBONE_FILE = AssetFile(
     "assets/keras/models/" + MOBILENET_WEIGHTS,
     "https://storage.googleapis.com/tensorflow/keras-applications/mobilenet_v2/" + MOBILENET_WEIGHTS,
@@ -246,6 +256,7 @@ def fetch_all(mirror=None, datasets=True, samples=True, report=print):
         raise UserError(f"mirror folder {mirror} does not exist")
     for asset in DETECTOR_FILES:
         report(f"{asset.name}: {fetch_file(asset, FACE_DETECTOR_DIR / asset.name, mirror)}")
+    report(f"{FACE_MESH.name}: {fetch_file(FACE_MESH, FACE_MESH_FILE, mirror)}")
     report(f"{BACKBONE_FILE.name}: {fetch_file(BACKBONE_FILE, backbone_weights_path(), mirror)}")
     if datasets:
         for tree in DATASETS:

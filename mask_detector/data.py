@@ -43,6 +43,8 @@ class ImageList:
     face_boxes: list = field(default_factory=list)
     # YuNet's five landmarks of that face, (5, 2) pixels, or None: what an aligned crop is warped by.
     landmarks: list = field(default_factory=list)
+    # The pose a synthetic face was drawn at ({"yaw", "pitch", "roll"}, its sources.jsonl), or None.
+    drawn_poses: list = field(default_factory=list)
     skipped: list = field(default_factory=list)  # (path, reason)
 
     @property
@@ -62,7 +64,17 @@ class ImageList:
             [self.groups[i] for i in indices],
             [self.face_boxes[i] for i in indices] if self.face_boxes else [],
             [self.landmarks[i] for i in indices] if self.landmarks else [],
+            [self.drawn_poses[i] for i in indices] if self.drawn_poses else [],
         )
+
+    def poses(self):
+        """Each face's pose.Pose: the one it was drawn at, else the one its landmarks give, else None."""
+        from mask_detector.pose import Pose, estimate_pose
+
+        drawn = self.drawn_poses or [None] * len(self.paths)
+        landmarks = self.landmarks or [None] * len(self.paths)
+        return [Pose(**pose) if pose else None if points is None else estimate_pose(points)
+                for pose, points in zip(drawn, landmarks)]
 
 
 def least_images_per_class(test_fraction=TEST_FRACTION, validation_fraction=VALIDATION_FRACTION):
@@ -128,15 +140,20 @@ def read_rgb(path):
 
 
 def _sources(root):
-    """{image path: sha256 of its source photo} from the dataset's sources.jsonl, if it has one."""
+    """{image path: (sha256 of its source photo, the pose it was drawn at or None)} from the dataset's
+    sources.jsonl, if it has one."""
     listing = root / "sources.jsonl"
     if not listing.is_file():
         return {}
     try:
         entries = [json.loads(line) for line in listing.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return {str(root / entry["image"]): entry["source"] for entry in entries}
+        return {str(root / entry["image"]): (entry["source"], _drawn_pose(entry.get("pose"))) for entry in entries}
     except (ValueError, KeyError, TypeError) as error:
         raise UserError(f"{listing} is not a list of {{\"image\", \"source\"}} lines: {error}") from None
+
+
+def _drawn_pose(pose):
+    return None if pose is None else {name: float(pose[name]) for name in ("yaw", "pitch", "roll")}
 
 
 def find_images(folders, report=print):
@@ -162,7 +179,9 @@ def find_images(folders, report=print):
                     images.paths.append(str(path))
                     images.labels.append(label)
                     images.hashes.append(digest)
-                    images.groups.append(sources.get(str(path), digest))
+                    source, pose = sources.get(str(path), (digest, None))
+                    images.groups.append(source)
+                    images.drawn_poses.append(pose)
     counts = images.counts()
     missing = [FOLDER_OF[i] for i, name in enumerate(images.class_names) if counts[name] == 0]
     if missing:

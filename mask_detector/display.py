@@ -11,6 +11,7 @@ import cv2
 
 from mask_detector.boxes import overlap
 from mask_detector.errors import UserError
+from mask_detector.judging import POSE_REASONS
 from mask_detector.labels import COLOURS, TEXT, UNDECIDED_COLOUR, UNDECIDED_TEXT
 
 QUIT_KEYS = (ord("q"), 27)  # q and Esc
@@ -70,11 +71,14 @@ def caption(result):
     """The label drawn over a face: `Mask 98.1%`, `No mask 87.0%`, with `#7` for a tracked person.
 
     A face too small or too unsure to judge says its likeliest class with a
-    question mark (`No mask? 51.0%`), drawn grey: it is no flag.
+    question mark (`No mask? 51.0%`), drawn grey: it is no flag. One turned
+    or tilted past what is judged says so (`Mask? 80.2% turned`).
     """
     if result.decided:
         doubt = "" if result.judged else "?"
         text = f"{TEXT[result.label]}{doubt} {result.probabilities[result.label] * 100:.1f}%"
+        if result.not_judged_because in POSE_REASONS:
+            text += f" {result.not_judged_because}"
     else:
         text = UNDECIDED_TEXT  # a person whose label is not decided yet
     return text if result.track_id is None else f"#{result.track_id} {text}"

@@ -22,6 +22,7 @@ import numpy as np
 
 from mask_detector.boxes import as_boxes, iou_matrix, longer_side
 from mask_detector.errors import UserError
+from mask_detector.judging import NOT_JUDGED_REASONS
 from mask_detector.labels import CLASS_NAMES, LABEL_OF_NAME, THREE_CLASS_NAMES, VIOLATIONS, label_of, two_class
 
 SIZE_BANDS = (("<16", 0, 16), ("16-32", 16, 32), (">=32", 32, float("inf")))
@@ -202,6 +203,8 @@ class Detection:
     size: float  # the matched face's size, or the detection's own when unmatched
     longer_side: float = 0.0  # the longer side of the matched face's box (of the detection's when unmatched)
     judged: bool = True  # the pipeline stands by its label (judging.Judging); only a judged face is a flag
+    not_judged_because: str | None = None  # judging.NOT_JUDGED_REASONS
+    yaw: float | None = None  # the face's turn (pose.Pose), None without landmarks
 
     @property
     def flagged(self):
@@ -251,7 +254,8 @@ def tally_image(tally, annotation, results, crop_probabilities=None, crop_min_si
             x1, y1, x2, y2 = result.box
             truth_label, size, longer = "", float(min(x2 - x1, y2 - y1)), float(longer_side(result.box))
         tally.detections.append(Detection(result.detection_score, result.mask_probability, result.probabilities,
-                                          truth_label, size, longer, result.judged))
+                                          truth_label, size, longer, result.judged, result.not_judged_because,
+                                          None if result.pose is None else result.pose.yaw))
     if crop_probabilities is not None:
         for label, size, probability in zip(annotation.labels, truth_sizes, crop_probabilities):
             if label != "incorrect" and size >= crop_min_side and not np.isnan(probability):
@@ -288,8 +292,10 @@ def summary(tally):
     return figures | three_class_summary(tally) | flag_summary(tally)
 
 
-# Faces are told apart by the longer side of their annotated box in the false-alarm figures.
+# Faces are told apart by the longer side of their annotated box in the false-alarm figures ...
 FLAG_BANDS = (("all", 0, float("inf")), ("<32", 0, 32), (">=32", 32, float("inf")))
+# ... and by how far they are turned (the yaw's size, degrees; faces without landmarks are in neither).
+YAW_BANDS = (("<30", 0, 30), (">=30", 30, 180))
 
 
 def flag_summary(tally):
@@ -319,7 +325,21 @@ def flag_summary(tally):
     called_incorrect = [d for d in matched if d.flagged and label_of(d.probabilities) == "incorrect"]
     figures["incorrect_flag_precision"] = (sum(d.truth_label == "incorrect" for d in called_incorrect)
                                            / len(called_incorrect) if called_incorrect else float("nan"))
-    figures["not_judged"] = {"matched_faces": len(matched), "not_judged": sum(not d.judged for d in matched)}
+    figures["not_judged"] = {"matched_faces": len(matched), "not_judged": sum(not d.judged for d in matched),
+                             "because": {reason: sum(d.not_judged_because == reason for d in matched)
+                                         for reason in NOT_JUDGED_REASONS}}
+    for band, low, high in YAW_BANDS:
+        inside = [d for d in matched if d.yaw is not None and low <= abs(d.yaw) < high]
+        masked = [d for d in inside if d.truth_label == "mask"]
+        unmasked = [d for d in inside if d.truth_label == "no_mask"]
+        judged = sum(d.judged for d in masked)
+        figures["false_alarms"][f"yaw {band}"] = {
+            "masked_faces": len(masked), "flagged": sum(d.flagged for d in masked),
+            "share": sum(d.flagged for d in masked) / len(masked) if masked else float("nan"),
+            "judged": judged, "share_of_judged": sum(d.flagged for d in masked) / judged if judged else float("nan"),
+        }
+        figures["flags"][f"yaw {band}"] = {
+            "caught": sum(d.flagged for d in unmasked) / len(unmasked) if unmasked else float("nan")}
     return figures
 
 
@@ -378,10 +398,18 @@ def format_table(figures):
              "{:.3f} / {:.3f}".format(flags["all"].get("violation_f1", float("nan")),
                                       flags[">=32"].get("violation_f1", float("nan")))),
             ("precision of `incorrect` flags", figures["incorrect_flag_precision"]),
-            ("matched faces not judged (too small or unsure)",
+            ("matched faces not judged",
              f"{unjudged['not_judged']} of {unjudged['matched_faces']}"
-             f" ({unjudged['not_judged'] / max(unjudged['matched_faces'], 1):.1%})"),
+             f" ({unjudged['not_judged'] / max(unjudged['matched_faces'], 1):.1%})"
+             + (": " + ", ".join(f"{count} {reason}" for reason, count in unjudged["because"].items())
+                if "because" in unjudged else "")),
         ]
+        for band, _, _ in YAW_BANDS:
+            if f"yaw {band}" in alarms:
+                rows += [(f"false alarms: matched masked faces flagged, turned {band} degrees",
+                          _share(alarms[f"yaw {band}"])),
+                         (f"matched unmasked faces flagged (caught), turned {band} degrees",
+                          flags[f"yaw {band}"]["caught"])]
     crops = figures.get("classifier_on_truth_boxes")
     if crops:
         rows += [

@@ -19,7 +19,7 @@ from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, Evid
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT
 from mask_detector.people import People
-from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings
+from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import hides_faces, pixelate
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
@@ -152,8 +152,8 @@ class LiveRun:
             self.classifier_seconds.append(time.perf_counter() - started)
             for i, probabilities in zip(due, answers):
                 if probabilities is not None:
-                    tracks[i].vote.add([probabilities[name] for name in self.class_names],
-                                       self.pipeline.judging.weight(faces[i].box))
+                    weight = self.pipeline.judging.weight(faces[i].box, pose_of(faces[i]), probabilities)
+                    tracks[i].vote.add([probabilities[name] for name in self.class_names], weight)
                     tracks[i].last_classified = frame.time
         self.people.update(tracks, frame, self.doubtful)
         self.people.left(gone)

@@ -11,6 +11,7 @@ from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
 from mask_detector.faces import LEAST_HIDDEN_SCORE, LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE, create_face_detector
 from mask_detector.judging import judging_of
 from mask_detector.labels import label_of
+from mask_detector.pose import Pose, estimate_pose
 from mask_detector.quiet import import_tensorflow
 
 
@@ -71,6 +72,8 @@ class FaceResult:
     label: str | None = None  # the likeliest class, unless given (a person's decided label)
     track_id: int | None = None
     decided: bool = True
+    pose: Pose | None = None  # which way the face looks, from its landmarks (None without them)
+    not_judged_because: str | None = None  # judging.NOT_JUDGED_REASONS, for a photo's face not judged
 
     def __post_init__(self):
         if self.label is None and self.probabilities is not None:
@@ -94,6 +97,10 @@ class FaceResult:
             "mask_probability": None if self.probabilities is None else round(float(self.mask_probability), 4),
             "judged": bool(self.judged),
         }
+        if self.not_judged_because:
+            face["not_judged_because"] = self.not_judged_because
+        if self.pose is not None:
+            face["pose"] = self.pose.to_json()
         if self.track_id is None:
             return face | {"probabilities": {k: round(float(v), 4) for k, v in self.probabilities.items()}}
         return face | {"track_id": self.track_id}
@@ -143,6 +150,16 @@ class MaskPipeline:
     def label(self, image):
         """(the FaceResult of every face in ``image`` that could be classified, the boxes of doubtful faces)."""
         faces, doubtful = self.face_detector.find(image)
-        results = [FaceResult(face.box, face.score, probabilities, self.judging.judged(face.box, probabilities))
-                   for face, probabilities in zip(faces, self.classify(image, faces)) if probabilities is not None]
+        results = []
+        for face, probabilities in zip(faces, self.classify(image, faces)):
+            if probabilities is not None:
+                pose = pose_of(face)
+                reason = self.judging.not_judged_because(face.box, probabilities, pose)
+                results.append(FaceResult(face.box, face.score, probabilities, reason is None, pose=pose,
+                                          not_judged_because=reason))
         return results, doubtful
+
+
+def pose_of(face):
+    """A detected face's pose.Pose from its landmarks; None when the detector gives none (the SSD)."""
+    return None if face.landmarks is None else estimate_pose(face.landmarks)

@@ -125,55 +125,139 @@ def unfreeze_top(model, layers_from="block_13_expand"):
 # large as the classifier's input, seen at full resolution.
 CALIBRATION_SIDES = (10, 12, 14, 16, 20, 24, 32, 48, 64, 96, 0)
 # A flag is what people act on: at each judged face size, at most this share of the validation faces
-# that wear a mask correctly may be flagged ... Validation faces shrunk to street sizes are harder than
-# street photos' faces of those sizes (at 16-24 px they flag two to three times as many masked faces as
-# the annotated street photos do): 10 % here came to about 2 % there, 5 % and 20 % to 1.4 % and 2.9 %,
-# catching fewer and more of the unmasked (README, "Trusting a flag").
-MOST_FALSE_ALARMS = 0.10
+# that wear a mask correctly may be flagged, from each size on (longer side in pixels) ... A small face
+# is hard to judge; a large, sharp one is not, and there a flag must be almost always right. Validation
+# faces shrunk to street sizes are harder than street photos' faces of those sizes (at 16-24 px they flag
+# two to three times as many masked faces as the annotated street photos do): 10 % here came to about 2 %
+# there, 5 % and 20 % to 1.4 % and 2.9 %, catching fewer and more of the unmasked (README, "Trusting a flag").
+MOST_FALSE_ALARMS = ((0, 0.10), (32, 0.05), (64, 0.02), (96, 0.01))
 # ... and a size is judged only when, with the flag probability that keeps to that, the flags still
 # catch at least this share of the validation faces without a mask or with one worn wrongly.
 LEAST_CAUGHT = 0.5
 FLAG_PROBABILITIES = np.round(np.arange(0.5, 0.991, 0.01), 2)
+# A pose bin is judged only when the validation split shows the model this many faces there, of each of
+# masked and violations: fewer say nothing about how it judges such faces.
+LEAST_FACES_PER_POSE_BIN = 30
+
+
+def most_false_alarms_at(side):
+    """The share of masked faces a flag may catch at this face size (MOST_FALSE_ALARMS)."""
+    return next(share for size, share in reversed(MOST_FALSE_ALARMS) if side >= size)
 
 
 def flagged(probabilities, class_names, flag_probability):
     """Which faces are flagged: the likeliest class is a violation, and all violations together reach
-    ``flag_probability``."""
+    ``flag_probability`` (one number, or one per face)."""
     mask = list(class_names).index("mask")
     return (probabilities.argmax(axis=1) != mask) & (1 - probabilities[:, mask] >= flag_probability)
 
 
-def choose_judging(by_size, truth, class_names, image_size, most_false_alarms=MOST_FALSE_ALARMS):
-    """Per face size, the probability a flag needs, and the smallest size judged; on the validation split.
+def choose_judging(by_size, truth, class_names, image_size, poses=None):
+    """Per face size, the probability a flag needs, and the smallest size judged; then per pose bin the
+    same, and which poses are judged at all; on the validation split.
 
     At each size the flag probability is the least that flags at most
-    ``most_false_alarms`` of the masked faces. Sizes from the smallest at which
-    those flags still catch LEAST_CAUGHT of the violations (and every larger
-    size does too) are judged; smaller faces are not.
+    most_false_alarms_at(size) of the masked faces. Sizes from the smallest at
+    which those flags still catch LEAST_CAUGHT of the violations (and every
+    larger size does too) are judged; smaller faces are not. With ``poses``
+    (a pose.Pose or None per validation face), sizes are judged on the
+    frontal faces alone, and each bin of each angle (judging.POSE_BINS) then
+    gets its own probability: see choose_pose_judging.
     """
     truth = np.asarray(truth)
     masked = truth == list(class_names).index("mask")
+    frontal = np.ones(len(truth), dtype=bool) if poses is None else frontal_faces(poses)
+    if not (frontal & masked).any() or not (frontal & ~masked).any():
+        frontal = np.ones(len(truth), dtype=bool)  # no landmarks found (faces not located): every face
     table = []
     for side in sorted(by_size, key=lambda side: side or image_size):
-        probabilities = by_size[side]
+        probabilities = by_size[side][frontal]
+        most = most_false_alarms_at(side or image_size)
         flag_probability = next((float(t) for t in FLAG_PROBABILITIES
-                                 if flagged(probabilities, class_names, t)[masked].mean() <= most_false_alarms),
+                                 if flagged(probabilities, class_names, t)[masked[frontal]].mean() <= most),
                                 float(FLAG_PROBABILITIES[-1]))
         flags = flagged(probabilities, class_names, flag_probability)
         table.append({"face_size": int(side or image_size), "flag_probability": flag_probability,
-                      "masked_flagged": round(float(flags[masked].mean()), 4),
-                      "violations_flagged": round(float(flags[~masked].mean()), 4)})
+                      "most_false_alarms": most, "masked_flagged": round(float(flags[masked[frontal]].mean()), 4),
+                      "violations_flagged": round(float(flags[~masked[frontal]].mean()), 4)})
     judged_from = len(table)
     while judged_from > 0 and table[judged_from - 1]["violations_flagged"] >= LEAST_CAUGHT:
         judged_from -= 1
     judged = table[judged_from:] or table[-1:]
-    return {
+    choice = {
         "min_face_size": judged[0]["face_size"],
         "flag_probabilities": {str(row["face_size"]): row["flag_probability"] for row in judged},
-        "most_false_alarms": most_false_alarms,
+        "most_false_alarms": {str(size): share for size, share in MOST_FALSE_ALARMS},
         "least_caught": LEAST_CAUGHT,
+        "faces": "frontal" if poses is not None and not frontal.all() else "all",
         "by_face_size": table,
     }
+    if poses is not None and not frontal.all():
+        choice |= choose_pose_judging(by_size, truth, class_names, image_size, poses, judged)
+    return choice
+
+
+def pose_bins_of(poses, name):
+    """Each face's bin of one angle (judging.POSE_BINS), -1 where its pose is not known."""
+    from mask_detector.judging import POSE_BINS, pose_bin
+
+    return np.array([pose_bin(getattr(pose, name), POSE_BINS[name]) if pose is not None else -1 for pose in poses])
+
+
+def frontal_faces(poses):
+    """Which faces are in the first bin of every angle: seen from the front, upright."""
+    from mask_detector.judging import POSE_BINS
+
+    return np.logical_and.reduce([pose_bins_of(poses, name) == 0 for name in POSE_BINS])
+
+
+def choose_pose_judging(by_size, truth, class_names, image_size, poses, judged_sizes):
+    """Each pose bin's flag probability, or None where faces so turned or tilted are not judged.
+
+    Each angle is looked at alone: the faces of one of its bins are those
+    in that bin and in the first bin of the other angles. They are flagged,
+    at every judged size, by the larger of their size's probability and
+    the bin's. A bin's is the least that flags no larger share of its masked
+    faces than the frontal faces are flagged (a turned face is judged no more
+    loosely than a frontal one); a bin with fewer than LEAST_FACES_PER_POSE_BIN
+    masked or violating faces, or whose flags then catch under LEAST_CAUGHT
+    of its violations, is not judged.
+    """
+    from mask_detector.judging import POSE_BINS
+
+    masked = truth == list(class_names).index("mask")
+    sides = [side for side in by_size if int(side or image_size) >= judged_sizes[0]["face_size"]]
+    needed_by_side = {int(row["face_size"]): row["flag_probability"] for row in judged_sizes}
+    probabilities = np.concatenate([by_size[side] for side in sides])
+    size_needed = np.concatenate([np.full(len(truth), needed_by_side[int(side or image_size)]) for side in sides])
+    tiled_masked = np.tile(masked, len(sides))
+    bins = {name: pose_bins_of(poses, name) for name in POSE_BINS}
+    frontal = np.tile(frontal_faces(poses), len(sides))
+    frontal_rate = float(flagged(probabilities[frontal], class_names, size_needed[frontal])[
+        tiled_masked[frontal]].mean())
+    chosen, table = {}, []
+    for name, edges in POSE_BINS.items():
+        others_frontal = np.logical_and.reduce([bins[other] == 0 for other in POSE_BINS if other != name])
+        chosen[name] = []
+        for index in range(len(edges) - 1):
+            faces = (bins[name] == index) & others_frontal
+            inside = np.tile(faces, len(sides))
+            row = {"angle": name, "degrees": f"{edges[index]}-{edges[index + 1]}",
+                   "masked_faces": int((faces & masked).sum()), "violating_faces": int((faces & ~masked).sum())}
+            probability = None
+            if min(row["masked_faces"], row["violating_faces"]) >= LEAST_FACES_PER_POSE_BIN:
+                for candidate in FLAG_PROBABILITIES:
+                    flags = flagged(probabilities[inside], class_names, np.maximum(size_needed[inside], candidate))
+                    if flags[tiled_masked[inside]].mean() <= frontal_rate:
+                        break
+                row |= {"masked_flagged": round(float(flags[tiled_masked[inside]].mean()), 4),
+                        "violations_flagged": round(float(flags[~tiled_masked[inside]].mean()), 4)}
+                if flags[tiled_masked[inside]].mean() <= frontal_rate and row["violations_flagged"] >= LEAST_CAUGHT:
+                    probability = float(candidate)
+            row["flag_probability"] = probability
+            chosen[name].append(probability)
+            table.append(row)
+    return {"pose_probabilities": chosen, "frontal_masked_flagged": round(frontal_rate, 4), "by_pose": table}
 
 
 def probabilities_by_size(model, images, image_size, batch_size, aligned=False, sides=CALIBRATION_SIDES):
@@ -238,11 +322,12 @@ def expected_calibration_error(probabilities, truth, bins=10):
     return float(error)
 
 
-def calibrate(model, by_size, truth, class_names, image_size):
+def calibrate(model, by_size, truth, class_names, image_size, poses=None):
     """5. Calibrate on the validation split: fold a temperature into the model, then choose when to judge.
 
     ``by_size`` holds the validation probabilities at each face size
-    (probabilities_by_size), before calibration. Returns what the card keeps
+    (probabilities_by_size), before calibration, and ``poses`` each validation face's pose (pose.Pose,
+    or None where its landmarks were not found). Returns what the card keeps
     and the reliability figures before and after.
     """
     truth = np.asarray(truth)
@@ -262,7 +347,8 @@ def calibrate(model, by_size, truth, class_names, image_size):
         "validation_expected_calibration_error": {"before": round(expected_calibration_error(pooled, pooled_truth), 4),
                                                   "after": round(expected_calibration_error(after, pooled_truth), 4)},
     }
-    return card, choose_judging(calibrated, truth, class_names, image_size), (pooled, after, pooled_truth)
+    judging = choose_judging(calibrated, truth, class_names, image_size, poses)
+    return card, judging, (pooled, after, pooled_truth)
 
 
 def plot_reliability(before, after, truth, path, bins=10):

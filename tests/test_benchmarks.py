@@ -27,6 +27,8 @@ def test_pipeline_benchmark_prints_a_row_per_pipeline_and_frame(default_model):
     assert len(rows) == 4
     faces = [int(row.split("|")[3]) for row in rows]
     assert faces == [1, 1, 9, 9]  # both pipelines find every face of both frames
+    pose_ms = {row.split("|")[1].strip().split(",")[0] + row.split("|")[2]: float(row.split("|")[6]) for row in rows}
+    assert pose_ms["classic (SSD + model.predict) 1 face "] == 0 and pose_ms["this project 9 faces "] > 0
 
 
 def test_photo_benchmark_prints_a_row_per_run_and_compares_the_outputs(samples, default_model):
@@ -138,3 +140,22 @@ def test_score_of_wrong_labels_is_zero(clip, tmp_path):
     result = write_output(tmp_path / "out.jsonl", truth, lambda person, frame: person, swap.get)
     assert result["right_label"] == 0.0
     assert result["violators_caught"] == 0.0 and result["ids_per_person"] == 1.0
+
+
+def test_turning_benchmark_makes_its_clip_and_counts_the_live_scripts_people_and_alerts(voc_dev, default_model,
+                                                                                         tmp_path):
+    """bench_turning.py's clip: unmasked street faces the model never saw, given a mask worn right and turned
+    from -75 to 75 degrees and back, a sweep each, with blank frames between them."""
+    clip = tmp_path / "turning.avi"
+    result = run_script("benchmarks/bench_turning.py", "--voc", voc_dev, "--people", 3, "--keep", clip)
+    assert result.returncode == 0, result.stderr[-2000:]
+    capture = cv2.VideoCapture(str(clip))
+    frames = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    capture.release()
+    assert frames == 3 * (50 + 30)
+    table = dict(line.strip("|").split("|")[:2] for line in result.stdout.splitlines()
+                 if line.startswith("| ") and not line.startswith("| measure"))
+    table = {key.strip(): value.strip() for key, value in table.items()}
+    assert table["people in the clip (mask worn right, yaw -75 to 75)"] == "3"
+    assert 1 <= int(table["people counted"]) <= 6
+    assert 0 <= int(table["mask wearers flagged (alerts)"]) <= int(table["people counted"])

@@ -1,7 +1,5 @@
 """Box utilities: overlaps, and one box per face when a box lies inside another."""
 
-import numpy as np
-
 from mask_detector.boxes import as_boxes, drop_nested, iou_matrix, near, share_inside
 
 

@@ -108,3 +108,31 @@ def test_aligned_training_crops_are_the_run_time_aligned_crops():
         matrix = cv2.estimateAffinePartial2D(np.float32(points), FACE_TEMPLATE * 128, method=cv2.LMEDS)[0]
         moved = np.hstack([points, np.ones((5, 1))]) @ matrix.T
         assert np.abs(moved[:2] - FACE_TEMPLATE[:2] * 128).max() < 12
+
+
+def test_a_synthetic_face_keeps_the_pose_it_was_drawn_at_and_a_real_one_the_pose_of_its_landmarks(tmp_path):
+    """sources.jsonl's "pose" (the engine knows what it drew) comes through the split; an image without one
+    gets the pose its landmarks give, and one without landmarks none."""
+    import json
+    import shutil
+
+    from mask_detector.data import find_images
+    from mask_detector.pose import Pose, project
+
+    photos = sorted(require(DATASET / "observations" / "with_mask").glob("*.jpg"))[:3]
+    for folder in ("with_mask", "without_mask"):
+        (tmp_path / folder).mkdir()
+    for index, photo in enumerate(photos):
+        shutil.copyfile(photo, tmp_path / ("with_mask" if index < 2 else "without_mask") / f"{index}.jpg")
+    lines = [{"image": "with_mask/0.jpg", "source": "a" * 64, "pose": {"yaw": 61.5, "pitch": -8.0, "roll": 2.0}},
+             {"image": "with_mask/1.jpg", "source": "b" * 64}]
+    (tmp_path / "sources.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    images = find_images([tmp_path], report=lambda message: None)
+    order = [images.paths.index(str(tmp_path / name)) for name in ("with_mask/0.jpg", "with_mask/1.jpg",
+                                                                  "without_mask/2.jpg")]
+    images.landmarks = [None] * len(images.paths)
+    images.landmarks[order[1]] = project(-30.0, 0.0, 0.0)
+    poses = images.subset(order).poses()
+    assert poses[0] == Pose(61.5, -8.0, 2.0)
+    assert abs(poses[1].yaw + 30) < 4
+    assert poses[2] is None

@@ -139,6 +139,42 @@ def test_masks_worn_right_on_faces_turned_to_the_side_are_not_flagged(hard_photo
         assert not flagged(faces[matched]), (name, faces[matched])
 
 
+def test_a_face_in_profile_is_not_judged_and_says_it_is_turned(hard_photos_run):
+    """The man in profile in 720 (his landmarks land on his ear): his pose is written, far from frontal, and
+    he is not judged, because he is turned."""
+    _, records = hard_photos_run
+    faces = records["maksssksksss720.jpg"]["faces"]
+    boxes = np.array([face["box"] for face in faces], dtype=np.float32).reshape(-1, 4)
+    matched = match_to_truth(boxes, np.array([[28, 64, 67, 133]], dtype=np.float32))[0]
+    assert matched >= 0, boxes
+    profile = faces[matched]
+    assert set(profile["pose"]) == {"yaw", "pitch", "roll"}
+    assert max(abs(profile["pose"]["yaw"]), abs(profile["pose"]["pitch"])) > 45
+    assert profile["judged"] is False and profile["not_judged_because"] == "turned"
+    for face in faces:  # every face says why when it is not judged, and only then
+        assert ("not_judged_because" in face) == (not face["judged"])
+
+
+def test_a_head_on_one_side_is_judged_or_says_why_not(samples, default_model, tmp_path):
+    """A sample photo turned 35 degrees, as a head leaning on one side: the faces are still found, their roll
+    is read, and each is judged or says why it is not."""
+    photo = next(path for path in samples if path.name == "maksssksksss244.jpg")
+    image = cv2.imread(str(photo))
+    height, width = image.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), -35, 1.0)
+    cv2.imwrite(str(tmp_path / "leaning.jpg"), cv2.warpAffine(image, matrix, (width, height),
+                                                              borderMode=cv2.BORDER_REFLECT_101))
+    result = run_script("detect_mask_image.py", "--image", tmp_path / "leaning.jpg", "--no-display",
+                        "--json", tmp_path / "leaning.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    faces = next(iter(read_records(tmp_path / "leaning.jsonl").values()))["faces"]
+    assert faces
+    large = [face for face in faces if face["box"][2] - face["box"][0] >= 40]
+    assert large and all(face["pose"]["roll"] == pytest.approx(35, abs=12) for face in large)
+    for face in faces:
+        assert face["judged"] or face["not_judged_because"] in ("small", "turned", "tilted", "unsure")
+
+
 def test_faces_too_small_to_judge_say_so_and_are_counted_apart(hard_photos_run, default_model):
     """Far-away faces keep their label and probabilities, with "judged": false, and are never counted as a
     violation."""

@@ -53,7 +53,8 @@ def test_labels_of_faces_in_a_row_at_the_right_edge(frame_size):
 
 
 def test_a_face_not_judged_is_grey_and_says_its_doubt():
-    """A face too small or unsure to judge keeps its label, with a question mark, and no flag colour."""
+    """A face too small, turned or unsure to judge keeps its label, with a question mark (and turned says
+    so), and no flag colour."""
     import numpy as np
 
     from mask_detector.display import caption, draw_results
@@ -64,6 +65,9 @@ def test_a_face_not_judged_is_grey_and_says_its_doubt():
     judged = FaceResult((20, 20, 80, 90), 0.9, probabilities)
     unjudged = FaceResult((120, 20, 180, 90), 0.9, probabilities, judged=False)
     assert caption(judged) == "No mask 60.0%" and caption(unjudged) == "No mask? 60.0%"
+    turned = FaceResult((0, 0, 60, 70), 0.9, probabilities, judged=False, not_judged_because="turned")
+    small = FaceResult((0, 0, 6, 7), 0.9, probabilities, judged=False, not_judged_because="small")
+    assert caption(turned) == "No mask? 60.0% turned" and caption(small) == "No mask? 60.0%"
     frame = draw_results(np.zeros((200, 300, 3), np.uint8), [judged, unjudged])
     assert tuple(frame[60, 20]) == COLOURS["no_mask"]  # the left edge of each box, below its label
     assert tuple(frame[60, 120]) == UNDECIDED_COLOUR

@@ -77,7 +77,8 @@ def test_writes_three_classes_with_their_sources_and_repeats_exactly(tmp_path):
 
 
 def test_other_views_turned_touched_cut_and_bare(tmp_path):
-    """Turned faces (masked, wrongly masked and bare), hands on masks worn right, faces cut by the edge."""
+    """Turned faces (masked, wrongly masked and bare), hands on masks worn right and wrongly, faces cut by the
+    edge, heads tilted."""
     faces = copy_faces(tmp_path / "faces")
     output = tmp_path / "synthetic"
     result = run_script("make_masked_faces.py", "--faces", faces, "--seed", "3", "--per-face-touched", "1",
@@ -88,10 +89,19 @@ def test_other_views_turned_touched_cut_and_bare(tmp_path):
     used = len({name.split("/")[1][:16] for name in names})
     # A hand on a mask worn right is a mask; a bare face, always turned, is no mask.
     assert sum(name.startswith("with_mask/") and "_touched" in name for name in names) == used
+    assert any(name.startswith("incorrect_mask/") and "_touched" in name for name in names), names
     assert sum(name.startswith("without_mask/") and "_bare_turned" in name for name in names) == used
     assert any(kind.startswith("incorrect_mask:") and "turned" in kind for kind in kinds), kinds
     assert any(kind.startswith("with_mask:correct_turned") for kind in kinds), kinds
     assert any("_cut" in name for name in names), names
+    assert any("_tilted" in name for name in names), names
+    # Each turned or tilted face's sources.jsonl line says the pose it was drawn at; the others' none.
+    records = [json.loads(line) for line in (output / "sources.jsonl").read_text().splitlines()]
+    for record in records:
+        kind = record["image"].split("/")[1]
+        assert ("pose" in record) == ("_turned" in kind or "_tilted" in kind), record
+        if "_turned" in kind:
+            assert 5 <= abs(record["pose"]["yaw"]) <= 75 and abs(record["pose"]["pitch"]) <= 25
 
 
 def test_refuses_an_output_inside_the_photos_or_holding_other_files(tmp_path):

@@ -30,16 +30,27 @@ from mask_detector.synthetic.masks import SHAPES, draw_mask, random_style
 from mask_detector.synthetic.negatives import (
     NEGATIVES, choose_fitting, draw_hand, draw_negative, fitting_kinds, skin_colour,
 )
-from mask_detector.synthetic.views import MAX_PITCH, MAX_YAW, cut_close_up, turn_head, upright
+from mask_detector.synthetic.head import turn_face
+from mask_detector.pose import estimate_pose
+from mask_detector.synthetic.views import cut_close_up, tilt_head, upright
 
 SOURCES_FILE = "sources.jsonl"
 # What this module names its images: the source's sha256 prefix, what was drawn, a counter.
 OWN_IMAGE = re.compile(r"[0-9a-f]{16}_[a-z_]+_\d+\.jpg")
 PROGRESS_EVERY = 500
-# Of every image drawn, this share shows the face turned (and tilted up or down), and this share cut
-# by the picture's edge: real cameras see both, the source photos almost never.
-TURNED_SHARE = 0.4
+# Of every image drawn, this share shows the face turned (and tilted up or down), this share the head
+# tilted far (looking down at a phone, or leaning on one side), and this share cut by the picture's edge:
+# real cameras see all three, the source photos almost never. Masks worn right, worn wrongly and none are
+# turned alike, so that a turned face is never a sign of any one of them.
+TURNED_SHARE = 0.6
+TILTED_SHARE = 0.12
 CUT_SHARE = 0.12
+# Turned faces: the yaw's size is drawn evenly from here (degrees, either way), as the pitch, up or down;
+# at 75 degrees one eye is hidden behind the nose, about where YuNet stops finding faces.
+YAW_RANGE = (5.0, 75.0)
+MOST_PITCH = 25.0
+# Tilted heads: looking down this far, or the head leaning this far to one side (roll).
+TILT_RANGE = (20.0, 50.0)
 # A face whose cheeks are darker than this (0-255 grey) gets a dark mask half of the time: dark
 # masks on dark faces were called "no mask" most often.
 DARK_SKIN = 100
@@ -147,49 +158,75 @@ def how_many(expected, rng):
 
 
 def drawings(image, landmarks, rng, settings):
-    """(class folder, what is drawn, the image) for each image asked of one face.
+    """(class folder, what is drawn, the image, the pose drawn: other_view) for each image asked of one face.
 
     The image is None when every choice would fall mostly outside the photo.
     Some images then show the face turned or cut by the edge (other_view).
     """
-    plans = ([("mask", ("correct",))] * how_many(settings.per_face_correct, rng)
-             + [("mask", ("touched",))] * how_many(settings.per_face_touched, rng)
-             + [("incorrect", INCORRECT_PLACEMENTS)] * how_many(settings.per_face_incorrect, rng)
-             + [("no_mask", NEGATIVES)] * how_many(settings.per_face_negative, rng)
-             + [("no_mask", ("bare",))] * how_many(settings.per_face_turned_bare, rng))
+    # (label, what may be drawn, a hand on it): a hand adjusting a mask leaves it what it was, worn right
+    # or wrongly, so hands are on masks of both kinds (and over bare mouths among the negatives).
+    plans = ([("mask", ("correct",), False)] * how_many(settings.per_face_correct, rng)
+             + [("mask", ("correct",), True)] * how_many(settings.per_face_touched, rng)
+             + [("incorrect", INCORRECT_PLACEMENTS, False)] * how_many(settings.per_face_incorrect, rng)
+             + [("incorrect", INCORRECT_PLACEMENTS, True)] * how_many(settings.per_face_touched / 2, rng)
+             + [("no_mask", NEGATIVES, False)] * how_many(settings.per_face_negative, rng)
+             + [("no_mask", ("bare",), False)] * how_many(settings.per_face_turned_bare, rng))
     dark = skin_colour(image, landmarks).mean() < DARK_SKIN
-    for label, kinds in plans:
+    for label, kinds, touched in plans:
         folder = FOLDERS[label]
         if kinds == ("bare",):
             yield (folder, *other_view(image, landmarks, "bare", rng, always_turn=True))
             continue
-        kind = choose_fitting(rng, ("correct",) if kinds == ("touched",) else kinds, image.shape, landmarks)
+        kind = choose_fitting(rng, kinds, image.shape, landmarks)
         if kind is None:
-            yield folder, None, None
+            yield folder, None, None, None
             continue
         if label == "no_mask":
             drawn = draw_negative(image, landmarks, rng, kind)[0]
         else:
             style = random_style(rng, dark=dark and rng.random() < 0.5)
             drawn = draw_mask(image, landmarks, style, kind, rng)
-            if kinds == ("touched",):
+            if touched:
                 # A hand adjusting the mask: it lies over the mask, in the colour of the face's skin.
-                kind = "touched"
+                kind = "touched" if kind == "correct" else f"{kind}_touched"
                 drawn = draw_hand(drawn, landmarks, rng, skin=skin_colour(image, landmarks))
-        yield (folder, *other_view(drawn, landmarks, kind, rng))
+        yield (folder, *other_view(drawn, landmarks, kind, rng, plain=image))
 
 
-def other_view(image, landmarks, kind, rng, always_turn=False):
-    """(what is drawn, the image) with the face turned and tilted, or cut by the picture's edge, at random."""
-    if (always_turn or rng.random() < TURNED_SHARE) and upright(landmarks):
-        yaw = rng.choice([-1, 1]) * rng.uniform(10, MAX_YAW)
-        image, landmarks = turn_head(image, landmarks, yaw, rng.uniform(-1, 1) * MAX_PITCH)
+def other_view(image, landmarks, kind, rng, always_turn=False, plain=None):
+    """(what is drawn, the image, the pose it shows or None where it is the photo's own) with the face
+    turned, or the head tilted, or cut by the picture's edge, at random. ``plain``: the photo before
+    anything was drawn (head.turn_face)."""
+    chance, pose = rng.random(), None
+    if (always_turn or chance < TURNED_SHARE) and upright(landmarks):
+        yaw, pitch = rng.choice([-1, 1]) * rng.uniform(*YAW_RANGE), rng.uniform(-1, 1) * MOST_PITCH
+        pose = {"yaw": yaw, "pitch": pitch, "roll": _own_roll(landmarks)}
+        image, landmarks = turn_face(image, landmarks, yaw, pitch, plain)
         kind += "_turned"
+    elif chance < TURNED_SHARE + TILTED_SHARE and upright(landmarks):
+        angle = rng.uniform(*TILT_RANGE)
+        if rng.random() < 0.5:  # looking down, at a phone or a book
+            yaw = rng.uniform(-1, 1) * 15.0
+            pose = {"yaw": yaw, "pitch": angle, "roll": _own_roll(landmarks)}
+            image, landmarks = turn_face(image, landmarks, yaw, angle, plain)
+        else:  # leaning to one side
+            degrees = rng.choice([-1, 1]) * angle
+            own = estimate_pose(landmarks)
+            pose = {"yaw": own.yaw, "pitch": own.pitch, "roll": own.roll + degrees} if own else None
+            image, landmarks = tilt_head(image, landmarks, degrees)
+        kind += "_tilted"
     if rng.random() < CUT_SHARE:
         side = ("top", "left", "right")[rng.integers(3)]
         image, landmarks = cut_close_up(image, landmarks, side, rng.uniform(0.1, 0.3))
         kind += "_cut"
-    return kind, image
+    if pose:
+        pose = {name: round(float(value), 1) for name, value in pose.items()}
+    return kind, image, pose
+
+
+def _own_roll(landmarks):
+    own = estimate_pose(landmarks)
+    return own.roll if own else 0.0
 
 
 def source_rng(seed, digest):
@@ -224,14 +261,14 @@ def draw_dataset(detector, photos, output, settings):
             continue
         seen.add(digest)
         counters = Counter()
-        for folder, kind, drawn in drawings(image, landmarks, source_rng(settings.seed, digest), settings):
+        for folder, kind, drawn, pose in drawings(image, landmarks, source_rng(settings.seed, digest), settings):
             if drawn is None:
                 not_drawn[folder] += 1
                 continue
             name = f"{folder}/{digest[:16]}_{kind}_{counters[folder]}.jpg"
             counters[folder] += 1
             write_image(output / name, drawn)
-            records.append({"image": name, "source": digest, "source_path": str(path)})
+            records.append({"image": name, "source": digest, "source_path": str(path)} | ({"pose": pose} if pose else {}))
             written[folder] += 1
         if len(seen) == settings.max_faces:
             break
@@ -257,6 +294,7 @@ def make_grid(detector, photos, seed):
         FOLDERS["incorrect"]: [],
         f"{FOLDERS['no_mask']}: hard negatives": [],
         "other views: turned, touched, cut, dark": [],
+        "turned in 3-D: mask worn right, from -75 to 75 degrees": [],
     }
     for column, (image, landmarks, rng) in enumerate(faces):
         shaped = replace(random_style(rng), shape=SHAPES[column % len(SHAPES)])
@@ -267,7 +305,9 @@ def make_grid(detector, photos, seed):
         tiles = [(image, ""), (draw_mask(image, landmarks, shaped, "correct", rng), shaped.shape),
                  (draw_mask(image, landmarks, style, "correct", rng), f"{style.shape} {style.pattern}"),
                  (draw_mask(image, landmarks, style, placement, rng), placement.replace("_", " ")),
-                 (negative, kind), other_view_tile(image, landmarks, column, rng)]
+                 (negative, kind), other_view_tile(image, landmarks, column, rng),
+                 turned_tile(draw_mask(image, landmarks, shaped, "correct", rng), image, landmarks, column,
+                             len(faces))]
         for row, tile in zip(rows.values(), tiles):
             row.append(grid_tile(*tile))
     strips = []
@@ -290,9 +330,15 @@ def other_view_tile(image, landmarks, column, rng):
     if view == 4:
         return cut_close_up(drawn, landmarks, "top", 0.25)[0], "cut (mask)"
     yaw = (-1) ** column * 25.0
-    turned = turn_head(drawn, landmarks, yaw, 10.0 if view % 2 else -10.0)[0]
+    turned = turn_face(drawn, landmarks, yaw, 10.0 if view % 2 else -10.0)[0]
     caption = {0: "turned (mask)", 2: "turned, below nose", 3: "turned (no mask)", 5: "dark, turned (mask)"}[view]
     return turned, caption
+
+
+def turned_tile(image, plain, landmarks, column, columns):
+    """(image, caption) of the face turned in 3-D, by column from -75 to 75 degrees, looking a little down."""
+    yaw = -75.0 + 150.0 * column / max(1, columns - 1)
+    return turn_face(image, landmarks, yaw, 10.0, plain)[0], f"turned {yaw:+.0f}"
 
 
 def first_fitting(image, landmarks, kinds, start):
