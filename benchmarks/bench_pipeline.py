@@ -87,8 +87,11 @@ def time_frame(pipeline, frame):
     detected = time.perf_counter()
     probabilities = pipeline.classify(frame, faces)
     classified = time.perf_counter()
-    poses = pipeline.poses(faces) if hasattr(pipeline, "poses") else [None] * len(faces)
-    posed = time.perf_counter()
+    if hasattr(pipeline, "poses"):
+        poses = pipeline.poses(faces)
+        posed = time.perf_counter()
+    else:
+        poses, posed = [None] * len(faces), classified
     draw_results(frame, [FaceResult(f.box, f.score, p, pose=pose)
                          for f, p, pose in zip(faces, probabilities, poses) if p is not None])
     done = time.perf_counter()
