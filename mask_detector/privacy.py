@@ -41,11 +41,12 @@ SWEEP_EVERY_SECONDS = 3600.0
 def pixelate(image, boxes, keep=None):
     """Pixelate each box of ``image`` (with its margin) into blocks, in place; returns ``image``.
 
-    The box ``keep``, if given, stays clear, with its margin, even where a neighbour's margin covers it.
+    The box ``keep``, if given, stays clear even where a neighbour's margin covers it: the box itself, not
+    its margin, which can hold much of a neighbour's face in a crowd.
     """
     height, width = image.shape[:2]
     if keep is not None:
-        x1, y1, x2, y2 = grown(keep, MARGIN, width, height)
+        x1, y1, x2, y2 = grown(keep, 0.0, width, height)
         kept = image[y1:y2, x1:x2].copy()
     for box in boxes:
         x1, y1, x2, y2 = grown(box, MARGIN, width, height)
@@ -56,7 +57,7 @@ def pixelate(image, boxes, keep=None):
         small = cv2.resize(region, (blocks, blocks), interpolation=cv2.INTER_AREA)
         region[:] = cv2.resize(small, (x2 - x1, y2 - y1), interpolation=cv2.INTER_NEAREST)
     if keep is not None:
-        x1, y1, x2, y2 = grown(keep, MARGIN, width, height)
+        x1, y1, x2, y2 = grown(keep, 0.0, width, height)
         image[y1:y2, x1:x2] = kept
     return image
 
