@@ -116,7 +116,7 @@ def main(argv=None):
     print(f"calibrated on the validation split: temperature {calibration['temperature']:.2f}; faces judged from "
           f"{judging['min_face_size']} px, a flag needs a violation probability of "
           + ", ".join(f"{t:.2f} at {side} px" for side, t in judging["flag_probabilities"].items()))
-    for name, by_bin in judging.get("pose_probabilities", {}).items():
+    for name in judging.get("pose_probabilities", {}):
         print(f"  {name}: " + ", ".join(f"{row['degrees']} deg " + ("not judged" if row["flag_probability"] is None
                                                                     else f"{row['flag_probability']:.2f}")
                                         for row in judging["by_pose"] if row["angle"] == name))

@@ -204,7 +204,7 @@ class Detection:
     longer_side: float = 0.0  # the longer side of the matched face's box (of the detection's when unmatched)
     judged: bool = True  # the pipeline stands by its label (judging.Judging); only a judged face is a flag
     not_judged_because: str | None = None  # judging.NOT_JUDGED_REASONS
-    yaw: float | None = None  # the face's turn (pose.Pose), None without landmarks
+    yaw: float | None = None  # the face's yaw (pose.Pose), None without landmarks
 
     @property
     def flagged(self):
@@ -310,18 +310,11 @@ def flag_summary(tally):
     figures = {"false_alarms": {}, "flags": {}}
     for band, low, high in FLAG_BANDS:
         inside = [d for d in matched if low <= d.longer_side < high]
-        masked = [d for d in inside if d.truth_label == "mask"]
-        unmasked = [d for d in inside if d.truth_label == "no_mask"]
-        judged = sum(d.judged for d in masked)
-        figures["false_alarms"][band] = {
-            "masked_faces": len(masked), "flagged": sum(d.flagged for d in masked),
-            "share": sum(d.flagged for d in masked) / len(masked) if masked else float("nan"),
-            "judged": judged, "share_of_judged": sum(d.flagged for d in masked) / judged if judged else float("nan"),
-        }
+        figures["false_alarms"][band] = _false_alarms(inside)
         figures["flags"][band] = binary_scores(
             ["violation" if d.truth_label in VIOLATIONS else "ok" for d in inside],
             ["violation" if d.flagged else "ok" for d in inside], "violation", ("ok", "violation"),
-        ) | {"caught": sum(d.flagged for d in unmasked) / len(unmasked) if unmasked else float("nan")}
+        ) | {"caught": _caught(inside)}
     called_incorrect = [d for d in matched if d.flagged and label_of(d.probabilities) == "incorrect"]
     figures["incorrect_flag_precision"] = (sum(d.truth_label == "incorrect" for d in called_incorrect)
                                            / len(called_incorrect) if called_incorrect else float("nan"))
@@ -330,17 +323,24 @@ def flag_summary(tally):
                                          for reason in NOT_JUDGED_REASONS}}
     for band, low, high in YAW_BANDS:
         inside = [d for d in matched if d.yaw is not None and low <= abs(d.yaw) < high]
-        masked = [d for d in inside if d.truth_label == "mask"]
-        unmasked = [d for d in inside if d.truth_label == "no_mask"]
-        judged = sum(d.judged for d in masked)
-        figures["false_alarms"][f"yaw {band}"] = {
-            "masked_faces": len(masked), "flagged": sum(d.flagged for d in masked),
-            "share": sum(d.flagged for d in masked) / len(masked) if masked else float("nan"),
-            "judged": judged, "share_of_judged": sum(d.flagged for d in masked) / judged if judged else float("nan"),
-        }
-        figures["flags"][f"yaw {band}"] = {
-            "caught": sum(d.flagged for d in unmasked) / len(unmasked) if unmasked else float("nan")}
+        figures["false_alarms"][f"yaw {band}"] = _false_alarms(inside)
+        figures["flags"][f"yaw {band}"] = {"caught": _caught(inside)}
     return figures
+
+
+def _false_alarms(detections):
+    """Of these matched faces, the masked ones: how many, how many flagged, and how many judged."""
+    masked = [d for d in detections if d.truth_label == "mask"]
+    flagged, judged = sum(d.flagged for d in masked), sum(d.judged for d in masked)
+    return {"masked_faces": len(masked), "flagged": flagged,
+            "share": flagged / len(masked) if masked else float("nan"),
+            "judged": judged, "share_of_judged": flagged / judged if judged else float("nan")}
+
+
+def _caught(detections):
+    """The share of these matched faces without a mask that are flagged."""
+    unmasked = [d for d in detections if d.truth_label == "no_mask"]
+    return sum(d.flagged for d in unmasked) / len(unmasked) if unmasked else float("nan")
 
 
 def three_class_summary(tally):

@@ -232,7 +232,7 @@ def choose_pose_judging(by_size, truth, class_names, image_size, poses, judged_s
     size_needed = np.concatenate([np.full(len(truth), needed_by_side[int(side or image_size)]) for side in sides])
     tiled_masked = np.tile(masked, len(sides))
     bins = {name: pose_bins_of(poses, name) for name in POSE_BINS}
-    frontal = np.tile(frontal_faces(poses), len(sides))
+    frontal = np.tile(np.logical_and.reduce([by_bin == 0 for by_bin in bins.values()]), len(sides))
     frontal_rate = float(flagged(probabilities[frontal], class_names, size_needed[frontal])[
         tiled_masked[frontal]].mean())
     chosen, table = {}, []
@@ -248,11 +248,12 @@ def choose_pose_judging(by_size, truth, class_names, image_size, poses, judged_s
             if min(row["masked_faces"], row["violating_faces"]) >= LEAST_FACES_PER_POSE_BIN:
                 for candidate in FLAG_PROBABILITIES:
                     flags = flagged(probabilities[inside], class_names, np.maximum(size_needed[inside], candidate))
-                    if flags[tiled_masked[inside]].mean() <= frontal_rate:
+                    masked_flagged = flags[tiled_masked[inside]].mean()
+                    if masked_flagged <= frontal_rate:
                         break
-                row |= {"masked_flagged": round(float(flags[tiled_masked[inside]].mean()), 4),
+                row |= {"masked_flagged": round(float(masked_flagged), 4),
                         "violations_flagged": round(float(flags[~tiled_masked[inside]].mean()), 4)}
-                if flags[tiled_masked[inside]].mean() <= frontal_rate and row["violations_flagged"] >= LEAST_CAUGHT:
+                if masked_flagged <= frontal_rate and row["violations_flagged"] >= LEAST_CAUGHT:
                     probability = float(candidate)
             row["flag_probability"] = probability
             chosen[name].append(probability)

@@ -268,7 +268,8 @@ def draw_dataset(detector, photos, output, settings):
             name = f"{folder}/{digest[:16]}_{kind}_{counters[folder]}.jpg"
             counters[folder] += 1
             write_image(output / name, drawn)
-            records.append({"image": name, "source": digest, "source_path": str(path)} | ({"pose": pose} if pose else {}))
+            records.append({"image": name, "source": digest, "source_path": str(path)}
+                           | ({"pose": pose} if pose else {}))
             written[folder] += 1
         if len(seen) == settings.max_faces:
             break

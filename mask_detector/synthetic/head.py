@@ -28,10 +28,10 @@ from mask_detector.pose import FACE_POINTS_3D, estimate_pose, rotation_of
 # The point the head turns about, on the mesh's axes (cm; the nose tip is 7.5 cm in front of the ears'
 # plane at about -2.4): the middle of the head, a little behind the ears, where the neck carries it.
 PIVOT = np.array([0.0, -1.0, -4.5])
-# The drawn face is blended into the warped head over this share of the face's width at its outline.
+# The drawn face is blended into the picture round it over this share of the face's width at its outline.
 EDGE_BLEND = 0.06
-# Triangles this close to edge-on (the cosine between their normal and the line of sight) are not drawn:
-# their few pixels would be stretched from a sliver of the photo.
+# Triangles this close to edge-on (drawn at less than this share of the area they had in the photo) are not
+# drawn: their few pixels would be stretched from a sliver of the photo.
 LEAST_FACING = 0.05
 
 
@@ -104,34 +104,27 @@ def turn_face(image, landmarks, yaw, pitch=0.0, plain=None, mesh=None):
     """
     mesh = mesh or load_face_mesh()
     height, width = image.shape[:2]
+    fitted = fit_face(landmarks)
+    source_pixels, _ = fitted.place(mesh.vertices, fitted.source_rotation)
     # A face cropped tight reaches past the photo's edge: the photo is widened first by repeating its edge,
     # so that the side of the face that turning shows is drawn from the nearest skin, not from nothing.
-    margin = _margin_needed(landmarks, image.shape, mesh)
+    beyond = max(0.0, -source_pixels.min(), source_pixels[:, 0].max() - width, source_pixels[:, 1].max() - height)
+    margin = int(np.ceil(beyond)) + 2 if beyond > 0 else 0
     if margin:
         image, plain = (None if picture is None else cv2.copyMakeBorder(picture, *[margin] * 4, cv2.BORDER_REPLICATE)
                         for picture in (image, plain))
-        landmarks = np.asarray(landmarks, np.float64).reshape(5, 2) + margin
-    fitted = fit_face(landmarks)
-    source_pixels, _ = fitted.place(mesh.vertices, fitted.source_rotation)
-    target_pixels, depth = fitted.place(mesh.vertices, rotation_of(yaw, pitch))
-    shift = _middle(source_pixels) - _middle(target_pixels)
+        source_pixels = source_pixels + margin
+    target = rotation_of(yaw, pitch)
+    target_pixels, depth = fitted.place(mesh.vertices, target)
+    shift = _middle(source_pixels) - _middle(target_pixels)  # the margin is in it: source pixels moved by it
     target_pixels = target_pixels + shift
     background = _without_face(image if plain is None else plain, mesh.triangles, source_pixels)
     drawn, coverage = _render(image, mesh.triangles, source_pixels, target_pixels, depth, image.shape)
     weight = _soft_edge(coverage, target_pixels)
     out = background.astype(np.float32) * (1 - weight[..., None]) + drawn.astype(np.float32) * weight[..., None]
-    points = fitted.place(FACE_POINTS_3D, rotation_of(yaw, pitch))[0] + shift
+    points = fitted.place(FACE_POINTS_3D, target)[0] + shift
     out = np.clip(np.round(out), 0, 255).astype(np.uint8)
     return out[margin:margin + height, margin:margin + width], points - margin
-
-
-def _margin_needed(landmarks, shape, mesh):
-    """How many pixels the face mesh laid on ``landmarks`` reaches past the picture's edges (0: none)."""
-    fitted = fit_face(landmarks)
-    pixels, _ = fitted.place(mesh.vertices, fitted.source_rotation)
-    height, width = shape[:2]
-    beyond = max(0.0, -pixels.min(), pixels[:, 0].max() - width, pixels[:, 1].max() - height)
-    return int(np.ceil(beyond)) + 2 if beyond > 0 else 0
 
 
 def _middle(pixels):
@@ -167,11 +160,11 @@ def _render(image, triangles, source_pixels, target_pixels, depth, shape):
     """The mesh drawn at ``target_pixels`` with the texture at ``source_pixels``; and where it was drawn."""
     height, width = shape[:2]
     corners, source_corners = target_pixels[triangles], source_pixels[triangles]  # (m, 3, 2)
-    area, source_area = _signed_areas(corners), np.abs(_signed_areas(source_corners))
+    area, source_area = _signed_areas(corners), _signed_areas(source_corners)
     # Facing the camera: the winding most triangles have in the photo, of a face that looks about at the
     # camera. A triangle whose area shrinks to a sliver of what it had there is nearly edge-on.
-    front_sign = np.sign(np.median(np.sign(_signed_areas(source_corners))))
-    facing = (np.sign(area) == front_sign) & (np.abs(area) > LEAST_FACING * np.maximum(source_area, 1e-6))
+    front_sign = np.sign(np.median(np.sign(source_area)))
+    facing = (np.sign(area) == front_sign) & (np.abs(area) > LEAST_FACING * np.maximum(np.abs(source_area), 1e-6))
     order = [i for i in np.argsort(depth[triangles].mean(axis=1)) if facing[i]]  # far ones first
     index = np.full((height, width), -1, np.int32)
     for i in order:
