@@ -67,11 +67,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     refuse_pictures(args.privacy, output=args.output)
-    from mask_detector import display, parallel, photos
+    from mask_detector import display, parallel, photos, ray_cluster
     from mask_detector.files import JsonLines
 
     if args.ray:
-        parallel.require_ray(args.ray, args.timeout)
+        ray_cluster.require_ray(args.ray, args.timeout)
     stop_on_sigterm()
     found = photos.find_photos(args.image, args.recursive)
     copies = photos.plan_outputs(found, args.output, args.json)

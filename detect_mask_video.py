@@ -20,16 +20,18 @@ before and after each alert; --keep-days deletes old snapshots and clips
 
 --config site.toml runs one service for many cameras, each in a process of
 its own, restarted when it stops, reporting to MQTT (with Home Assistant
-discovery), Prometheus (--metrics-port) and --stats; site.py shows the file.
+discovery), Prometheus (--metrics-port) and --stats; docs/service.md shows the file.
 """
 
 import sys
 
-from mask_detector.cli import add_live_arguments, add_pipeline_arguments, at_least, live_settings, new_parser
+from mask_detector.cli import (add_live_arguments, add_pipeline_arguments, add_setting_flags, at_least, live_settings,
+                               new_parser)
 from mask_detector.errors import UserError, exit_status, run_cli, stop_on_sigterm
 from mask_detector.files import is_still_image
 from mask_detector.pipeline import LIVE
 from mask_detector.privacy import check_keep_days, refuse_pictures
+from mask_detector.service.config import SiteSettings
 
 WINDOW = "Face mask detector (q quits)"
 
@@ -41,8 +43,7 @@ SERVICE_FLAGS = {"config", "ray", "metrics_port", "stats", "events", "verbose", 
 def parse_args(argv):
     parser = new_parser(__doc__)
     parser.add_argument("--config", metavar="SITE.TOML",
-                        help="run a service for the cameras of this site file (see mask_detector/site.py)")
-    parser.add_argument("-s", "--source", default="0", help="camera index, video file or stream URL")
+                        help="run a service for the cameras of this site file (docs/service.md)")
     add_pipeline_arguments(parser, LIVE)
     parser.add_argument("-o", "--output", help="write the annotated video here (.mp4, .avi, .mkv, .mov)")
     parser.add_argument("--json", help="append one JSON object per frame, then a summary, to this file ('-' for "
@@ -52,8 +53,7 @@ def parse_args(argv):
     add_live_arguments(parser)
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
-    parser.add_argument("--metrics-port", type=at_least(1), help="with --config: serve Prometheus /metrics here")
-    parser.add_argument("--stats", help="with --config: append one JSON line a minute per camera here")
+    add_setting_flags(parser, SiteSettings(), names=("metrics_port", "stats"))
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="with --config: one Ray actor per camera; 'local' starts Ray here, or a cluster address")
     args = parser.parse_args(argv)
@@ -117,7 +117,8 @@ def _service(args):
     from dataclasses import replace
 
     from mask_detector.files import check_writable
-    from mask_detector.site import load_site
+    from mask_detector.service.config import load_site
+    from mask_detector.service.supervisor import run_service
 
     site = load_site(args.config)
     site = replace(site, events=args.events or site.events, stats=args.stats or site.stats,
@@ -126,13 +127,7 @@ def _service(args):
         if path:
             check_writable(path)
     stop_on_sigterm()
-    if args.ray:
-        from mask_detector.ray_service import run_on_ray
-
-        return run_on_ray(site, args.ray)
-    from mask_detector.service import Supervisor
-
-    return Supervisor(site).run()
+    return run_service(site, args.ray)
 
 
 if __name__ == "__main__":

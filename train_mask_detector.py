@@ -64,6 +64,29 @@ def parse_args(argv):
     return args
 
 
+def _exit_interrupted(checkpoint):
+    """Ctrl-C during training: say what is kept, and leave at once."""
+    kept = f"; best checkpoint so far kept at {checkpoint.path}" if checkpoint.saved else ""
+    print(f"interrupted: no final model written{kept}", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Straight out: tf.data's reading threads, stopped mid-batch, abort the process if the
+    # interpreter winds down around them ("terminate called without an active exception").
+    # The checkpoint is already whole on disk.
+    os._exit(130)
+
+
+def _print_judging(calibration, judging):
+    """The calibration and the judging chosen on the validation split, a line each, and a line per pose angle."""
+    print(f"calibrated on the validation split: temperature {calibration['temperature']:.2f}; faces judged from "
+          f"{judging['min_face_size']} px, a flag needs a violation probability of "
+          + ", ".join(f"{t:.2f} at {side} px" for side, t in judging["flag_probabilities"].items()))
+    for name in judging.get("pose_probabilities", {}):
+        print(f"  {name}: " + ", ".join(f"{row['degrees']} deg " + ("not judged" if row["flag_probability"] is None
+                                                                    else f"{row['flag_probability']:.2f}")
+                                        for row in judging["by_pose"] if row["angle"] == name))
+
+
 def main(argv=None):
     args = parse_args(argv)
     output = Path(args.output)
@@ -99,27 +122,14 @@ def main(argv=None):
                 history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
                                          args.learning_rate / 100, callbacks, history, weights)
         except KeyboardInterrupt:
-            kept = f"; best checkpoint so far kept at {checkpoint.path}" if checkpoint.saved else ""
-            print(f"interrupted: no final model written{kept}", file=sys.stderr)
-            sys.stdout.flush()
-            sys.stderr.flush()
-            # Straight out: tf.data's reading threads, stopped mid-batch, abort the process if the
-            # interpreter winds down around them ("terminate called without an active exception").
-            # The checkpoint is already whole on disk.
-            os._exit(130)
+            _exit_interrupted(checkpoint)
 
     by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
     # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
     poses = validation.poses() if validation.landmarks else None
     calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels, classes,
                                                                       size, poses)
-    print(f"calibrated on the validation split: temperature {calibration['temperature']:.2f}; faces judged from "
-          f"{judging['min_face_size']} px, a flag needs a violation probability of "
-          + ", ".join(f"{t:.2f} at {side} px" for side, t in judging["flag_probabilities"].items()))
-    for name in judging.get("pose_probabilities", {}):
-        print(f"  {name}: " + ", ".join(f"{row['degrees']} deg " + ("not judged" if row["flag_probability"] is None
-                                                                    else f"{row['flag_probability']:.2f}")
-                                        for row in judging["by_pose"] if row["angle"] == name))
+    _print_judging(calibration, judging)
     report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,

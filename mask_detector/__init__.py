@@ -26,6 +26,8 @@ PROJECT_ROOT = _project_root()
 DEFAULT_MODEL = PROJECT_ROOT / "models" / "mask_detector.h5"
 # Its LiteRT float16 copy (made by set-up): the same answers, several times faster per face on a CPU.
 FAST_MODEL = DEFAULT_MODEL.with_name("mask_detector_float16.tflite")
+# The face detectors' files (set-up fetches them: assets.py).
+FACE_DETECTOR_DIR = PROJECT_ROOT / "face_detector"
 # Training data, for training and for calibrating int8 exports.
 DEFAULT_DATASET = PROJECT_ROOT / "dataset"
 

@@ -19,10 +19,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mask_detector import PROJECT_ROOT
+from mask_detector import FACE_DETECTOR_DIR, PROJECT_ROOT
 from mask_detector.errors import UserError, run_cli
 from mask_detector.files import atomic_path, sha256_of
-FACE_DETECTOR_DIR = PROJECT_ROOT / "face_detector"
 DATASET_DIR = PROJECT_ROOT / "dataset"
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 EVALUATION_DIR = PROJECT_ROOT / "evaluation"

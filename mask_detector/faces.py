@@ -11,7 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector.assets import FACE_DETECTOR_DIR
+from mask_detector import FACE_DETECTOR_DIR
 from mask_detector.boxes import clipped, drop_nested
 from mask_detector.errors import UserError
 

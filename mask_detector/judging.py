@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from mask_detector.labels import VIOLATIONS, label_of
 from mask_detector.boxes import longer_side
 
-# A person's label in live video is a flag only when their vote holds this much evidence (the sum of
+# A person's label in live video is a flag only when their vote holds this much weight (the sum of
 # their answers' weights, older ones fading): two answers about a face twice the judged size, or more
 # about smaller ones. Answers about faces below the judged size alone never reach it.
-PERSON_EVIDENCE = 2.0
+PERSON_WEIGHT = 2.0
 # The weight of an answer about a face too small or too turned to judge (Judging.weight).
 UNJUDGED_WEIGHT = 0.1
 
@@ -113,7 +113,7 @@ class Judging:
         """Whether a person's combined vote (tracking.LabelVote), whose face is now at ``box``, is decided
         on enough evidence to be a flag. Answers about faces too small or too turned to judge weigh too
         little ever to make that evidence alone (weight): a person never seen well is not judged."""
-        if vote.label is None or vote.evidence < PERSON_EVIDENCE:
+        if vote.label is None or vote.weight < PERSON_WEIGHT:
             return False
         needed = self.flag_probability(box)
         if needed is None:  # seen large before, small now: the larger faces' bar
@@ -129,7 +129,7 @@ class Judging:
         for: not_judged_because, given its ``probabilities``) counts a little
         (a person walking towards a camera is small first, and looks aside),
         too little ever to make a flag alone: with the vote's fading, 0.1 an
-        answer adds up to at most 1.0, under PERSON_EVIDENCE. From the judged
+        answer adds up to at most 1.0, under PERSON_WEIGHT. From the judged
         size an answer counts half, from twice that fully.
         """
         if probabilities is not None:

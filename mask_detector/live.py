@@ -14,13 +14,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mask_detector import display
+from mask_detector.counts import PeopleCounts
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, EvidenceClips
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT
 from mask_detector.people import People
 from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
-from mask_detector.privacy import hides_faces, pixelate
+from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
+from mask_detector.settings import setting
 from mask_detector.tracking import FaceTracker
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
 
@@ -29,23 +31,39 @@ from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput,
 class LiveSettings:
     """One camera's live run, as detect_mask_video.py's flags (same names) or a site file's camera set it."""
 
-    source: str = "0"  # camera index, video file or stream URL
-    name: str = ""  # the camera's name in file names and messages; empty: from the source (video.camera_name)
+    source: str = setting("0", "camera index, video file or stream URL", short="-s", environment="also")
+    # The camera's name in file names and messages; empty: from the source (video.camera_name).
+    name: str = setting("", "the camera's name in file names, messages and MQTT topics", flag=False,
+                        pattern=r"[A-Za-z0-9_-]{1,64}", pattern_text="letters, digits, '-' and '_' only")
     pipeline: PipelineSettings = field(default_factory=lambda: LIVE)
-    person_frames: int = 5  # frames a face must be found in to count as a person
-    alert_cooldown: float = 3.0  # seconds in which a face near an alerted person who left is that person
-    on_alert: str | None = None  # shell command run per alert, the event as JSON on its stdin
-    alert_timeout: float = 30.0  # seconds an --on-alert command may run
-    snapshots: str | None = None  # folder for each alerted face
-    clips: str | None = None  # folder for a clip of the seconds around each alert
-    clip_before: float = BEFORE_SECONDS
-    clip_after: float = AFTER_SECONDS
-    privacy: str = "off"  # privacy.PRIVACY_MODES
-    evidence_faces: bool = False  # with privacy blur, the alerted face stays clear in its snapshot and clip
-    keep_days: float | None = None  # snapshots and clips deleted after this many days; None: kept
-    timeout: float = TIMEOUT_SECONDS  # seconds to wait for the source to open or send its next frame
-    reconnect_for: float = RECONNECT_SECONDS  # seconds to keep reopening a live source that stopped
-    max_fps: float | None = None  # frames processed per second at most: the rest are dropped, never queued
+    on_alert: str | None = setting(None, "run this shell command per alert, event JSON on stdin", str,
+                                   metavar="COMMAND")
+    alert_timeout: float = setting(30.0, "seconds an --on-alert command may run before it is stopped; at the end, "
+                                   "those still running get 5 s more at most, then are all stopped together",
+                                   least=0.1)
+    snapshots: str | None = setting(None, "save each alerted face here", str, metavar="DIR")
+    clips: str | None = setting(None, "save a video of the seconds around each alert here", str, metavar="DIR")
+    clip_before: float = setting(BEFORE_SECONDS, "seconds of video before an alert in its clip (kept in memory "
+                                 "meanwhile)", least=0)
+    clip_after: float = setting(AFTER_SECONDS, "seconds of video after an alert in its clip", least=0)
+    privacy: str = setting("off", "off: pictures as they are; blur: every face pixelated in every picture written "
+                           "or shown; stats: no picture written at all (refuses --output, --snapshots, --clips)",
+                           choices=PRIVACY_MODES)
+    evidence_faces: bool = setting(False, "with --privacy blur: leave the alerted person's face clear in their "
+                                   "snapshot and clip")
+    keep_days: float | None = setting(None, "delete snapshots and clips this script wrote once they are this many "
+                                      "days old (at start, then hourly); other files in those folders are never "
+                                      "touched", float, least=0)
+    person_frames: int = setting(5, "frames a face must be found in to count as a person", least=1)
+    alert_cooldown: float = setting(3.0, "a face found again within this many seconds near an alerted person who "
+                                    "left view is taken for that person: no second alert", least=0)
+    timeout: float = setting(TIMEOUT_SECONDS, "seconds to wait for a source to open or to send its next frame",
+                             least=0.5)
+    reconnect_for: float = setting(RECONNECT_SECONDS, "seconds to keep reopening a camera or stream that stopped "
+                                   "sending", least=0)
+    max_fps: float | None = setting(None, "process at most this many frames a second; the others are dropped, so "
+                                    "a camera never lags behind (default: every frame the machine keeps up with)",
+                                    float, least=0.1)
 
     @property
     def camera(self):
@@ -75,7 +93,7 @@ class LiveCounts:
     frames: int = 0
     seconds: float = 0.0
     stopped_by: str = ""  # "q pressed", "window closed", "interrupted", "terminated" or "" (end, --max-frames)
-    people: dict = None  # People.counts()
+    people: PeopleCounts = None  # People.counts()
     alerts: int = 0
     dropped: int = 0  # frames left out to keep to --max-fps
     recent_fps: float = 0.0  # frames per second of late (an average that forgets), for status reports
@@ -87,20 +105,17 @@ class LiveCounts:
     def fps(self):
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
-    def _people(self):
-        return {key: value for key, value in self.people.items()
-                if key != "people_incorrect" or "incorrect" in self.class_names}
-
     def summary(self):
-        return {"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)} | self._people()
+        return ({"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)}
+                | self.people.to_json(self.class_names))
 
     def summary_line(self):
-        people = self._people()
-        incorrect = f", incorrect {people['people_incorrect']}" if "people_incorrect" in people else ""
+        people = self.people
+        incorrect = f", incorrect {people.incorrect}" if "incorrect" in self.class_names else ""
         return (
-            f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people['people']} "
-            f"(mask {people['people_mask']}, no_mask {people['people_no_mask']}{incorrect}, "
-            f"not judged {people['people_not_judged']}), alerts {self.alerts}"
+            f"frames {self.frames}, seconds {self.seconds:.2f}, fps {self.fps:.1f}, people {people.total} "
+            f"(mask {people.mask}, no_mask {people.no_mask}{incorrect}, "
+            f"not judged {people.not_judged}), alerts {self.alerts}"
         )
 
 
@@ -126,8 +141,8 @@ class LiveRun:
         self.pipeline = pipeline
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
         self.least_interval = 1.0 / max_fps if max_fps else 0.0
-        # Each classifier call's time, for whoever watches the run (service.py takes them every frame); bounded,
-        # since a run nobody watches never empties it.
+        # Each classifier call's time, for whoever watches the run (take_classifier_seconds); bounded, since a run
+        # nobody watches never empties it.
         self.classifier_seconds = deque(maxlen=100)
         self.hide_faces = hides_faces(privacy)  # in the video written and the window
         self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
@@ -167,6 +182,16 @@ class LiveRun:
         probabilities = dict(zip(self.class_names, map(float, track.vote.probabilities)))
         return FaceResult(face.box, face.score, probabilities, self.people.judged(track), track.vote.label,
                           track.track_id, track.vote.label is not None)
+
+    def people_in_view(self, faces):
+        """The FaceResults of a frame whose track counts as a person."""
+        return [face for face in faces if self.tracker.tracks[face.track_id].frames >= self.people.person_frames]
+
+    def take_classifier_seconds(self):
+        """The classifier calls' times since the last take, oldest first."""
+        taken = list(self.classifier_seconds)
+        self.classifier_seconds.clear()
+        return taken
 
     def finish(self):
         self.people.left(self.tracker.finish())
@@ -235,13 +260,13 @@ class LiveRun:
             pixelate(frame.image, [face.box for face in faces] + self.doubtful)
         display.draw_results(frame.image, faces)
         counts = self.people.counts()
-        in_view = [f for f in faces if self.tracker.tracks[f.track_id].frames >= self.people.person_frames]
+        in_view = self.people_in_view(faces)
         incorrect = TEXT["incorrect"].lower()
         display.draw_panel(frame.image, [
             f"{fps:.0f} FPS",
             f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} {TEXT['no_mask'].lower()}",
-            f"total: {counts['people']} people, {counts['people_no_mask']} {TEXT['no_mask'].lower()}"
-            + (f", {counts['people_incorrect']} {incorrect}" if "incorrect" in self.class_names else ""),
+            f"total: {counts.total} people, {counts.no_mask} {TEXT['no_mask'].lower()}"
+            + (f", {counts.incorrect} {incorrect}" if "incorrect" in self.class_names else ""),
         ])
         banner = self.people.banner_text(frame.time)
         if banner:

@@ -19,11 +19,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
 
 import numpy as np
 
 from mask_detector.boxes import near
+from mask_detector.counts import PeopleCounts
 from mask_detector.judging import Judging
 from mask_detector.labels import TEXT, VIOLATIONS
 
@@ -175,7 +175,7 @@ class People:
         # track_id -> Track of the people in view; those who left are only counted, by final label (None: not
         # judged), so that a service running for months keeps no track of everyone who ever passed.
         self.people = {}
-        self._left = Counter()
+        self._left = PeopleCounts()
         self.alerts = []  # the alert events raised
         self._alerted_ends = []  # (last time, last box) of alerted tracks that left view
         self.banner = None  # (text, until time) for the window
@@ -222,7 +222,7 @@ class People:
                 if self.events:
                     self.events.write(self.person_event(track))
                 del self.people[track.track_id]
-                self._left[track.vote.label if self.judged(track) else None] += 1
+                self._left.add(track.vote.label if self.judged(track) else None)
 
     def person_event(self, track):
         mask = track.vote.probabilities[track.vote.class_names.index("mask")]
@@ -235,11 +235,11 @@ class People:
         }
 
     def counts(self):
-        """People seen, how many of them with each final label, and those never seen well enough to judge."""
-        labels = self._left + Counter(track.vote.label if self.judged(track) else None
-                                      for track in self.people.values())
-        return ({"people": sum(labels.values())} | {f"people_{name}": labels[name] for name in ("mask", *VIOLATIONS)}
-                | {"people_not_judged": labels[None]})
+        """The PeopleCounts of everyone seen: those who left, and those in view, by their label so far."""
+        counts = self._left + PeopleCounts()
+        for track in self.people.values():
+            counts.add(track.vote.label if self.judged(track) else None)
+        return counts
 
     def banner_text(self, now):
         if self.banner and now <= self.banner[1]:

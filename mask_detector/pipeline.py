@@ -7,12 +7,14 @@ from pathlib import Path
 import numpy as np
 
 from mask_detector import DEFAULT_MODEL, FAST_MODEL
-from mask_detector.classifier import MaskClassifier, align_faces, crop_faces
-from mask_detector.faces import LEAST_HIDDEN_SCORE, LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE, create_face_detector
+from mask_detector.classifier import PREPROCESSING, MaskClassifier, align_faces, crop_faces
+from mask_detector.faces import (FACE_DETECTORS, LEAST_HIDDEN_SCORE, LIVE_DETECT_SIZE, PHOTO_DETECT_SIZE,
+                                 create_face_detector)
 from mask_detector.judging import judging_of
 from mask_detector.labels import label_of
 from mask_detector.pose import Pose, estimate_pose
 from mask_detector.quiet import import_tensorflow
+from mask_detector.settings import setting
 
 
 def fastest_model():
@@ -33,14 +35,22 @@ class PipelineSettings:
     Use a preset (PHOTOS, LIVE) and change what differs: ``replace(LIVE, model=path)``.
     """
 
-    # Classifier .h5, .keras or .tflite; empty: the shipped model (fastest_model).
-    model: str = ""
-    face_detector: str = "yunet"  # faces.FACE_DETECTORS
-    confidence: float | None = None  # least face detection score; None: the face detector's own
-    detect_size: int = PHOTO_DETECT_SIZE  # YuNet: longest side of the image it searches
-    single_scale: bool = False  # YuNet: skip the enlarged second pass that finds faces under 32 px
-    preprocess: str = "auto"  # the pixels the classifier expects (classifier.PREPROCESSING)
+    # Empty: the shipped model (fastest_model); the flags show that path as their default.
+    model: str = setting("", "classifier .h5, .keras or .tflite", short="-m")
+    face_detector: str = setting("yunet", "face detector", choices=FACE_DETECTORS, short="-d",
+                                 aliases=("--detector",))
+    confidence: float | None = setting(None, "least face detection score (default: the face detector's own)",
+                                       float, least=0, short="-c")
+    detect_size: int = setting(PHOTO_DETECT_SIZE, "YuNet: longest side of the image it searches; smaller is faster, "
+                               "larger finds smaller faces", least=32)
+    single_scale: bool = setting(False, "YuNet: skip the second, enlarged pass that finds faces under 32 px (faster)",
+                                 negatable=True)
+    preprocess: str = setting(
+        "auto", "pixels the classifier expects: none = RGB 0-255 (this project's models scale inside); mobilenet_v2 "
+        "= scaled to [-1, 1] first, as the classic recipe's preprocess_input; auto = none, but a model that shows no "
+        "scaling of its own is refused", choices=PREPROCESSING)
     # Also find doubtful faces (faces.LEAST_HIDDEN_SCORE), which are never labelled: to pixelate them (privacy).
+    # Not a setting of its own: the privacy mode decides it (privacy.hides_faces).
     doubtful_faces: bool = False
 
     @property

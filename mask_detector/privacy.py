@@ -21,6 +21,7 @@ import cv2
 from mask_detector.boxes import grown
 from mask_detector.errors import UserError
 from mask_detector.files import write_bytes_atomically
+from mask_detector.settings import as_flag
 
 PRIVACY_MODES = ("off", "blur", "stats")
 # A face becomes at most BLOCKS x BLOCKS blocks of at least LEAST_BLOCK pixels: it shows where a face is
@@ -67,15 +68,16 @@ def hides_faces(mode):
     return mode in ("blur", "stats")
 
 
-def refuse_pictures(mode, **pictures):
+def refuse_pictures(mode, spell=as_flag, **pictures):
     """Raise a one-line UserError when ``mode`` is stats and a picture output is asked for.
 
-    ``pictures`` are the flags by name (output="x.mp4", snapshots=None, ...): any given is refused.
+    ``pictures`` are the outputs by setting name (output="x.mp4", snapshots=None, ...): any given is refused;
+    ``spell`` writes a setting's name as the user wrote it (a flag; a site file's key with ``str``).
     """
-    asked = [f"--{name.replace('_', '-')}" for name, value in pictures.items() if value]
+    asked = [spell(name) for name, value in pictures.items() if value]
     if mode == "stats" and asked:
-        raise UserError(f"--privacy stats writes no pictures; drop {' and '.join(asked)} "
-                        f"(or use --privacy blur for pictures with the faces pixelated)")
+        raise UserError(f"{spell('privacy')} stats writes no pictures; drop {' and '.join(asked)} "
+                        f"(or use {spell('privacy')} blur for pictures with the faces pixelated)")
 
 
 class OwnFiles:
@@ -153,9 +155,9 @@ class OwnFiles:
         return []
 
 
-def check_keep_days(keep_days, **folders):
-    """--keep-days needs a folder whose files it keeps: one line when none is given."""
+def check_keep_days(keep_days, spell=as_flag, **folders):
+    """Keeping days needs a folder whose files it keeps: one line when none is given (``spell``: refuse_pictures)."""
     if keep_days is not None and not any(folders.values()):
-        names = " or ".join(f"--{name}" for name in folders)
-        raise UserError(f"--keep-days deletes old snapshots and clips: give {names} too")
+        names = " or ".join(spell(name) for name in folders)
+        raise UserError(f"{spell('keep_days')} deletes old snapshots and clips: give {names} too")
     return keep_days

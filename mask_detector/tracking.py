@@ -62,7 +62,7 @@ class LabelVote:
             self.label = best
 
     @property
-    def evidence(self):
+    def weight(self):
         """The weight of the answers so far, older ones fading as they do in the vote."""
         return self._weight
 

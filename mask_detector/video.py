@@ -83,7 +83,7 @@ class FrameSource:
         self.error = None
         self.warning = None  # said at the end: a finite source that ended early (see _check_length)
         self.reconnections = 0
-        self.frames_read = 0  # frames taken from the source
+        self.frames_received = 0  # frames taken from the source
         self.dropped = 0  # frames of a live source replaced by a newer one before the run took them
         self._last_read = time.monotonic()
         # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
@@ -156,7 +156,7 @@ class FrameSource:
                 if time.monotonic() - self._connected_at >= STEADY_SECONDS:
                     self._pause = 0.5
                 seconds = self._position(index, fps, seconds) if self.finite else time.monotonic() - self._start
-                self.frames_read += 1
+                self.frames_received += 1
                 self._last_read = time.monotonic()
                 self._put(Frame(image, index, seconds))
                 index += 1

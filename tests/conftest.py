@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from mask_detector import DEFAULT_MODEL
+from support.media import make_clip
 from support.scripts import SAMPLES, VOC_DEV, require, run_all
 from support.xserver import virtual_display
 
@@ -30,6 +31,15 @@ def default_model():
 @pytest.fixture(scope="session")
 def voc_dev():
     return require(VOC_DEV)
+
+
+@pytest.fixture(scope="module")
+def clip(samples, tmp_path_factory):
+    """The sample photos as a 640x480 mp4 clip, a few frames each (the video tests' files share it).
+
+    Module-scoped, as it was in the one video test file: quick to make, it is made again in each file that uses it.
+    """
+    return make_clip(samples, tmp_path_factory.mktemp("video") / "samples clip.mp4")
 
 
 @pytest.fixture(scope="session")

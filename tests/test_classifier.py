@@ -41,36 +41,10 @@ def test_model_with_python_code_is_refused_by_safe_mode(model_runs):
     assert not model_runs["marker"].exists(), "the model's code ran"
 
 
-@pytest.fixture(scope="module")
-def unusual_model_runs(default_model, samples, tmp_path_factory):
-    """detect_mask_image.py on three sample photos with models made in unusual ways, and with the default model.
-
-    The classic-recipe model is the trained network behind a 224x224 input
-    that expects its pixels in [-1, 1], as MobileNetV2's preprocess_input
-    makes them: used with the right preprocessing, it must answer as the
-    default model does. The raw-score model is the trained network without
-    its softmax. The fully integer LiteRT file is exported from a small model.
-    """
+def _small_litert_models(folder, samples):
+    """A small Keras model, its fully integer LiteRT export, and a four-class LiteRT model, in ``folder``."""
     import keras
     import tensorflow as tf
-
-    folder = tmp_path_factory.mktemp("unusual models")
-    trained = keras.models.load_model(default_model, compile=False)
-    inputs = keras.Input((224, 224, 3))
-    side = trained.input_shape[1]
-    x = keras.layers.Resizing(side, side)(inputs)
-    for layer in trained.layers[2:]:  # everything after the scaling layer
-        x = layer(x)
-    keras.Model(inputs, x).save(folder / "classic.h5")
-    # The same network: it crops faces as the shipped model's card says, so only the preprocessing differs.
-    (folder / "classic.json").write_bytes(default_model.with_suffix(".json").read_bytes())
-
-    raw_scores = keras.layers.Dense(trained.output_shape[-1], name="raw_scores")
-    model = keras.Model(trained.input, raw_scores(trained.layers[-2].output))
-    raw_scores.set_weights(trained.layers[-1].get_weights())
-    model.save(folder / "raw scores.keras")
-    # Built from the shipped model, it crops and judges faces as its card says.
-    (folder / "raw scores.json").write_bytes(default_model.with_suffix(".json").read_bytes())
 
     keras.utils.set_random_seed(0)
     inputs = keras.Input((64, 64, 3))
@@ -98,6 +72,39 @@ def unusual_model_runs(default_model, samples, tmp_path_factory):
     x = keras.layers.GlobalAveragePooling2D()(keras.layers.Rescaling(1 / 255)(inputs))
     outputs = keras.layers.Dense(4, "softmax")(x)
     (folder / "four classes.tflite").write_bytes(litert(keras.Model(inputs, outputs)))
+
+
+@pytest.fixture(scope="module")
+def unusual_model_runs(default_model, samples, tmp_path_factory):
+    """detect_mask_image.py on three sample photos with models made in unusual ways, and with the default model.
+
+    The classic-recipe model is the trained network behind a 224x224 input
+    that expects its pixels in [-1, 1], as MobileNetV2's preprocess_input
+    makes them: used with the right preprocessing, it must answer as the
+    default model does. The raw-score model is the trained network without
+    its softmax. The fully integer LiteRT file is exported from a small model.
+    """
+    import keras
+
+    folder = tmp_path_factory.mktemp("unusual models")
+    trained = keras.models.load_model(default_model, compile=False)
+    inputs = keras.Input((224, 224, 3))
+    side = trained.input_shape[1]
+    x = keras.layers.Resizing(side, side)(inputs)
+    for layer in trained.layers[2:]:  # everything after the scaling layer
+        x = layer(x)
+    keras.Model(inputs, x).save(folder / "classic.h5")
+    # The same network: it crops faces as the shipped model's card says, so only the preprocessing differs.
+    (folder / "classic.json").write_bytes(default_model.with_suffix(".json").read_bytes())
+
+    raw_scores = keras.layers.Dense(trained.output_shape[-1], name="raw_scores")
+    model = keras.Model(trained.input, raw_scores(trained.layers[-2].output))
+    raw_scores.set_weights(trained.layers[-1].get_weights())
+    model.save(folder / "raw scores.keras")
+    # Built from the shipped model, it crops and judges faces as its card says.
+    (folder / "raw scores.json").write_bytes(default_model.with_suffix(".json").read_bytes())
+
+    _small_litert_models(folder, samples)
     (folder / "UPPER.H5").write_bytes(default_model.read_bytes())
     # Its card goes with it: the card says how the model crops faces and when a face is judged.
     (folder / "UPPER.json").write_bytes(default_model.with_suffix(".json").read_bytes())

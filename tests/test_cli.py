@@ -62,3 +62,40 @@ def test_numbers_below_their_least_are_refused(runs, script, flag, value, least)
     assert result.returncode == 2, result.stderr
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line == f"{script}: error: argument {flag}: must be at least {least}, got {value}"
+
+
+def test_each_flag_lands_on_its_own_setting():
+    """Flags and settings are matched by name: two settings of the same kind cannot trade values."""
+    from mask_detector.cli import add_live_arguments, add_pipeline_arguments, live_settings, new_parser
+    from mask_detector.live import LiveSettings
+    from mask_detector.pipeline import LIVE
+    from mask_detector.settings import settings_of
+
+    parser = new_parser("test")
+    add_pipeline_arguments(parser, LIVE)
+    add_live_arguments(parser)
+    given = {"source": "clip.mp4", "on_alert": "true", "alert_timeout": 7.5, "snapshots": "shots", "clips": "clips",
+             "clip_before": 2.5, "clip_after": 8.0, "privacy": "blur", "evidence_faces": True, "keep_days": 3.0,
+             "person_frames": 4, "alert_cooldown": 1.5, "timeout": 2.0, "reconnect_for": 6.0, "max_fps": 12.0,
+             "model": "m.h5", "face_detector": "ssd", "confidence": 0.6, "detect_size": 320, "single_scale": False,
+             "preprocess": "none"}
+    argv = []
+    for name, value in given.items():
+        flag = "--" + name.replace("_", "-")
+        argv += [flag] if value is True else [f"--no-{name.replace('_', '-')}"] if value is False else [flag, str(value)]
+    settings = live_settings(parser.parse_args(argv))
+    declared = {s.name for s in settings_of(LiveSettings)} | {s.name for s in settings_of(type(LIVE))}
+    assert declared - {"name"} == set(given)  # every flag of a setting is given above
+    for name, value in given.items():
+        assert getattr(settings.pipeline if hasattr(LIVE, name) else settings, name) == value, name
+    assert settings.pipeline.doubtful_faces  # blur hides the doubtful faces too
+
+
+def test_a_setting_below_its_least_is_refused_by_its_flag(capsys):
+    from mask_detector.cli import add_live_arguments, new_parser
+
+    parser = new_parser("test")
+    add_live_arguments(parser)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--clip-after", "-1"])
+    assert "--clip-after: must be at least 0, got -1" in capsys.readouterr().err

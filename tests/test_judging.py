@@ -8,7 +8,7 @@ import pytest
 
 from mask_detector import DEFAULT_MODEL
 from mask_detector.classifier import card_path, read_card
-from mask_detector.judging import PERSON_EVIDENCE, POSE_BINS, Judging, judging_of
+from mask_detector.judging import PERSON_WEIGHT, POSE_BINS, Judging, judging_of
 from mask_detector.pose import Pose
 from mask_detector.tracking import LabelVote
 
@@ -77,7 +77,7 @@ def test_a_person_is_flagged_only_on_enough_evidence():
     seen_small, seen_well = LabelVote(NAMES), LabelVote(NAMES)
     for _ in range(30):  # a far-away face, however often it is asked about, never raises a flag
         seen_small.add([0.05, 0.9, 0.05], judging.weight((0, 0, 10, 10)))
-    assert seen_small.label == "no_mask" and seen_small.evidence < PERSON_EVIDENCE
+    assert seen_small.label == "no_mask" and seen_small.weight < PERSON_WEIGHT
     assert not judging.person_judged(seen_small, (0, 0, 10, 10))
     for _ in range(3):
         seen_well.add([0.05, 0.9, 0.05], judging.weight((0, 0, 40, 40)))

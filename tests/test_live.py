@@ -6,6 +6,7 @@ import cv2
 import pytest
 
 from support.media import make_clip
+from mask_detector.counts import PeopleCounts
 from mask_detector.errors import UserError
 from mask_detector.files import JsonLines
 from mask_detector.live import LiveCounts, LiveOutputs, LiveRun
@@ -89,8 +90,7 @@ def test_run_writes_a_json_line_per_frame_then_the_summary(pipeline, clip, tmp_p
             assert set(face) == {"box", "detection_score", "label", "mask_probability", "judged", "track_id"}
     assert records[-1] == {"summary": counts.summary()}
     assert counts.frames == 2 * FRAMES_PER_PHOTO and counts.stopped_by == "" and counts.interruption is None
-    assert counts.people == {"people": 4, "people_mask": 1, "people_no_mask": 3, "people_incorrect": 0,
-                             "people_not_judged": 0}
+    assert counts.people == PeopleCounts(mask=1, no_mask=3)
     written = [json.loads(line) for line in events.read_text().splitlines()]
     alerts = [e for e in written if e["event"] == "alert"]
     assert counts.alerts == len(alerts) == 3
@@ -111,7 +111,7 @@ def test_max_frames_stops_the_run_and_the_people_in_view_still_leave(pipeline, c
 
 
 def test_counts_of_a_two_class_model_name_no_incorrect():
-    people = {"people": 5, "people_mask": 2, "people_no_mask": 2, "people_incorrect": 0, "people_not_judged": 1}
+    people = PeopleCounts(mask=2, no_mask=2, not_judged=1)
     counts = LiveCounts(frames=50, seconds=2.0, people=people, alerts=2, class_names=("mask", "no_mask"))
     assert counts.summary() == {"frames": 50, "seconds": 2.0, "fps": 25.0, "people": 5, "people_mask": 2,
                                 "people_no_mask": 2, "people_not_judged": 1}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mask_detector.boxes import grown
+from mask_detector.counts import PeopleCounts
 from mask_detector.evidence import Evidence
 from mask_detector.files import JsonLines
 from mask_detector.judging import Judging
@@ -74,10 +75,9 @@ def test_a_track_counts_as_a_person_only_after_person_frames(tmp_path):
         scene.until(1.5)
         for _ in range(4):
             scene.frame([(box_at(100, 100), MASK)])
-            assert people.counts()["people"] == 0
+            assert people.counts().total == 0
         tracks = scene.frame([(box_at(100, 100), MASK)])
-        assert people.counts() == {"people": 1, "people_mask": 1, "people_no_mask": 0, "people_incorrect": 0,
-                                   "people_not_judged": 0}
+        assert people.counts() == PeopleCounts(mask=1)
         scene.end()
     person_events = [e for e in read_lines(tmp_path / "events.jsonl") if e["event"] == "person"]
     # The flicker left without an event: only the person did.
@@ -121,7 +121,7 @@ def test_the_cooldown_takes_a_new_track_soon_and_near_an_alerted_one_for_the_sam
     scene.end()
     assert second.track_id != first.track_id and second.first_time == pytest.approx(back_at)
     assert [a["track_id"] for a in people.alerts] == [first.track_id, second.track_id][:alerts]
-    assert people.counts()["people_no_mask"] == 2  # a cooled-down alert still counts the person
+    assert people.counts().no_mask == 2  # a cooled-down alert still counts the person
 
 
 def test_a_person_not_sure_enough_raises_no_alert_and_counts_as_not_judged(tmp_path):
@@ -133,8 +133,7 @@ def test_a_person_not_sure_enough_raises_no_alert_and_counts_as_not_judged(tmp_p
         scene.frames(20, [(box_at(100, 100), unsure)])
         scene.end()
     assert people.alerts == []
-    assert people.counts() == {"people": 1, "people_mask": 0, "people_no_mask": 0, "people_incorrect": 0,
-                               "people_not_judged": 1}
+    assert people.counts() == PeopleCounts(not_judged=1)
     (event,) = read_lines(tmp_path / "events.jsonl")
     assert (event["event"], event["label"], event["judged"]) == ("person", "no_mask", False)
 
@@ -146,7 +145,7 @@ def test_a_face_too_small_to_judge_never_raises_an_alert_however_long_it_is_seen
     scene.end()
     assert tracks[-1][0].vote.label == "no_mask"  # the vote is sure; the evidence is too little
     assert people.alerts == []
-    assert people.counts()["people_not_judged"] == 1
+    assert people.counts().not_judged == 1
 
 
 def test_an_alert_snapshot_is_a_jpeg_of_the_face_with_a_margin(samples, tmp_path):

@@ -40,15 +40,9 @@ def _skin_colour(image, axes):
     return np.array(TYPICAL_SKIN, np.float64)
 
 
-def draw_hand(image, landmarks, rng, skin=None):
-    """A copy of ``image`` with a hand over the mouth, back to the camera, in the face's own skin colour.
-
-    Either the fingers point up from a palm on the chin, or they reach
-    across the mouth from one side; the fingertips stay under the nose.
-    ``skin`` (BGR) is the face's skin colour when the cheeks are hidden (by a
-    mask the hand is adjusting); by default it is read from the cheeks.
-    """
-    axes = face_axes(landmarks)
+def _hand_placement(axes, rng):
+    """(finger width, finger lengths, whether it reaches across, knuckles, the fingers' direction and the one
+    across them) of a hand over the mouth of the face of ``axes``, in eye distances."""
     nose_y, mouth_y = axes.nose[1], axes.mouth[1]
     width = rng.uniform(0.19, 0.24)  # of one finger, in eye distances
     lengths = np.array((0.9, 1.0, 0.95, 0.75)) * rng.uniform(0.85, 1.05)  # index, middle, ring, little
@@ -66,6 +60,19 @@ def draw_hand(image, landmarks, rng, skin=None):
     turn = math.radians(pointing)
     along = np.array([math.cos(turn), math.sin(turn)])  # from the knuckles towards the fingertips
     across = np.array([-along[1], along[0]])
+    return width, lengths, reaching_across, knuckles, along, across
+
+
+def draw_hand(image, landmarks, rng, skin=None):
+    """A copy of ``image`` with a hand over the mouth, back to the camera, in the face's own skin colour.
+
+    Either the fingers point up from a palm on the chin, or they reach
+    across the mouth from one side; the fingertips stay under the nose.
+    ``skin`` (BGR) is the face's skin colour when the cheeks are hidden (by a
+    mask the hand is adjusting); by default it is read from the cheeks.
+    """
+    axes = face_axes(landmarks)
+    width, lengths, reaching_across, knuckles, along, across = _hand_placement(axes, rng)
 
     def to_image(hand_xy):  # hand coordinates (along, across) in eye distances -> image pixels
         face = knuckles + hand_xy @ np.stack([along, across])

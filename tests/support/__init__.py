@@ -2,5 +2,7 @@
 
 tests/ is on sys.path while pytest runs (conftest.py and the test files sit
 there with no package of their own), so the tests import these as
-``support.scripts``, ``support.media``, ``support.xserver`` and ``support.servers``.
+``support.scripts``, ``support.media``, ``support.xserver``, ``support.servers``,
+``support.broker`` (a real Mosquitto), ``support.service``, ``support.image_script`` and
+``support.video_script``.
 """

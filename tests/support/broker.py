@@ -25,15 +25,15 @@ class Mosquitto:
 
     It keeps what it holds on disk (retained messages, the queues of durable
     subscribers) when stopped, as a broker restarted for an upgrade does.
-    With ``users`` ({name: password}) it refuses anyone else.
+    With ``users`` ({name: password}) it refuses anyone else; ``port``: its own, else a free one.
     """
 
-    def __init__(self, folder, users=None):
+    def __init__(self, folder, users=None, port=None):
         if shutil.which("mosquitto") is None:
             pytest.fail("mosquitto is missing: `make test` installs it (apt-get install mosquitto)")
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()  # a port given: a client may be trying it before the broker starts
         # Started by root (as in CI), Mosquitto would become the user `mosquitto`, who cannot read a test's folder.
         lines = [f"listener {self.port} 127.0.0.1", f"user {pwd.getpwuid(os.getuid()).pw_name}", "persistence true",
                  f"persistence_location {self.folder}/", "autosave_interval 1"]

@@ -1,5 +1,9 @@
 """One camera's messages to an MQTT broker, with Home Assistant discovery; the video never waits for it.
 
+The supervisor keeps one connection per camera (its own will, its own
+queue), in the process that outlives the cameras: a camera that crashes
+loses none of the messages waiting for the broker.
+
 Topics, under ``<prefix>/<camera>/``:
 
 - ``events``: each alert and each person leaving view, the --events line with "camera" and "at" added (QoS 1);
@@ -37,7 +41,10 @@ def topics(prefix, camera):
 
 
 def discovery_configs(settings, camera):
-    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s sensors and alert."""
+    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s sensors and alert; none without a
+    discovery prefix."""
+    if not settings.discovery_prefix:
+        return {}
     names = topics(settings.prefix, camera)
     node = f"mask_detector_{camera}"
     device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
@@ -57,7 +64,7 @@ def discovery_configs(settings, camera):
 
 
 class MqttPublisher:
-    """A camera's connection to the broker of ``settings`` (site.MqttSettings), kept on paho's own thread."""
+    """A camera's connection to the broker of ``settings`` (config.MqttSettings), kept on paho's own thread."""
 
     def __init__(self, settings, camera, client_id=None):
         self.settings = settings
@@ -91,9 +98,8 @@ class MqttPublisher:
             return
         self.refused = ""
         client.publish(self.topics["availability"], "online", qos=1, retain=True)
-        if self.settings.discovery_prefix:
-            for topic, config in discovery_configs(self.settings, self.camera).items():
-                client.publish(topic, json.dumps(config), qos=1, retain=True)
+        for topic, config in discovery_configs(self.settings, self.camera).items():
+            client.publish(topic, json.dumps(config), qos=1, retain=True)
         with self._lock:
             retained = dict(self._retained)
         for topic, payload in retained.items():

@@ -1,5 +1,5 @@
-"""Prometheus metrics of a service (--metrics-port): what each camera last reported, on /metrics; its
-alerts and restarts as the supervisor counts them (the alerts from the events it writes to --events).
+"""Prometheus metrics of a service (--metrics-port), on /metrics: each camera's state as the supervisor
+keeps it (state.CameraState): frames over all its runs, people and alerts from the events written to --events.
 
     mask_detector_frames_total{camera}                  frames processed
     mask_detector_frames_received_total{camera}         frames received from the source
@@ -23,20 +23,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.exposition import MetricsHandler
 
 from mask_detector.errors import UserError
+from mask_detector.service.state import LATENCY_BUCKETS
 
 PREFIX = "mask_detector"
 
 
 class ServiceCollector:
-    """Reads the supervisor's latest CameraState of each camera at every scrape."""
+    """Reads the supervisor's CameraState of each camera at every scrape."""
 
-    def __init__(self, supervisor):
-        self.supervisor = supervisor
+    def __init__(self, states):
+        self.states = states  # camera name -> CameraState, kept up to date by the supervisor
 
     def collect(self):
-        from mask_detector.service import COUNTED, LATENCY_BUCKETS
-
-        states = [camera.state for camera in self.supervisor.cameras.values()]
+        states = list(self.states.values())
 
         def family(kind, name, text, value, labels=("camera",)):
             metric = kind(f"{PREFIX}_{name}", text, labels=list(labels))
@@ -44,19 +43,21 @@ class ServiceCollector:
                 metric.add_metric([state.camera], value(state))
             return metric
 
-        yield family(CounterMetricFamily, "frames", "Frames processed", lambda s: s.frames)
-        yield family(CounterMetricFamily, "frames_received", "Frames received from the source", lambda s: s.read_frames)
-        yield family(CounterMetricFamily, "frames_dropped", "Frames dropped to keep up", lambda s: s.dropped)
-        yield family(GaugeMetricFamily, "fps", "Frames per second of late", lambda s: s.fps)
-        yield family(GaugeMetricFamily, "people_in_view", "People in view", lambda s: s.people_in_view)
+        yield family(CounterMetricFamily, "frames", "Frames processed", lambda s: s.totals.frames)
+        yield family(CounterMetricFamily, "frames_received", "Frames received from the source",
+                     lambda s: s.totals.frames_received)
+        yield family(CounterMetricFamily, "frames_dropped", "Frames dropped to keep up", lambda s: s.totals.dropped)
+        yield family(GaugeMetricFamily, "fps", "Frames per second of late", lambda s: s.report.fps)
+        yield family(GaugeMetricFamily, "people_in_view", "People in view", lambda s: s.report.people_in_view)
         people = CounterMetricFamily(f"{PREFIX}_people", "People seen, by final label", labels=["camera", "label"])
         for state in states:
-            for label in COUNTED:
-                people.add_metric([state.camera, label], state.people[label])
+            for label, count in state.people.by_label().items():
+                people.add_metric([state.camera, label], count)
         yield people
         yield family(CounterMetricFamily, "alerts", "Alerts raised", lambda s: s.alerts)
-        yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.stream == "up"))
-        yield family(CounterMetricFamily, "reconnects", "Times the stream was opened again", lambda s: s.reconnects)
+        yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.report.stream == "up"))
+        yield family(CounterMetricFamily, "reconnects", "Times the stream was opened again",
+                     lambda s: s.totals.reconnects)
         yield family(CounterMetricFamily, "restarts", "Times the camera's process was started again",
                      lambda s: s.restarts)
         yield family(CounterMetricFamily, "mqtt_dropped", "MQTT messages dropped while the broker was away",
@@ -64,18 +65,19 @@ class ServiceCollector:
         latency = HistogramMetricFamily(f"{PREFIX}_classifier_seconds", "Classifier time per call",
                                         labels=["camera"])
         for state in states:
-            running, buckets = 0, []
-            for edge, count in zip((*LATENCY_BUCKETS, float("inf")), state.latency):
+            totals, running, buckets = state.totals, 0, []
+            for edge, count in zip((*LATENCY_BUCKETS, float("inf")), totals.latency):
                 running += count
                 buckets.append((str(edge) if edge != float("inf") else "+Inf", running))
-            latency.add_metric([state.camera], buckets, state.latency_sum)
+            latency.add_metric([state.camera], buckets, totals.latency_sum)
         yield latency
 
 
-def serve_metrics(supervisor, port, host="0.0.0.0"):
-    """Serve /metrics on ``port`` on a thread; the server (shutdown() stops it)."""
+def serve_metrics(states, port, host="0.0.0.0"):
+    """Serve /metrics of ``states`` (camera name -> CameraState) on ``port`` on a thread; the server
+    (shutdown() stops it)."""
     registry = CollectorRegistry()
-    registry.register(ServiceCollector(supervisor))
+    registry.register(ServiceCollector(states))
     handler = type("Handler", (MetricsHandler,), {"registry": registry,
                                                   "log_message": lambda self, *args: None})
     try:

@@ -1,0 +1,169 @@
+"""A site file (TOML): the cameras one service watches, and the outputs they share.
+
+    [service]
+    state_every = 10                # seconds between state messages (they are also sent on change)
+    events = "events.jsonl"         # every camera's alerts and people, one JSON line each
+    stats = "stats.jsonl"           # one line a minute per camera (stats_every: seconds between lines)
+    metrics_port = 9108             # Prometheus /metrics
+
+    [mqtt]
+    host = "broker.local"
+    username = "detector"
+    password_env = "MQTT_PASSWORD"  # a secret is named, never written: its environment variable
+
+    [defaults]                      # any camera key, for every camera
+    privacy = "blur"
+    max_fps = 10
+
+    [[camera]]
+    name = "front-door"
+    source_env = "FRONT_DOOR_URL"   # rtsp://user:password@... from the environment
+
+    [[camera]]
+    name = "back-door"
+    source = "rtsp://192.168.1.20/stream"
+    snapshots = "alerts/back"
+
+A camera takes every flag of detect_mask_video.py's live run by its name
+(live.LiveSettings and pipeline.PipelineSettings: person_frames, privacy,
+detect_size, ...). Every key, its default and its limits come from those
+settings' declarations (settings.setting): docs/service.md lists them. The
+whole file is checked before anything starts; a mistake is one line naming
+the key and what was expected.
+"""
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+
+from mask_detector.errors import UserError
+from mask_detector.live import LiveSettings
+from mask_detector.pipeline import LIVE, PipelineSettings
+from mask_detector.privacy import check_keep_days, hides_faces, refuse_pictures
+from mask_detector.settings import FROM_ENVIRONMENT, setting, site_settings
+
+STATE_EVERY_SECONDS = 10.0
+STATS_EVERY_SECONDS = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class MqttSettings:
+    host: str = setting("localhost", "the broker's host name or address", flag=False)
+    port: int = setting(1883, "the broker's port", least=1, flag=False)
+    prefix: str = setting("mask_detector", "topics: <prefix>/<camera>/events, /state, /availability", flag=False)
+    discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix; empty: no discovery "
+                                    "configs", flag=False)
+    username: str | None = setting(None, "the user name the broker knows", str, flag=False)
+    # A secret is named, never written: the site file gives password_env, the environment variable holding it.
+    password: str | None = setting(None, "the password", str, flag=False, environment="only")
+    tls: bool = setting(False, "connect with TLS", flag=False)
+    ca_file: str | None = setting(None, "with tls: the broker's CA certificate; none: the system's", str, flag=False)
+    queue: int = setting(1000, "messages kept while the broker is away; past that, the oldest are dropped and "
+                         "counted", least=1, flag=False)
+
+    def __repr__(self):  # never print a password, even in a traceback
+        return f"MqttSettings(host={self.host!r}, port={self.port}, prefix={self.prefix!r})"
+
+
+@dataclasses.dataclass(frozen=True)
+class SiteSettings:
+    cameras: tuple = ()  # LiveSettings, each with its name
+    mqtt: MqttSettings | None = None
+    events: str | None = setting(None, "every camera's alerts and people, one JSON line each", str, flag=False)
+    # The script takes these two as flags too, which replace the site file's.
+    stats: str | None = setting(None, "with --config: append one JSON line a minute per camera here", str)
+    metrics_port: int | None = setting(None, "with --config: serve Prometheus /metrics here", int, least=1)
+    state_every: float = setting(STATE_EVERY_SECONDS, "seconds between state messages (a change is sent at once)",
+                                 least=1, flag=False)
+    stats_every: float = setting(STATS_EVERY_SECONDS, "seconds between lines of stats", least=1, flag=False)
+
+
+# The keys of each part of a site file, from the settings' declarations.
+SERVICE_KEYS = site_settings(SiteSettings)
+MQTT_KEYS = site_settings(MqttSettings)
+CAMERA_KEYS = site_settings(LiveSettings, PipelineSettings)
+
+
+def _checked(table, allowed, where):
+    """``table`` with every key known and every value of its kind; a UserError naming the first that is not."""
+    if not isinstance(table, dict):
+        raise UserError(f"{where}: expected a table")
+    for key, value in table.items():
+        if key not in allowed:
+            raise UserError(f"{where}: unknown key {key!r}; expected one of {', '.join(sorted(allowed))}")
+        problem = allowed[key].problem(value)
+        if problem:
+            raise UserError(f"{where}: {key}: {problem}")
+    return table
+
+
+def _from_environment(values, where, environ):
+    """``values`` with each name_env key replaced by the setting it names, read from the environment."""
+    for key in [key for key in values if key.endswith(FROM_ENVIRONMENT)]:
+        variable = values.pop(key)
+        value = environ.get(variable)
+        if not value:
+            raise UserError(f"{where}: the environment variable {variable} is not set")
+        values[key.removesuffix(FROM_ENVIRONMENT)] = value
+    return values
+
+
+def _camera(table, number, defaults, environ, path):
+    where = f"{path}: camera {number}" + (f" ({table['name']})" if isinstance(table.get("name"), str) else "")
+    values = _checked(defaults | _checked(table, CAMERA_KEYS, where), CAMERA_KEYS, where)
+    if "name" not in table:
+        raise UserError(f"{where}: name: expected a name for each camera")
+    if ("source" in values) == ("source_env" in values):
+        raise UserError(f"{where}: expected either source or source_env (an environment variable holding it)")
+    try:
+        refuse_pictures(values.get("privacy", "off"), spell=str, snapshots=values.get("snapshots"),
+                        clips=values.get("clips"))
+        check_keep_days(values.get("keep_days"), spell=str, snapshots=values.get("snapshots"),
+                        clips=values.get("clips"))
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
+    values = _from_environment(values, where, environ)
+    pipeline_keys = {field.name for field in dataclasses.fields(PipelineSettings)}
+    pipeline = {key: values.pop(key) for key in list(values) if key in pipeline_keys}
+    pipeline = dataclasses.replace(LIVE, **pipeline, doubtful_faces=hides_faces(values.get("privacy", "off")))
+    return LiveSettings(pipeline=pipeline, **values)
+
+
+def _read_toml(path):
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"site file {path} not found") from None
+    except OSError as error:
+        raise UserError(f"cannot read {path}: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise UserError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_site(path, environ=os.environ):
+    """The SiteSettings of a site file, checked whole; a UserError of one line for the first mistake."""
+    path = Path(path)
+    data = _read_toml(path)
+    unknown = sorted(set(data) - {"service", "mqtt", "defaults", "camera"})
+    if unknown:
+        raise UserError(f"{path}: unknown section {unknown[0]!r}; expected service, mqtt, defaults and camera")
+    service = _checked(data.get("service", {}), SERVICE_KEYS, f"{path}: [service]")
+    defaults = _checked(data.get("defaults", {}), CAMERA_KEYS, f"{path}: [defaults]")
+    if "name" in defaults or "source" in defaults or "source_env" in defaults:
+        raise UserError(f"{path}: [defaults]: name and source belong to each camera")
+    tables = data.get("camera", [])
+    if not isinstance(tables, list) or not tables:
+        raise UserError(f"{path}: expected at least one [[camera]] with a name and a source")
+    cameras = tuple(_camera(table, number, defaults, environ, path) for number, table in enumerate(tables, 1))
+    names = [camera.name for camera in cameras]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise UserError(f"{path}: camera name {twice[0]!r} is used twice; each camera needs its own")
+    mqtt = None
+    if "mqtt" in data:
+        options = dict(_checked(data["mqtt"], MQTT_KEYS, f"{path}: [mqtt]"))
+        mqtt = MqttSettings(**_from_environment(options, f"{path}: [mqtt]", environ))
+    # Seconds are floats whichever way the file writes them.
+    timing = {key: float(service[key]) for key in ("state_every", "stats_every") if key in service}
+    return SiteSettings(cameras, mqtt, **{key: value for key, value in service.items() if key not in timing}, **timing)

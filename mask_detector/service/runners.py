@@ -1,0 +1,252 @@
+"""Two ways to run a site's cameras behind one small interface: local processes, or Ray actors.
+
+A runner starts every camera, starts again those that stop (after a pause
+that doubles from 1 s up to a minute, back to 1 s once the camera ran for a
+minute) and hands the supervisor what they say. Its ``poll(wait)`` returns
+the cameras' messages (camera.py) and its own, each (kind, camera, body):
+
+    ("restart", camera, pause)  the camera stopped and starts again after ``pause`` seconds
+    ("ended", camera, None)     its source ended: it is not started again
+
+``stop()`` stops every camera and returns their last messages. The
+supervisor counts; a runner only runs.
+"""
+
+import dataclasses
+import multiprocessing
+import queue
+import threading
+import time
+
+from mask_detector.errors import UserError
+from mask_detector.service.camera import camera_process, run_camera
+
+FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
+# A camera that sends nothing this long, or receives frames it does not process, is taken as hung.
+HANG_SECONDS = 60.0
+# Seconds between two polls of the Ray actors.
+POLL_SECONDS = 1.0
+
+
+def pause_before_restart(ran_seconds, pause):
+    """(the pause before a stopped camera starts again, the pause after that): doubling, back to the first
+    once the camera ran steadily."""
+    pause = FIRST_PAUSE if ran_seconds >= STEADY_SECONDS else pause
+    return pause, min(pause * 2, LONGEST_PAUSE)
+
+
+@dataclasses.dataclass
+class _Process:
+    """A local camera's process and what decides when it starts again."""
+
+    settings: object
+    process: object = None
+    started: float = 0.0
+    pause: float = FIRST_PAUSE  # before its next start, unless it ran steadily first
+    due: float = 0.0  # monotonic time of its next start
+    ended: bool = False  # its source ended: not started again
+    heard: float = 0.0  # monotonic time of its last message
+    received: int = 0  # frames received from its source, as last reported
+    frames: tuple = (0, 0, 0.0)  # (frames processed, frames received then, monotonic time) as they last moved
+
+    def reported(self, report, now):
+        self.received = report.frames_received
+        if report.frames != self.frames[0]:
+            self.frames = (report.frames, report.frames_received, now)
+
+    def hung(self, now):
+        """Silent, or receiving frames it does not process, for HANG_SECONDS."""
+        frames, received_then, since = self.frames
+        return now - self.heard > HANG_SECONDS or (self.received > received_then and now - since > HANG_SECONDS)
+
+
+class LocalCameras:
+    """Each camera in a process of its own, watched: one that crashes, hangs or loses its stream is started again."""
+
+    def __init__(self, cameras, say):
+        self.say = say
+        self.context = multiprocessing.get_context("spawn")  # a forked TensorFlow or OpenCV can hang
+        self.messages = self.context.Queue()
+        self.cameras = {settings.camera: _Process(settings) for settings in cameras}
+
+    @property
+    def ended(self):
+        return all(camera.ended for camera in self.cameras.values())
+
+    def poll(self, wait):
+        self._start_due()
+        taken = self._read(wait)
+        return taken + self._check()
+
+    def _start_due(self):
+        now = time.monotonic()
+        for name, camera in self.cameras.items():
+            if camera.ended or camera.process is not None or now < camera.due:
+                continue
+            camera.process = self.context.Process(target=camera_process, name=f"camera {name}", daemon=True,
+                                                  args=(camera.settings, self.messages))
+            camera.process.start()
+            self.say(f"camera {name}: started (process {camera.process.pid})")
+            camera.started = camera.heard = now
+            camera.received, camera.frames = 0, (0, 0, now)
+
+    def _read(self, wait):
+        taken, deadline = [], time.monotonic() + wait
+        while True:
+            try:
+                message = self.messages.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                return taken
+            kind, name, body = message
+            camera = self.cameras[name]
+            camera.heard = time.monotonic()
+            if kind == "report":
+                camera.reported(body, camera.heard)
+            taken.append(message)
+
+    def _check(self):
+        """Hung cameras killed; stopped ones to start again after their pause, or ended."""
+        now, said = time.monotonic(), []
+        for name, camera in self.cameras.items():
+            process = camera.process
+            if process is None:
+                continue
+            if process.is_alive():
+                if camera.hung(now):
+                    self.say(f"camera {name}: no sign of work for {HANG_SECONDS:g} s; stopping it to start again")
+                    process.kill()
+                continue
+            process.join()
+            camera.process = None
+            # What it sent before it stopped comes before the word that it did.
+            said += self._read(0.05)
+            if process.exitcode == 0:
+                camera.ended = True
+                said.append(("ended", name, None))
+                continue
+            pause, camera.pause = pause_before_restart(now - camera.started, camera.pause)
+            camera.due = now + pause
+            self.say(f"camera {name}: stopped (exit status {process.exitcode}); starting it again in {pause:g} s")
+            said.append(("restart", name, pause))
+        return said
+
+    def stop(self):
+        cameras = [camera for camera in self.cameras.values() if camera.process is not None]
+        for camera in cameras:
+            if camera.process.is_alive():
+                camera.process.terminate()
+        deadline = time.monotonic() + 10
+        for camera in cameras:
+            camera.process.join(max(0.1, deadline - time.monotonic()))
+            if camera.process.is_alive():
+                camera.process.kill()
+                camera.process.join()
+        return self._read(0.5)
+
+
+class CameraActor:
+    """One camera as a Ray actor: run on a thread, so that the driver's polls are answered meanwhile.
+
+    It starts its camera again when the stream is lost, with the same growing pause; Ray starts the
+    actor again when its process dies (``max_restarts``), on whichever node has room.
+    """
+
+    def __init__(self, settings, folder):
+        import os
+
+        os.chdir(folder)  # relative paths in the site file are from the driver's folder, as for local cameras
+        self.settings = settings
+        self.messages = queue.Queue()
+        self.ended = False
+        threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self):
+        following = FIRST_PAUSE
+        while True:
+            started = time.monotonic()
+            try:
+                run_camera(self.settings, self.messages.put)
+                self.messages.put(("ended", self.settings.camera, None))
+                self.ended = True
+                return
+            except UserError as error:
+                self.messages.put(("error", self.settings.camera, str(error)))
+            pause, following = pause_before_restart(time.monotonic() - started, following)
+            self.messages.put(("restart", self.settings.camera, pause))
+            time.sleep(pause)
+
+    def poll(self):
+        """The messages since the last poll."""
+        taken = []
+        while True:
+            try:
+                taken.append(self.messages.get_nowait())
+            except queue.Empty:
+                return taken
+
+
+class RayCameras:
+    """Each camera a Ray actor at a cluster connected to already (ray_cluster.connect_ray); polled once a second.
+
+    An actor's messages come in the order they were sent. An actor that Ray
+    starts again after its process died starts its camera from nothing: the
+    driver counts that as a restart.
+    """
+
+    def __init__(self, cameras, say):
+        import os
+
+        import ray
+
+        self.say = say
+        remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(CameraActor)
+        self.actors = {settings.camera: remote.remote(settings, os.getcwd()) for settings in cameras}
+        self.ended_cameras = set()
+        self._received = dict.fromkeys(self.actors, 0)  # frames received in each camera's run, as last reported
+        self._polled = 0.0
+
+    @property
+    def ended(self):
+        return self.ended_cameras == set(self.actors)
+
+    def poll(self, wait):
+        import ray
+
+        time.sleep(max(0.0, min(wait, self._polled + POLL_SECONDS - time.monotonic())))
+        self._polled = time.monotonic()
+        names = [name for name in self.actors if name not in self.ended_cameras]
+        answers = [self.actors[name].poll.remote() for name in names]
+        ready, _ = ray.wait(answers, num_returns=len(answers), timeout=10)
+        taken = []
+        for name, answer in zip(names, answers):
+            if answer not in ready:
+                continue  # an actor being started again by Ray: asked again next time
+            try:
+                taken += self._restarts_by_ray(ray.get(answer))
+            except ray.exceptions.RayActorError:
+                continue
+        self.ended_cameras |= {name for kind, name, _ in taken if kind == "ended"}
+        return taken
+
+    def _restarts_by_ray(self, messages):
+        """``messages`` with a restart before the first report of a camera whose actor Ray started again.
+
+        Its camera says nothing of that (its process died): it shows as frames counted again from 0.
+        """
+        said = []
+        for kind, name, body in messages:
+            if kind == "restart":
+                self._received[name] = 0
+            elif kind == "report":
+                if body.frames_received < self._received[name]:
+                    said.append(("restart", name, 0.0))
+                self._received[name] = body.frames_received
+            said.append((kind, name, body))
+        return said
+
+    def stop(self):
+        import ray
+
+        for actor in self.actors.values():
+            ray.kill(actor, no_restart=True)
+        return []

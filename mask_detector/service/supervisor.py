@@ -1,0 +1,179 @@
+"""One service for many cameras: the supervisor runs them, counts what they report, and writes and serves it.
+
+The cameras run in processes of their own or as Ray actors (runners.py),
+which start them again when they stop. The supervisor owns every count: a
+camera's people and alerts from the events it writes to --events (so the
+events file, the state message, the statistics and /metrics agree at every
+moment), its restarts from the runner, and its frames from each run's
+reports over the runs before. It publishes each camera's events and state
+to MQTT, from this process that outlives the cameras, writes --stats once a
+minute and serves /metrics.
+"""
+
+import contextlib
+import copy
+import sys
+import time
+
+from mask_detector.files import JsonLines
+from mask_detector.service.state import CameraState, StatePublishing
+
+# At the end, seconds a broker that is away gets to come back and take the messages waiting for it.
+FLUSH_SECONDS = 10.0
+
+
+class Supervisor:
+    """Runs every camera of a config.SiteSettings with ``cameras`` (a runners.LocalCameras or RayCameras)."""
+
+    def __init__(self, site, cameras, say):
+        self.site, self.cameras, self.say = site, cameras, say
+        self.states = {settings.camera: CameraState(settings.camera) for settings in site.cameras}
+        self.events = self.stats = None
+        self.publishers, self.publishing = {}, {}
+        self._reported = {name: 0.0 for name in self.states}  # monotonic time of each camera's last report
+        self._up_seconds = dict.fromkeys(self.states, 0.0)  # seconds its stream was up since the last stats
+        self._stats_at = time.monotonic()
+        self._stats_people = {name: copy.copy(state.people) for name, state in self.states.items()}
+
+    def run(self):
+        """Until every camera's source has ended, or Ctrl-C / SIGTERM; the exit status."""
+        from mask_detector.errors import Terminated
+
+        with self.outputs():
+            self.say(f"watching {len(self.states)} camera{'s' * (len(self.states) != 1)}: {', '.join(self.states)}"
+                     + (f"; metrics on :{self.site.metrics_port}/metrics" if self.site.metrics_port else ""))
+            try:
+                while not self.cameras.ended:
+                    for message in self.cameras.poll(0.2):
+                        self.handle(*message)
+                    self._write_stats()
+            except KeyboardInterrupt as interruption:
+                for message in self.cameras.stop():
+                    self.handle(*message)
+                self._write_stats(force=True)
+                self.say("stopped: " + self.summary())
+                return 143 if isinstance(interruption, Terminated) else 130
+            self._write_stats(force=True)
+            self.say("all sources ended: " + self.summary())
+        return 0
+
+    @contextlib.contextmanager
+    def outputs(self):
+        """--events, --stats, /metrics and the MQTT connections, open while the cameras run; closed whole."""
+        from mask_detector.service.metrics import serve_metrics
+
+        with contextlib.ExitStack() as stack:
+            if self.site.events:
+                self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
+            if self.site.stats:
+                self.stats = stack.enter_context(JsonLines(self.site.stats, streaming=True))
+            if self.site.metrics_port:
+                stack.callback(serve_metrics(self.states, self.site.metrics_port).shutdown)
+            self._connect()
+            stack.callback(self._disconnect)
+            yield self
+
+    def summary(self):
+        return "; ".join(f"{name} {state.people.total} people, {state.alerts} alerts, {state.restarts} restarts"
+                         for name, state in self.states.items())
+
+    def handle(self, kind, name, body):
+        """A message of a camera's (camera.py) or of its runner's (runners.py)."""
+        state = self.states[name]
+        if kind == "report":
+            now = time.monotonic()
+            if state.report.stream == "up":
+                self._up_seconds[name] += now - self._reported[name]
+            self._reported[name] = now
+            state.report = body
+        elif kind == "event":
+            # Counted before it is written: whoever reads it in the events file finds it on /metrics too.
+            state.count_event(body)
+            if self.events:
+                self.events.write(body)
+            if name in self.publishers:
+                self.publishers[name].event(body)
+        elif kind == "restart":
+            state.restarts += 1
+            state.run_ended("down")
+        elif kind == "ended":
+            state.run_ended("ended")
+        elif kind == "error":
+            self.say(f"camera {name}: {body}")
+        self._publish_state(name)
+
+    def _publish_state(self, name):
+        """The camera's state to MQTT, if the site has a broker, when it is due or says something new."""
+        if name in self.publishing:
+            self.states[name].mqtt_dropped = self.publishers[name].dropped
+            self.publishing[name].offer(self.states[name])
+
+    def _connect(self):
+        """An MQTT connection per camera (its own will, its own queue), when the site has a broker."""
+        from mask_detector.service.mqtt import MqttPublisher
+
+        if self.site.mqtt:
+            for name in self.states:
+                self.publishers[name] = MqttPublisher(self.site.mqtt, name)
+                self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
+
+    def _disconnect(self):
+        """The last state of each camera, then offline: the service has stopped.
+
+        A broker that is away gets some seconds to come back and take what waits for it; what it does not
+        take is counted as dropped, and said.
+        """
+        deadline = time.monotonic() + FLUSH_SECONDS
+        while time.monotonic() < deadline and any(p.waiting() for p in self.publishers.values()):
+            time.sleep(0.1)
+        for name, publisher in self.publishers.items():
+            publisher.state(self.states[name].message())
+            publisher.close()
+            if publisher.dropped:
+                self.say(f"camera {name}: {publisher.dropped} MQTT messages dropped: the broker was away")
+
+    def _write_stats(self, force=False):
+        """Per camera, a line a minute (stats_every): people who came by label, compliance, fps, time streaming."""
+        now = time.monotonic()
+        if not self.stats or (not force and now - self._stats_at < self.site.stats_every):
+            return
+        seconds = now - self._stats_at
+        for name, state in self.states.items():
+            came = state.people - self._stats_people[name]
+            compliance = came.compliance
+            self.stats.write({
+                "camera": name, "time": round(time.time(), 3), "seconds": round(seconds, 1),
+                **{key: n for key, n in came.to_json().items() if key != "people"},
+                "compliance": None if compliance is None else round(compliance, 4),
+                "fps": round(state.report.fps, 2), "stream": state.report.stream,
+                "uptime": round(min(1.0, self._up_seconds[name] / max(seconds, 1e-9)), 4),
+                "restarts": state.restarts,
+            })
+            self._up_seconds[name] = 0.0
+            self._stats_people[name] = copy.copy(state.people)
+        self._stats_at = now
+
+
+def run_service(site, ray=None, out=sys.stdout):
+    """Run ``site``'s cameras, as local processes or as Ray actors at address ``ray``; the exit status."""
+    from mask_detector.service.runners import LocalCameras, RayCameras
+
+    def say(text):
+        print(text, file=out, flush=True)
+
+    if not ray:
+        return Supervisor(site, LocalCameras(site.cameras, say), say).run()
+    from mask_detector.ray_cluster import connect_ray, require_ray
+
+    require_ray(ray)
+    connect_ray(ray)
+    import ray as ray_module
+
+    cameras = None
+    try:
+        cameras = RayCameras(site.cameras, say)
+        return Supervisor(site, cameras, say).run()
+    finally:
+        if cameras:
+            cameras.stop()  # before shutting Ray down, which would kill the actors loudly
+        ray_module.shutdown()

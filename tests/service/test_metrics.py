@@ -1,0 +1,54 @@
+"""mask_detector/service/metrics.py: each camera's state on /metrics, scraped over HTTP."""
+
+import socket
+
+import pytest
+
+from mask_detector.errors import UserError
+from mask_detector.service.metrics import serve_metrics
+from mask_detector.service.state import CameraReport, CameraState
+from support.broker import free_port
+from support.service import metrics, sample
+
+
+def test_a_scrape_gives_each_camera_s_state_over_all_its_runs():
+    door, hall = CameraState("door"), CameraState("hall")
+    door.report = CameraReport(stream="up", fps=9.0, frames=40, frames_received=42, people_in_view=1)
+    door.report.count_latency(0.003)
+    door.run_ended("down")
+    door.report = CameraReport(stream="up", fps=8.0, frames=10, frames_received=10)
+    door.restarts = 1
+    for label, judged in (("mask", True), ("no_mask", True), ("no_mask", False)):
+        door.count_event({"event": "person", "label": label, "judged": judged})
+    door.count_event({"event": "alert", "at": 1.0})
+    port = free_port()
+    server = serve_metrics({"door": door, "hall": hall}, port, host="127.0.0.1")
+    try:
+        scrape = metrics(port)
+        assert sample(scrape, "mask_detector_frames_total", camera="door") == 50
+        assert sample(scrape, "mask_detector_frames_received_total", camera="door") == 52
+        assert sample(scrape, "mask_detector_fps", camera="door") == 8.0
+        assert sample(scrape, "mask_detector_stream_up", camera="door") == 1.0
+        assert sample(scrape, "mask_detector_stream_up", camera="hall") == 0.0
+        assert [sample(scrape, "mask_detector_people_total", camera="door", label=label)
+                for label in ("mask", "no_mask", "incorrect", "not_judged")] == [1, 1, 0, 1]
+        assert sample(scrape, "mask_detector_alerts_total", camera="door") == 1
+        assert sample(scrape, "mask_detector_restarts_total", camera="door") == 1
+        assert sample(scrape, "mask_detector_classifier_seconds_count", camera="door") == 1
+        assert sample(scrape, "mask_detector_classifier_seconds_bucket", camera="door", le="0.005") == 1
+        assert sample(scrape, "mask_detector_classifier_seconds_bucket", camera="door", le="0.002") == 0
+        # The supervisor changes its states in place: the next scrape reads them anew.
+        door.count_event({"event": "alert", "at": 2.0})
+        assert sample(metrics(port), "mask_detector_alerts_total", camera="door") == 2
+    finally:
+        server.shutdown()
+
+
+def test_a_port_in_use_is_one_line():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError) as refused:
+            serve_metrics({}, port, host="127.0.0.1")
+    assert str(refused.value).startswith(f"cannot serve metrics on port {port}: ")
