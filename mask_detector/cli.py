@@ -4,6 +4,7 @@ Only the scripts and this module know argparse: the package takes plain settings
 """
 
 import argparse
+import math
 
 from dataclasses import replace
 
@@ -54,6 +55,8 @@ def at_least(minimum, kind=int):
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # float() reads nan and inf
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
         return value

@@ -18,7 +18,7 @@ from mask_detector.counts import PeopleCounts
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, EvidenceClips
 from mask_detector.files import JsonLines, check_writable
-from mask_detector.labels import TEXT
+from mask_detector.labels import TEXT, VIOLATIONS
 from mask_detector.people import People
 from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
@@ -183,9 +183,12 @@ class LiveRun:
         return FaceResult(face.box, face.score, probabilities, self.people.judged(track), track.vote.label,
                           track.track_id, track.vote.label is not None)
 
-    def people_in_view(self, faces):
-        """The FaceResults of a frame whose track counts as a person."""
-        return [face for face in faces if self.tracker.tracks[face.track_id].frames >= self.people.person_frames]
+    def view_counts(self, faces):
+        """(people in view, those of them flagged) in a frame's FaceResults: the faces whose track counts as a
+        person, and of them those whose label is a violation judged as a flag. The window and the service say
+        these figures."""
+        people = [face for face in faces if self.tracker.tracks[face.track_id].frames >= self.people.person_frames]
+        return len(people), sum(face.label in VIOLATIONS and face.judged for face in people)
 
     def take_classifier_seconds(self):
         """The classifier calls' times since the last take, oldest first."""
@@ -259,19 +262,22 @@ class LiveRun:
         if self.hide_faces:
             pixelate(frame.image, [face.box for face in faces] + self.doubtful)
         display.draw_results(frame.image, faces)
-        counts = self.people.counts()
-        in_view = self.people_in_view(faces)
-        incorrect = TEXT["incorrect"].lower()
-        display.draw_panel(frame.image, [
-            f"{fps:.0f} FPS",
-            f"in view: {len(in_view)} people, {sum(f.label == 'no_mask' for f in in_view)} {TEXT['no_mask'].lower()}",
-            f"total: {counts.total} people, {counts.no_mask} {TEXT['no_mask'].lower()}"
-            + (f", {counts.incorrect} {incorrect}" if "incorrect" in self.class_names else ""),
-        ])
+        display.draw_panel(frame.image, self.panel_lines(faces, fps))
         banner = self.people.banner_text(frame.time)
         if banner:
             display.draw_banner(frame.image, banner)
 
+    def panel_lines(self, faces, fps):
+        """The window's panel: the frame rate, who is in view (as the service's state says it), the totals."""
+        in_view, flagged = self.view_counts(faces)
+        counts = self.people.counts()
+        incorrect = TEXT["incorrect"].lower()
+        return [
+            f"{fps:.0f} FPS",
+            f"in view: {in_view} people, {flagged} flagged",
+            f"total: {counts.total} people, {counts.no_mask} {TEXT['no_mask'].lower()}"
+            + (f", {counts.incorrect} {incorrect}" if "incorrect" in self.class_names else ""),
+        ]
 
 class LiveOutputs:
     """The files a live run writes: checked before the run, never over its source, closed whole.

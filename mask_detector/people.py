@@ -12,6 +12,7 @@ lost and found again under a new id: a new track that starts within
 last seen, is taken for the same person and raises no second alert.
 """
 
+import dataclasses
 import json
 import os
 import signal
@@ -235,11 +236,9 @@ class People:
         }
 
     def counts(self):
-        """The PeopleCounts of everyone seen: those who left, and those in view, by their label so far."""
-        counts = self._left + PeopleCounts()
-        for track in self.people.values():
-            counts.add(track.vote.label if self.judged(track) else None)
-        return counts
+        """The PeopleCounts of the people who left view, by their final label: a person still in view, whose
+        label may still change, is counted once they leave (every one of them at the end), so counts only grow."""
+        return dataclasses.replace(self._left)
 
     def banner_text(self, now):
         if self.banner and now <= self.banner[1]:

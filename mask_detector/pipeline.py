@@ -36,7 +36,7 @@ class PipelineSettings:
     """
 
     # Empty: the shipped model (fastest_model); the flags show that path as their default.
-    model: str = setting("", "classifier .h5, .keras or .tflite", short="-m")
+    model: str = setting("", "classifier .h5, .keras or .tflite", short="-m", reads_file=True)
     face_detector: str = setting("yunet", "face detector", choices=FACE_DETECTORS, short="-d",
                                  aliases=("--detector",))
     confidence: float | None = setting(None, "least face detection score (default: the face detector's own)",

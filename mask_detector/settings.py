@@ -9,6 +9,7 @@ setting anyone types (a preset's nested settings, a value derived from others).
 """
 
 import dataclasses
+import math
 import re
 
 # A site file's name for a setting whose value comes from an environment variable: source_env, password_env.
@@ -24,6 +25,9 @@ class Setting:
     help: str
     kind: type  # bool, int, float or str; a float setting also takes a whole number
     least: float | None = None  # the least value of a number
+    most: float | None = None  # the greatest
+    empty: bool = False  # a text may be empty
+    reads_file: bool = False  # a text that names a file to read: a site file's is checked to exist before the start
     choices: tuple | None = None  # the values a text may be
     pattern: str | None = None  # a regular expression a text must match whole
     pattern_text: str = ""  # the pattern in words, for the error
@@ -46,6 +50,12 @@ class Setting:
         if isinstance(value, bool) and self.kind is not bool or not fits:
             expected = {str: "text", bool: "true or false", int: "a whole number"}.get(self.kind, "a number")
             return f"expected {expected}, got {value!r}"
+        if number and not math.isfinite(value):  # TOML and float() both read nan and inf
+            return f"expected a finite number, got {value!r}"
+        if self.most is not None and value > self.most:
+            return f"expected at most {self.most}, got {value!r}"
+        if self.kind is str and not self.empty and not value:
+            return "expected some text, got an empty one"
         if self.pattern and not re.fullmatch(self.pattern, value):
             return f"expected {self.pattern_text}, got {value!r}"
         if self.choices and value not in self.choices:

@@ -60,9 +60,17 @@ def camera_name(source):
     return urlsplit(target).hostname or "stream"
 
 
+# Query parameters that carry a secret in the URLs cameras take (?user=admin&pwd=...).
+SECRET_PARAMETERS = re.compile(r"([?&;](?:password|passwd|pass|pwd|token|key|secret|auth|signature)=)[^&;#\s]*",
+                               re.IGNORECASE)
+
+
 def redact(text):
-    """A source name fit for messages: a password in a URL (user:password@host) becomes ***."""
-    return re.sub(r"(://[^/@:\s]*):[^/@\s]*@", r"\1:***@", str(text))
+    """A source name fit for messages: the password of a URL (user:password@host, a password that holds @
+    too) and the secret parameters of its query become ***."""
+    # The user part ends at the last @ before the path: a password may hold @ itself.
+    text = re.sub(r"(://[^/@:\s]*):[^/\s]*@", r"\1:***@", str(text))
+    return SECRET_PARAMETERS.sub(r"\1***", text)
 
 
 @dataclass

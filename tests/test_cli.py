@@ -99,3 +99,14 @@ def test_a_setting_below_its_least_is_refused_by_its_flag(capsys):
     with pytest.raises(SystemExit):
         parser.parse_args(["--clip-after", "-1"])
     assert "--clip-after: must be at least 0, got -1" in capsys.readouterr().err
+
+
+def test_a_number_that_is_not_finite_is_refused(capsys):
+    from mask_detector.cli import add_live_arguments, new_parser
+
+    parser = new_parser("test")
+    add_live_arguments(parser)
+    for flag, value in (("--keep-days", "nan"), ("--max-fps", "inf")):
+        with pytest.raises(SystemExit):
+            parser.parse_args([flag, value])
+        assert f"{flag}: expected a finite number, got {value}" in capsys.readouterr().err

@@ -157,3 +157,20 @@ def test_outputs_are_opened_only_when_asked_and_appended_to(clip, tmp_path):
         assert events.read_text().splitlines()[-1] == '{"event": "person"}'  # on disk at once, for readers
     assert [json.loads(line)["event"] for line in events.read_text().splitlines()] == ["earlier", "person"]
     assert (tmp_path / "frames.jsonl").read_text() == ""
+
+
+def test_the_window_says_who_is_in_view_as_the_service_does(pipeline, clip):
+    """Once, the window counted `no_mask` labels, judged or not, and left `incorrect` out, while the service's
+    state counted violations judged as flags: on a crowd, 38 against 4 for the same frames."""
+    from mask_detector.judging import Judging
+
+    for judging, flagged in ((pipeline.judging, 2), (Judging(((14, 0.99999),)), 0)):  # no violation sure enough
+        people = People(pipeline.classifier.class_names, person_frames=5, cooldown=0, judging=judging)
+        run = LiveRun(pipeline, people)
+        with FrameSource(clip) as source:
+            panels = [run.panel_lines(run.step(frame), fps=10.0) for frame in source]
+        assert panels[-1][1] == f"in view: 3 people, {flagged} flagged", judging
+        # Totals count each person once, with their final label, when they leave (the first is not gone yet).
+        assert panels[-1][2].startswith("total: 0 people")
+        run.finish()
+        assert run.panel_lines([], fps=10.0)[2].startswith("total: 4 people")

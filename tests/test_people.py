@@ -77,8 +77,9 @@ def test_a_track_counts_as_a_person_only_after_person_frames(tmp_path):
             scene.frame([(box_at(100, 100), MASK)])
             assert people.counts().total == 0
         tracks = scene.frame([(box_at(100, 100), MASK)])
-        assert people.counts() == PeopleCounts(mask=1)
+        assert tracks[0].track_id in people.people  # a person now, counted when they leave
         scene.end()
+        assert people.counts() == PeopleCounts(mask=1)
     person_events = [e for e in read_lines(tmp_path / "events.jsonl") if e["event"] == "person"]
     # The flicker left without an event: only the person did.
     assert [(e["track_id"], e["label"], e["frames"]) for e in person_events] == [(tracks[0].track_id, "mask", 5)]
@@ -250,3 +251,17 @@ def test_commands_still_running_at_the_end_are_stopped_together(tmp_path, capfd)
     assert time.monotonic() - start < AlertCommand.EXIT_GRACE_SECONDS + AlertCommand.KILL_AFTER_SECONDS + 3
     assert wait_until(lambda: not any(group_members(g) for g in groups)), "a command outlived the end"
     assert "warning: 2 alert commands still running at the end were stopped" in capfd.readouterr().err
+
+
+def test_counts_only_grow_a_person_is_counted_once_with_their_final_label():
+    """Once, people in view were counted by their label so far: a person not judged yet, later judged, made
+    the not-judged count go down."""
+    people = People(THREE_CLASS_NAMES, person_frames=5, judging=Judging(((14, 0.9),)))
+    scene = Scene(people)
+    seen = []
+    for probabilities in [[0.3, 0.6, 0.1]] * 8 + [[0.01, 0.98, 0.01]] * 12:  # unsure, then sure
+        scene.frame([(box_at(100, 100), probabilities)])
+        seen.append(people.counts())
+    assert all(counts.total == 0 for counts in seen)
+    scene.end()
+    assert people.counts() == PeopleCounts(no_mask=1)

@@ -114,3 +114,9 @@ def test_a_password_in_a_stream_url_is_never_shown():
 
     assert redact("rtsp://admin:hunter2@10.0.0.5:554/live") == "rtsp://admin:***@10.0.0.5:554/live"
     assert redact("http://camera.local/mjpg") == "http://camera.local/mjpg"
+    # A password that holds @, and credentials in the query string, are hidden whole.
+    assert redact("rtsp://admin:Secret@2024@10.0.0.5/live") == "rtsp://admin:***@10.0.0.5/live"
+    assert redact("http://cam.local/video.cgi?user=admin&pwd=Secret&res=hd") == (
+        "http://cam.local/video.cgi?user=admin&pwd=***&res=hd")
+    assert redact("http://cam.local/snap?Password=x1;channel=1") == "http://cam.local/snap?Password=***;channel=1"
+    assert redact("http://cam.local:8080/live@main") == "http://cam.local:8080/live@main"

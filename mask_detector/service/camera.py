@@ -13,7 +13,6 @@ import threading
 import time
 
 from mask_detector.errors import Terminated, UserError
-from mask_detector.labels import VIOLATIONS
 from mask_detector.service.state import CameraReport
 
 HEARTBEAT_SECONDS = 1.0
@@ -65,9 +64,7 @@ def run_camera(settings, send):
             def watch(counts, faces):
                 report.frames, report.dropped = counts.frames, counts.dropped + source.dropped
                 report.fps = counts.recent_fps
-                people = run.people_in_view(faces)
-                report.people_in_view = len(people)
-                report.people_without_mask_in_view = sum(face.label in VIOLATIONS and face.judged for face in people)
+                report.people_in_view, report.people_without_mask_in_view = run.view_counts(faces)
                 for seconds in run.take_classifier_seconds():
                     report.count_latency(seconds)
 

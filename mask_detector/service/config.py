@@ -42,6 +42,7 @@ from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE, PipelineSettings
 from mask_detector.privacy import check_keep_days, hides_faces, refuse_pictures
 from mask_detector.settings import FROM_ENVIRONMENT, setting, site_settings
+from mask_detector.video import describe_source, redact
 
 STATE_EVERY_SECONDS = 10.0
 STATS_EVERY_SECONDS = 60.0
@@ -50,15 +51,18 @@ STATS_EVERY_SECONDS = 60.0
 @dataclasses.dataclass(frozen=True)
 class MqttSettings:
     host: str = setting("localhost", "the broker's host name or address", flag=False)
-    port: int = setting(1883, "the broker's port", least=1, flag=False)
-    prefix: str = setting("mask_detector", "topics: <prefix>/<camera>/events, /state, /availability", flag=False)
+    port: int = setting(1883, "the broker's port", least=1, most=65535, flag=False)
+    prefix: str = setting("mask_detector", "topics: <prefix>/<camera>/events, /state, /availability", flag=False,
+                          pattern=r"[^#+\s]+", pattern_text="a topic without #, + or spaces")
     discovery_prefix: str = setting("homeassistant", "Home Assistant's discovery prefix; empty: no discovery "
-                                    "configs", flag=False)
+                                    "configs", flag=False, empty=True, pattern=r"[^#+\s]*",
+                                    pattern_text="a topic without #, + or spaces")
     username: str | None = setting(None, "the user name the broker knows", str, flag=False)
     # A secret is named, never written: the site file gives password_env, the environment variable holding it.
     password: str | None = setting(None, "the password", str, flag=False, environment="only")
     tls: bool = setting(False, "connect with TLS", flag=False)
-    ca_file: str | None = setting(None, "with tls: the broker's CA certificate; none: the system's", str, flag=False)
+    ca_file: str | None = setting(None, "with tls: the broker's CA certificate; none: the system's", str, flag=False,
+                                  reads_file=True)
     queue: int = setting(1000, "messages kept while the broker is away; past that, the oldest are dropped and "
                          "counted", least=1, flag=False)
 
@@ -73,7 +77,8 @@ class SiteSettings:
     events: str | None = setting(None, "every camera's alerts and people, one JSON line each", str, flag=False)
     # The script takes these two as flags too, which replace the site file's.
     stats: str | None = setting(None, "with --config: append one JSON line a minute per camera here", str)
-    metrics_port: int | None = setting(None, "with --config: serve Prometheus /metrics here", int, least=1)
+    metrics_port: int | None = setting(None, "with --config: serve Prometheus /metrics here", int, least=1,
+                                       most=65535)
     state_every: float = setting(STATE_EVERY_SECONDS, "seconds between state messages (a change is sent at once)",
                                  least=1, flag=False)
     stats_every: float = setting(STATS_EVERY_SECONDS, "seconds between lines of stats", least=1, flag=False)
@@ -95,6 +100,8 @@ def _checked(table, allowed, where):
         problem = allowed[key].problem(value)
         if problem:
             raise UserError(f"{where}: {key}: {problem}")
+        if allowed[key].reads_file and not Path(value).is_file():
+            raise UserError(f"{where}: {key}: file {value} not found")
     return table
 
 
@@ -124,6 +131,11 @@ def _camera(table, number, defaults, environ, path):
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
     values = _from_environment(values, where, environ)
+    try:
+        describe_source(values["source"])
+    except UserError:
+        raise UserError(f"{where}: source: {redact(values['source'])!r} is neither a camera index, an existing video "
+                        f"file nor a stream URL") from None
     pipeline_keys = {field.name for field in dataclasses.fields(PipelineSettings)}
     pipeline = {key: values.pop(key) for key in list(values) if key in pipeline_keys}
     pipeline = dataclasses.replace(LIVE, **pipeline, doubtful_faces=hides_faces(values.get("privacy", "off")))

@@ -19,6 +19,7 @@ full, and go out, in order, once the connection is back.
 """
 
 import json
+import secrets
 import sys
 import threading
 from collections import deque
@@ -76,7 +77,10 @@ class MqttPublisher:
         self._pending = deque()
         self._lock = threading.Lock()
         self._retained = {}  # topic -> payload: the latest state, republished on every connection
-        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id or f"mask-detector-{camera}")
+        # A client id of its own: a broker drops a client when another connects with the same id, and two services
+        # (or a service and its restarted self) with a camera of one name would take turns throwing each other off.
+        client_id = client_id or f"mask-detector-{camera}-{secrets.token_hex(4)}"
+        self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password)
         if settings.tls:

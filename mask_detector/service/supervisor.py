@@ -63,12 +63,13 @@ class Supervisor:
         from mask_detector.service.metrics import serve_metrics
 
         with contextlib.ExitStack() as stack:
+            # The port first: one that is taken stops the service before any file is created.
+            if self.site.metrics_port:
+                stack.callback(serve_metrics(self.states, self.site.metrics_port).shutdown)
             if self.site.events:
                 self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
             if self.site.stats:
                 self.stats = stack.enter_context(JsonLines(self.site.stats, streaming=True))
-            if self.site.metrics_port:
-                stack.callback(serve_metrics(self.states, self.site.metrics_port).shutdown)
             self._connect()
             stack.callback(self._disconnect)
             yield self

@@ -83,6 +83,16 @@ max_fps = 4
     ("[defaults]\nsource = '0'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[defaults]", "belong to each camera"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\nsingle_scale = 1\n", ["single_scale", "true or false"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\ndetect_size = 320.0\n", ["detect_size", "whole number"]),
+    # Once each an unexpected error, or accepted and then failing in the dark.
+    ("[[camera]]\nname = 'a'\nsource = ''\n", ["camera 1 (a)", "source", "expected some text"]),
+    ("[[camera]]\nname = 'a'\nsource = 'nowhere.mp4'\n", ["camera 1 (a)", "source", "'nowhere.mp4' is neither"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nmodel = 'missing.h5'\n", ["camera 1 (a)", "model", "missing.h5 not found"]),
+    ("[service]\nmetrics_port = 70000\n[[camera]]\nname = 'a'\nsource = '0'\n", ["metrics_port", "at most 65535"]),
+    ("[mqtt]\nport = 70000\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[mqtt]", "port", "at most 65535"]),
+    ("[mqtt]\nprefix = 'site/#'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[mqtt]", "prefix", "without #"]),
+    ("[mqtt]\ntls = true\nca_file = 'ca.pem'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["ca_file", "ca.pem not found"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nkeep_days = nan\nclips = 'c'\n", ["keep_days", "finite number"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nmax_fps = inf\n", ["max_fps", "finite number"]),
 ])
 def test_a_mistake_in_the_site_file_is_one_line_naming_the_key(tmp_path, text, fragments):
     with pytest.raises(UserError) as error:

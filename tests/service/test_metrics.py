@@ -8,6 +8,7 @@ from mask_detector.errors import UserError
 from mask_detector.service.metrics import serve_metrics
 from mask_detector.service.state import CameraReport, CameraState
 from support.broker import free_port
+from support.scripts import assert_one_line_error, run_script
 from support.service import metrics, sample
 
 
@@ -52,3 +53,16 @@ def test_a_port_in_use_is_one_line():
         with pytest.raises(UserError) as refused:
             serve_metrics({}, port, host="127.0.0.1")
     assert str(refused.value).startswith(f"cannot serve metrics on port {port}: ")
+
+
+def test_a_port_in_use_stops_the_service_before_it_writes_anything(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        site = tmp_path / "site.toml"
+        site.write_text(f"[service]\nevents = 'events.jsonl'\nstats = 'stats.jsonl'\nmetrics_port = {port}\n"
+                        f"[[camera]]\nname = 'door'\nsource = '0'\n")
+        result = run_script("detect_mask_video.py", "--config", site, cwd=tmp_path)
+    assert_one_line_error(result, f"cannot serve metrics on port {port}")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["site.toml"]

@@ -74,3 +74,21 @@ source = "{clip}"
         assert "refused camera door" in result.stderr and "wrong" not in result.stdout + result.stderr
         assert [e["event"] for e in lines(tmp_path / "events.jsonl")].count("alert") == 1
         assert retained(broker.port, lambda got: False, limit=2, username="detector", password="right") == {}
+
+
+def test_two_services_with_a_camera_of_one_name_stay_connected(tmp_path):
+    with Mosquitto(tmp_path / "broker") as broker:
+        subscriber = Subscriber(broker.port, f"{PREFIX}/door/availability", client_id="availability-subscriber")
+        assert wait_until(lambda: subscriber.client.is_connected(), 30)
+        settings = MqttSettings(host="127.0.0.1", port=broker.port, prefix=PREFIX)
+        first, second = MqttPublisher(settings, "door"), MqttPublisher(settings, "door")
+        try:
+            assert wait_until(lambda: first.connected and second.connected, 30)
+            # With one client id, each connection threw the other off, and each came back a second later.
+            wait_until(lambda: len(subscriber.on(f"{PREFIX}/door/availability")) > 2, 5)
+            assert first.connected and second.connected
+            assert subscriber.on(f"{PREFIX}/door/availability") == ["online", "online"]
+        finally:
+            first.close(online=True)
+            second.close(online=True)
+            subscriber.close()
