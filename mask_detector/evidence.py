@@ -17,6 +17,7 @@ tells the camera, the person, the alert's time and every frame's time.
 
 import json
 import re
+import secrets
 import sys
 import threading
 import time
@@ -55,6 +56,21 @@ def safe_name(text):
     return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "camera"
 
 
+def evidence_path(folder, camera, track_id, suffix, label=None):
+    """A new file's path in ``folder`` for the evidence of person ``track_id``, one no file has yet:
+    ``<camera>_<date>-<time>_person<id>[_<label>]_<unique><suffix>``.
+
+    Track ids start again with every run, and the clock's second is shared by two cameras writing into one
+    folder: the random part keeps every name apart, and a name taken is never written over.
+    """
+    stem = f"{safe_name(camera)}_{time.strftime('%Y%m%d-%H%M%S', time.localtime())}_person{track_id:05d}"
+    stem += f"_{label}" if label else ""
+    while True:
+        path = Path(folder) / f"{stem}_{secrets.token_hex(3)}{suffix}"
+        if not path.exists() and not path.with_suffix(".json").exists():
+            return path
+
+
 class EvidenceClips:
     """Clips of ``before`` + ``after`` seconds around each alert, written whole into ``folder``.
 
@@ -78,8 +94,7 @@ class EvidenceClips:
 
     def start(self, track_id, alert_time):
         """A clip for the alert of person ``track_id`` at ``alert_time`` (frame time); the path it will have."""
-        stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime())
-        path = self.folder / f"{self.camera}_{stamp}_person{track_id:05d}.mp4"
+        path = evidence_path(self.folder, self.camera, track_id, ".mp4")
         clip = _Clip(path, track_id, alert_time, alert_time + self.after, list(self.recent))
         self.filling.append(clip)
         return path
@@ -143,7 +158,9 @@ class Evidence:
     is how long the files written are kept (privacy.OwnFiles).
     """
 
-    def __init__(self, snapshots=None, clips=None, privacy="off", evidence_faces=False, keep_days=None):
+    def __init__(self, snapshots=None, clips=None, privacy="off", evidence_faces=False, keep_days=None,
+                 camera="camera"):
+        self.camera = camera  # names the snapshots
         self.snapshots = Path(snapshots) if snapshots else None
         self.clips = clips
         self.hide = hides_faces(privacy)
@@ -169,7 +186,7 @@ class Evidence:
         image = frame.image
         if self.hide:
             image = pixelate(image.copy(), boxes, track.box if self.evidence_faces else None)
-        path = self.snapshots / f"person{track.track_id:05d}_{track.vote.label}_{frame.time:.1f}s.jpg"
+        path = evidence_path(self.snapshots, self.camera, track.track_id, ".jpg", track.vote.label)
         write_image(path, image[top:bottom, left:right])
         self.own_files[self.snapshots].add(path)
         return path

@@ -82,7 +82,8 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
                               settings.privacy, settings.evidence_faces, fps=fps)
     evidence = None
     if settings.snapshots or settings.clips:
-        evidence = Evidence(settings.snapshots, clips, settings.privacy, settings.evidence_faces, settings.keep_days)
+        evidence = Evidence(settings.snapshots, clips, settings.privacy, settings.evidence_faces, settings.keep_days,
+                            settings.camera)
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
                     settings.on_alert, evidence, settings.alert_timeout, pipeline.judging)
     return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps)

@@ -20,7 +20,7 @@ import cv2
 
 from mask_detector.boxes import grown
 from mask_detector.errors import UserError
-from mask_detector.files import write_bytes_atomically
+from mask_detector.files import sha256_of, write_bytes_atomically
 from mask_detector.settings import as_flag
 
 PRIVACY_MODES = ("off", "blur", "stats")
@@ -84,7 +84,8 @@ class OwnFiles:
     """The files this project wrote in ``folder``, recorded there, and deleted after ``keep_days``.
 
     Only recorded files are ever deleted, and only while they are still as
-    written (same size): a user's file, whatever its name or age, is never touched.
+    written (the same bytes, by sha256): a user's file, whatever its name, size
+    or age, is never touched.
     ``keep_days`` None keeps everything; the record is kept all the same.
     """
 
@@ -96,16 +97,17 @@ class OwnFiles:
         self._last_sweep = None
 
     def add(self, path):
-        """Record a file just written here (its name and size)."""
+        """Record a file just written here (its name, size and sha256)."""
         path = Path(path)
-        line = json.dumps({"file": path.name, "size": path.stat().st_size, "written": round(time.time(), 3)})
+        line = json.dumps({"file": path.name, "size": path.stat().st_size, "sha256": sha256_of(path),
+                           "written": round(time.time(), 3)})
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             with open(self.record, "a", encoding="utf-8") as record:
                 record.write(line + "\n")
 
     def _entries(self):
-        """(file name, size, the record's line) of each file recorded."""
+        """(file name, size, sha256 or None, the record's line) of each file recorded."""
         try:
             lines = self.record.read_text(encoding="utf-8").splitlines()
         except FileNotFoundError:
@@ -114,7 +116,7 @@ class OwnFiles:
         for line in lines:
             try:
                 entry = json.loads(line)
-                entries.append((str(entry["file"]), int(entry["size"]), line))
+                entries.append((str(entry["file"]), int(entry["size"]), entry.get("sha256"), line))
             except (ValueError, KeyError, TypeError):
                 continue  # a line cut short by a crash: that file stays, unrecorded
         return entries
@@ -131,7 +133,7 @@ class OwnFiles:
         oldest = now - self.keep_days * 86400
         deleted, kept = [], {}
         with self._lock:
-            for name, size, line in self._entries():
+            for name, size, digest, line in self._entries():
                 path = self.folder / name
                 if Path(name).name != name or path.is_symlink() or not path.is_file():
                     continue  # gone, or not a plain file of this folder: forgotten
@@ -139,6 +141,9 @@ class OwnFiles:
                 if stat.st_size != size:
                     continue  # replaced since: no longer ours
                 if stat.st_mtime < oldest:
+                    # Only now, for a file about to go: a file replaced by one of the same size is not ours.
+                    if digest and sha256_of(path) != digest:
+                        continue
                     path.unlink()
                     deleted.append(name)
                 else:

@@ -1,6 +1,7 @@
 """mask_detector/evidence.py: the clip of the seconds around an alert, through the live script, and its buffer."""
 
 import json
+import re
 from pathlib import Path
 
 import cv2
@@ -56,7 +57,7 @@ def test_a_clip_holds_the_second_before_and_after_its_alert(source, tmp_path):
     spanning = 0
     for alert in alerts:
         clip = Path(alert["clip"])
-        assert clip.name.startswith("door_") and clip.name.endswith(f"_person{alert['track_id']:05d}.mp4")
+        assert re.fullmatch(rf"door_\d{{8}}-\d{{6}}_person{alert['track_id']:05d}_[0-9a-f]{{6}}\.mp4", clip.name)
         times = json.loads(clip.with_suffix(".json").read_text())["frame_times"]
         assert times == sorted(times) and count_video_frames(clip) == len(times)
         # A second before the alert (or from the start), a second after it (or to the end).
@@ -117,3 +118,25 @@ def test_the_buffer_keeps_only_the_seconds_before(tmp_path):
     assert clips.written == [path]
     times = json.loads(path.with_suffix(".json").read_text())["frame_times"]
     assert times == [1.4, 1.5, 1.6, 1.7, 1.8, 1.9, 2.0, 2.1]
+
+
+def test_two_runs_into_one_folder_keep_each_alert_s_own_snapshot_and_clip(samples, tmp_path):
+    """Once named by track id, label and stream time alone, which start again with every run and every camera:
+    a second run (or a second camera) wrote over the first one's snapshot, and both events named one file."""
+    clip = make_clip([with_faces(samples, 1)], tmp_path / "door.mp4", frames_per_photo=15)
+    alerts = []
+    for run in range(2):
+        events = tmp_path / f"events{run}.jsonl"
+        result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--events", events,
+                            "--snapshots", tmp_path / "evidence", "--clips", tmp_path / "evidence",
+                            "--clip-before", 0.5, "--clip-after", 0.5)
+        assert result.returncode == 0, result.stderr[-3000:]
+        alerts += [e for e in map(json.loads, events.read_text().splitlines()) if e["event"] == "alert"]
+    assert len(alerts) == 2 and alerts[0]["track_id"] == alerts[1]["track_id"]  # the same person, the same id
+    for kind in ("snapshot", "clip"):
+        paths = [Path(alert[kind]) for alert in alerts]
+        assert paths[0] != paths[1] and all(path.is_file() for path in paths), paths
+        assert all(path.name.startswith("door_") for path in paths)
+    recorded = [json.loads(line)["file"] for line in (tmp_path / "evidence" / ".mask-detector-files.jsonl")
+                .read_text().splitlines()]
+    assert len(recorded) == len(set(recorded)) == 6  # two snapshots, two clips and their two frame lists

@@ -158,3 +158,20 @@ def test_retention_keeps_a_file_of_ours_that_was_replaced(tmp_path):
     # Not ours any more: forgotten, so never deleted later either.
     assert own_files.sweep(time.time() + 10 * 86400) == []
     assert replaced.exists()
+
+
+def test_retention_keeps_a_file_of_ours_replaced_by_one_of_the_same_size(tmp_path):
+    """Once only the size was compared: a user's picture of the same size, saved over ours, was deleted."""
+    from mask_detector.privacy import OwnFiles
+
+    own_files = OwnFiles(tmp_path, keep_days=1)
+    ours, replaced = tmp_path / "a.jpg", tmp_path / "b.jpg"
+    for path in (ours, replaced):
+        path.write_bytes(b"x" * 100)
+        own_files.add(path)
+    replaced.write_bytes(b"y" * 100)
+    old = time.time() - 2 * 86400
+    for path in (ours, replaced):
+        os.utime(path, (old, old))
+    assert own_files.sweep() == ["a.jpg"]
+    assert replaced.read_bytes() == b"y" * 100
