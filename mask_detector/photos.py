@@ -49,6 +49,10 @@ def find_photos(inputs, recursive=False):
         if key not in seen:
             seen.add(key)
             unique.append((photo, name))
+    if len(unique) < len(photos):
+        # Each photo is done once, under the first name found: say so, or a folder of links looks half done.
+        twice = len(photos) - len(unique)
+        note(f"{plural(twice, 'file')} named a photo already listed (a link, or given twice); each photo is done once")
     return unique
 
 

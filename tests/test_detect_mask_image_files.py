@@ -212,3 +212,15 @@ def test_recursive_search_mirrors_only_the_folders_that_tell_photos_apart(sample
     written = {name: sorted(p.relative_to(tmp_path / f"{name} annotated").as_posix()
                             for p in (tmp_path / f"{name} annotated").rglob("*.jpg")) for name in ("one", "two")}
     assert written == {"one": [samples[0].name], "two": sorted([f"b/{samples[0].name}", f"c/{samples[1].name}"])}
+
+
+def test_a_folder_of_links_to_one_photo_does_it_once_and_says_so(samples, tmp_path):
+    folder = tmp_path / "links"
+    folder.mkdir()
+    for number in range(20):
+        (folder / f"link{number:02d}.jpg").symlink_to(samples[0])
+    result = run_script("detect_mask_image.py", "--image", folder, "--no-display", "--json", tmp_path / "out.jsonl")
+    assert result.returncode == 0, result.stderr
+    assert len((tmp_path / "out.jsonl").read_text().splitlines()) == 1
+    assert "note: 19 files named a photo already listed (a link, or given twice); each photo is done once" in (
+        result.stderr)

@@ -30,10 +30,11 @@ class _EventSink:
         self.send(("event", self.camera, {"camera": self.camera, "at": round(time.time(), 3)} | event))
 
 
-def run_camera(settings, send):
+def run_camera(settings, send, stopping=None):
     """A camera's whole run (live.LiveSettings ``settings``), its messages to ``send`` (a callable).
 
-    Returns when the source ends; raises UserError when it cannot start or its stream is lost.
+    Returns when the source ends; raises UserError when it cannot start or its stream is lost, and
+    Terminated, after the run is wound up (people left, clips written), once ``stopping`` (an Event) is set.
     """
     from mask_detector.live import new_live_run
     from mask_detector.pipeline import load_pipeline
@@ -62,6 +63,8 @@ def run_camera(settings, send):
             run = new_live_run(settings, pipeline, _EventSink(settings.camera, send), source.fps)
 
             def watch(counts, faces):
+                if stopping is not None and stopping.is_set():
+                    raise Terminated()  # as SIGTERM does in a process of its own: the run winds up
                 report.frames, report.dropped = counts.frames, counts.dropped + source.dropped
                 report.fps = counts.recent_fps
                 report.people_in_view, report.people_without_mask_in_view = run.view_counts(faces)

@@ -55,7 +55,7 @@ class ServiceCollector:
                 people.add_metric([state.camera, label], count)
         yield people
         yield family(CounterMetricFamily, "alerts", "Alerts raised", lambda s: s.alerts)
-        yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.report.stream == "up"))
+        yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.stream == "up"))
         yield family(CounterMetricFamily, "reconnects", "Times the stream was opened again",
                      lambda s: s.totals.reconnects)
         yield family(CounterMetricFamily, "restarts", "Times the camera's process was started again",

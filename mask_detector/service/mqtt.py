@@ -8,7 +8,8 @@ Topics, under ``<prefix>/<camera>/``:
 
 - ``events``: each alert and each person leaving view, the --events line with "camera" and "at" added (QoS 1);
 - ``state``: people in view, totals by label, compliance, fps, stream up or down (retained, QoS 1);
-- ``availability``: "online", and "offline" as the last will when the camera's process dies (retained).
+- ``availability``: "online" while the camera starts or streams, "offline" while its stream is down, when
+  the service stops, and as the last will when the service's process dies (retained).
 
 With a discovery prefix, Home Assistant's configs are published retained
 under ``<discovery_prefix>/sensor|binary_sensor/mask_detector_<camera>/<what>/config``.
@@ -77,6 +78,7 @@ class MqttPublisher:
         self._pending = deque()
         self._lock = threading.Lock()
         self._retained = {}  # topic -> payload: the latest state, republished on every connection
+        self._available = True  # what availability says while connected: the camera is starting or streaming
         # A client id of its own: a broker drops a client when another connects with the same id, and two services
         # (or a service and its restarted self) with a camera of one name would take turns throwing each other off.
         client_id = client_id or f"mask-detector-{camera}-{secrets.token_hex(4)}"
@@ -101,7 +103,7 @@ class MqttPublisher:
             self.refused = str(reason_code)
             return
         self.refused = ""
-        client.publish(self.topics["availability"], "online", qos=1, retain=True)
+        client.publish(self.topics["availability"], "online" if self._available else "offline", qos=1, retain=True)
         for topic, config in discovery_configs(self.settings, self.camera).items():
             client.publish(topic, json.dumps(config), qos=1, retain=True)
         with self._lock:
@@ -150,6 +152,12 @@ class MqttPublisher:
         with self._lock:
             self._retained[self.topics["state"]] = payload
         self._send(self.topics["state"], payload, retain=True)
+
+    def available(self, available):
+        """Say the camera is online (starting or streaming) or offline (its stream is down), when that changes."""
+        if available != self._available:
+            self._available = available
+            self._send(self.topics["availability"], "online" if available else "offline", retain=True)
 
     def waiting(self):
         """Messages not yet handed to the broker's connection."""

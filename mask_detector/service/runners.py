@@ -18,7 +18,7 @@ import queue
 import threading
 import time
 
-from mask_detector.errors import UserError
+from mask_detector.errors import Terminated, UserError
 from mask_detector.service.camera import camera_process, run_camera
 
 FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
@@ -26,6 +26,8 @@ FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
 HANG_SECONDS = 60.0
 # Seconds between two polls of the Ray actors.
 POLL_SECONDS = 1.0
+# Seconds the Ray actors get to wind their cameras up (clips written) when the service stops.
+STOP_SECONDS = 20.0
 
 
 def pause_before_restart(ran_seconds, pause):
@@ -158,22 +160,31 @@ class CameraActor:
         self.settings = settings
         self.messages = queue.Queue()
         self.ended = False
+        self.stopping = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
 
     def _run(self):
         following = FIRST_PAUSE
         while True:
-            started = time.monotonic()
+            started, failed = time.monotonic(), False
             try:
-                run_camera(self.settings, self.messages.put)
+                run_camera(self.settings, self.messages.put, self.stopping)
+            except UserError as error:
+                failed = True
+                self.messages.put(("error", self.settings.camera, str(error)))
+            except Terminated:
+                pass  # asked to stop: the run is wound up
+            if not failed or self.stopping.is_set():
                 self.messages.put(("ended", self.settings.camera, None))
                 self.ended = True
                 return
-            except UserError as error:
-                self.messages.put(("error", self.settings.camera, str(error)))
             pause, following = pause_before_restart(time.monotonic() - started, following)
             self.messages.put(("restart", self.settings.camera, pause))
-            time.sleep(pause)
+            self.stopping.wait(pause)
+
+    def stop(self):
+        """Wind the camera's run up, as SIGTERM does a local camera's: people leave, clips are written."""
+        self.stopping.set()
 
     def poll(self):
         """The messages since the last poll."""
@@ -204,6 +215,7 @@ class RayCameras:
         self.ended_cameras = set()
         self._received = dict.fromkeys(self.actors, 0)  # frames received in each camera's run, as last reported
         self._polled = 0.0
+        self._stopped = False
 
     @property
     def ended(self):
@@ -245,8 +257,18 @@ class RayCameras:
         return said
 
     def stop(self):
+        """Ask every actor to wind its camera up, take their last messages for STOP_SECONDS at most, then kill
+        them (a second call only returns)."""
         import ray
 
+        if self._stopped:
+            return []
+        self._stopped = True
+        for actor in self.actors.values():
+            actor.stop.remote()
+        taken, deadline = [], time.monotonic() + STOP_SECONDS
+        while not self.ended and time.monotonic() < deadline:
+            taken += self.poll(0.5)
         for actor in self.actors.values():
             ray.kill(actor, no_restart=True)
-        return []
+        return taken

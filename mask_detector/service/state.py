@@ -66,6 +66,18 @@ class CameraState:
     mqtt_dropped: int = 0
 
     @property
+    def stream(self):
+        """starting (the first run only, until its source opens), up, down or ended."""
+        if self.report.stream == "starting" and self.restarts:
+            return "down"  # a camera started again is down until frames come, not starting for ever
+        return self.report.stream
+
+    @property
+    def available(self):
+        """Whether the camera is there for Home Assistant: starting, or receiving frames."""
+        return self.stream in ("starting", "up")
+
+    @property
     def totals(self):
         """The current run's report with the counters of every run of the camera."""
         return self.report.after(self.ended_runs)
@@ -88,7 +100,7 @@ class CameraState:
         now = time.time() if now is None else now
         totals, compliance = self.totals, self.people.compliance
         return {
-            "camera": self.camera, "time": round(now, 3), "stream": totals.stream, "fps": round(totals.fps, 2),
+            "camera": self.camera, "time": round(now, 3), "stream": self.stream, "fps": round(totals.fps, 2),
             "people_in_view": totals.people_in_view,
             "people_without_mask_in_view": totals.people_without_mask_in_view, **self.people.to_json(),
             "compliance": None if compliance is None else round(compliance, 4),

@@ -83,7 +83,7 @@ class Supervisor:
         state = self.states[name]
         if kind == "report":
             now = time.monotonic()
-            if state.report.stream == "up":
+            if state.stream == "up":
                 self._up_seconds[name] += now - self._reported[name]
             self._reported[name] = now
             state.report = body
@@ -108,6 +108,7 @@ class Supervisor:
         if name in self.publishing:
             self.states[name].mqtt_dropped = self.publishers[name].dropped
             self.publishing[name].offer(self.states[name])
+            self.publishers[name].available(self.states[name].available)
 
     def _connect(self):
         """An MQTT connection per camera (its own will, its own queue), when the site has a broker."""
@@ -146,7 +147,7 @@ class Supervisor:
                 "camera": name, "time": round(time.time(), 3), "seconds": round(seconds, 1),
                 **{key: n for key, n in came.to_json().items() if key != "people"},
                 "compliance": None if compliance is None else round(compliance, 4),
-                "fps": round(state.report.fps, 2), "stream": state.report.stream,
+                "fps": round(state.report.fps, 2), "stream": state.stream,
                 "uptime": round(min(1.0, self._up_seconds[name] / max(seconds, 1e-9)), 4),
                 "restarts": state.restarts,
             })
@@ -157,6 +158,7 @@ class Supervisor:
 
 def run_service(site, ray=None, out=sys.stdout):
     """Run ``site``'s cameras, as local processes or as Ray actors at address ``ray``; the exit status."""
+    from mask_detector.errors import stop_on_sigterm
     from mask_detector.service.runners import LocalCameras, RayCameras
 
     def say(text):
@@ -168,6 +170,7 @@ def run_service(site, ray=None, out=sys.stdout):
 
     require_ray(ray)
     connect_ray(ray)
+    stop_on_sigterm()  # ray.init put its own SIGTERM handler, which dies with a stack dump, in place of ours
     import ray as ray_module
 
     cameras = None

@@ -2,12 +2,15 @@
 
 import re
 
+import numpy as np
+
 from mask_detector.live import LiveSettings
 from mask_detector.service.runners import LONGEST_PAUSE, STEADY_SECONDS, LocalCameras, pause_before_restart
 from mask_detector.service.state import CameraReport
 from support.broker import Mosquitto, Subscriber
 from support.scripts import run_script, wait_until
-from support.service import PREFIX, lines, photo_clip
+from support.servers import MjpegServer
+from support.service import PREFIX, Service, lines, photo, photo_clip
 
 
 def test_the_pause_doubles_up_to_a_minute_and_starts_again_after_a_steady_run():
@@ -61,3 +64,25 @@ def test_cameras_on_ray_reach_the_broker_and_the_files(samples, tmp_path):
         assert wait_until(lambda: len(subscriber.on(f"{PREFIX}/door/events")) >= len(written), 60)
         assert subscriber.on(f"{PREFIX}/door/events") == written
         subscriber.close()
+
+
+def test_cameras_on_ray_stop_on_sigterm_as_local_ones_do(samples, tmp_path):
+    """Once, ray.init's own SIGTERM handler killed the driver with a stack dump (exit status 15, no last
+    statistics), and Ctrl-C killed the actors before their clips were written."""
+    scene = [photo(samples, "maksssksksss716.jpg"), np.full((480, 640, 3), 90, np.uint8)]
+    with MjpegServer(scene, [100_000], fps=10, hold=15) as door:
+        site = tmp_path / "site.toml"
+        site.write_text(f"[service]\nevents = 'events.jsonl'\nstats = 'stats.jsonl'\n[[camera]]\nname = 'door'\n"
+                        f"source = '{door.url}'\nclips = 'clips'\nclip_before = 0.5\nclip_after = 30\n")
+        service = Service(site, tmp_path, "--ray", "local")
+        try:
+            alerts = wait_until(lambda: [e for e in lines(tmp_path / "events.jsonl") if e["event"] == "alert"], 300)
+            assert alerts, service.said()
+        finally:
+            status = service.stop()
+    said = service.said()
+    assert status == 143 and "stopped: door" in said and "SIGTERM received" not in said, said
+    # The clip an alert named is written, cut short at the stop (its 30 s after were not over).
+    for alert in [e for e in lines(tmp_path / "events.jsonl") if e["event"] == "alert"]:
+        assert (tmp_path / alert["clip"]).is_file(), alert
+    assert [row["camera"] for row in lines(tmp_path / "stats.jsonl")] == ["door"]  # the last statistics

@@ -81,3 +81,15 @@ def test_a_state_is_published_when_it_is_news_or_due():
     publishing.offer(state)
     publishing.offer(state)
     assert len(publisher.sent) == 4
+
+
+def test_a_camera_started_again_is_down_until_frames_come():
+    """Once, a camera that never connected said "starting" for ever, and stayed available."""
+    state = CameraState("door")
+    assert (state.message(now=0)["stream"], state.available) == ("starting", True)
+    state.restarts += 1
+    state.run_ended("down")
+    state.report = CameraReport()  # the next run, loading, its source not open yet
+    assert (state.message(now=0)["stream"], state.available) == ("down", False)
+    state.report = CameraReport(stream="up", frames=1, frames_received=1)
+    assert (state.message(now=0)["stream"], state.available) == ("up", True)

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 
 import numpy as np
 import pytest
@@ -258,3 +259,23 @@ def test_the_counts_agree_with_the_events_file_after_every_message_across_a_kill
             supervisor.handle(*message)
             assert_counts_agree(frames)
         assert supervisor.states["door"].restarts == 1
+
+
+def test_a_camera_that_never_connects_is_down_and_unavailable(tmp_path):
+    with Mosquitto(tmp_path / "broker") as broker, socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
+        subscriber = Subscriber(broker.port, f"{PREFIX}/#", client_id="down-subscriber")
+        assert wait_until(lambda: subscriber.client.is_connected(), 30)
+        site = tmp_path / "site.toml"
+        site.write_text(f"[service]\nstate_every = 1\n[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\n"
+                        f"prefix = '{PREFIX}'\n[[camera]]\nname = 'door'\n"
+                        f"source = 'http://127.0.0.1:{closed.getsockname()[1]}/video'\ntimeout = 1\nreconnect_for = 0\n")
+        service = Service(site, tmp_path)
+        try:
+            assert wait_until(lambda: service.said().count("starting it again") >= 2, 120), service.said()
+            assert wait_until(lambda: (subscriber.on(f"{PREFIX}/door/availability") or [None])[-1] == "offline", 30)
+            streams = [state["stream"] for state in subscriber.on(f"{PREFIX}/door/state")]
+        finally:
+            service.stop()
+            subscriber.close()
+    assert "down" in streams and "starting" not in streams[streams.index("down"):], streams
