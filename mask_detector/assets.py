@@ -5,23 +5,30 @@ Every file comes either from a local mirror folder (laid out as
 ``samples``) or from its public URL, and is checked against a sha256 that is
 written down here. A file that does not match is refused and removed.
 
-    python -m mask_detector.assets --mirror /path/to/mirror
-    python -m mask_detector.assets            # download instead
+    mask-detector fetch --mirror /path/to/mirror    # or: python -m mask_detector.assets --mirror ...
+    mask-detector fetch                             # download instead
+
+Everything goes into the project's folder: the clone, or, for a command
+installed with `pip install .`, the user's data folder
+(~/.local/share/mask-detector; $MASK_DETECTOR_HOME to choose another), where
+the shipped model installed with the package is copied too.
 """
 
 import argparse
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from mask_detector import FACE_DETECTOR_DIR, PROJECT_ROOT
+from mask_detector import DEFAULT_MODEL, FACE_DETECTOR_DIR, PROJECT_ROOT, SHIPPED_MODELS
 from mask_detector.errors import UserError, run_cli
-from mask_detector.files import atomic_path, sha256_of
+from mask_detector.files import atomic_path, sha256_of, write_bytes_atomically
 DATASET_DIR = PROJECT_ROOT / "dataset"
 SAMPLES_DIR = PROJECT_ROOT / "samples"
 EVALUATION_DIR = PROJECT_ROOT / "evaluation"
@@ -257,6 +264,7 @@ def fetch_all(mirror=None, datasets=True, samples=True, report=print):
         report(f"{asset.name}: {fetch_file(asset, FACE_DETECTOR_DIR / asset.name, mirror)}")
     report(f"{FACE_MESH.name}: {fetch_file(FACE_MESH, FACE_MESH_FILE, mirror)}")
     report(f"{BACKBONE_FILE.name}: {fetch_file(BACKBONE_FILE, backbone_weights_path(), mirror)}")
+    report(f"models/{DEFAULT_MODEL.name}: {install_shipped_model()}")
     if datasets:
         for tree in DATASETS:
             report(f"dataset/{tree.name}: {fetch_tree(tree, DATASET_DIR / tree.name, mirror)}")
@@ -267,6 +275,25 @@ def fetch_all(mirror=None, datasets=True, samples=True, report=print):
             report(f"samples: {fetch_tree(SAMPLES, SAMPLES_DIR, mirror)}")
         else:
             report(f"samples: {_samples_from_dataset()}")
+
+
+def install_shipped_model():
+    """The shipped classifier, and its LiteRT float16 copy, in PROJECT_ROOT/models for a command installed with
+    `pip install .`, which put the model beside the package (SHIPPED_MODELS); a clone has its own already."""
+    if DEFAULT_MODEL.is_file():
+        return "present"
+    shipped = SHIPPED_MODELS / DEFAULT_MODEL.name
+    if not shipped.is_file():
+        return "not installed with the package; train one (`mask-detector train`) or give --model PATH"
+    for source in (shipped, shipped.with_suffix(".json")):
+        write_bytes_atomically(source.read_bytes(), DEFAULT_MODEL.with_name(source.name))
+    # The scripts load the LiteRT copy by default: several times faster per face on a CPU than the .h5.
+    exported = subprocess.run([sys.executable, "-m", "export_tflite", "--kind", "float16"], capture_output=True,
+                              text=True)
+    if exported.returncode != 0:
+        raise UserError(f"the model was copied, but its LiteRT copy was not written: "
+                        f"{(exported.stderr.strip().splitlines() or ['no message'])[-1]}")
+    return f"copied from {SHIPPED_MODELS}, with its LiteRT float16 copy"
 
 
 def _samples_from_dataset():

@@ -18,12 +18,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector import DEFAULT_MODEL
+from mask_detector import DEFAULT_MODEL, FETCH_COMMAND, PROJECT_ROOT
 from mask_detector.labels import CLASS_NAMES, THREE_CLASS_NAMES
 from mask_detector.errors import UserError, first_line
 from mask_detector.quiet import native_stderr_silenced
 
-TRAIN_HINT = "train one with `python train_mask_detector.py --dataset dataset` or pass --model PATH"
+TRAIN_HINT = (f"`{FETCH_COMMAND}` installs the shipped one into {PROJECT_ROOT / 'models'}, "
+              f"`mask-detector train --dataset dataset` trains one, or pass --model PATH")
 MODEL_SUFFIXES = (".h5", ".keras", ".tflite")
 # What a model expects of its input pixels: "none" takes raw 0-255 RGB (this project's models
 # scale inside); "mobilenet_v2" takes [-1, 1], scaled here as MobileNetV2's preprocess_input

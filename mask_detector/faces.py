@@ -11,12 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from mask_detector import FACE_DETECTOR_DIR
+from mask_detector import FACE_DETECTOR_DIR, FETCH_COMMAND, PROJECT_ROOT
 from mask_detector.boxes import clipped, drop_nested
 from mask_detector.errors import UserError
 
 FACE_DETECTORS = ("yunet", "ssd", "ssd-caffe")
-FETCH_HINT = "run `python -m mask_detector.assets` (add --mirror DIR to copy from a local mirror)"
+FETCH_HINT = (f"run `{FETCH_COMMAND}` (it fetches every file the scripts need into {PROJECT_ROOT}; "
+              f"--mirror DIR copies them from a local mirror)")
 # The longest side of the image YuNet searches, by what it searches. A photo is searched at 1280 px, so
 # that the 10-20 px faces of a street photo are found. A live frame at 480 px: that halves YuNet's time on
 # a 640x480 webcam frame (benchmarks/bench_pipeline.py), and faces near a camera are large. A training

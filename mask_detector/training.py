@@ -20,6 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from mask_detector import FETCH_COMMAND
 from mask_detector.labels import CLASS_NAMES
 from mask_detector.assets import backbone_weights_path
 from mask_detector.classifier import softmax
@@ -52,7 +53,7 @@ def build_model(image_size, class_names=CLASS_NAMES, weights="imagenet", dropout
         weights = backbone_weights_path()
         if not weights.is_file():
             raise UserError(
-                f"MobileNetV2 ImageNet weights not found at {weights}; run `python -m mask_detector.assets`"
+                f"MobileNetV2 ImageNet weights not found at {weights}; run `{FETCH_COMMAND}`"
             )
         weights = str(weights)
     base = keras.applications.MobileNetV2(

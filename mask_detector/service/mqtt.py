@@ -21,6 +21,8 @@ full, and go out, in order, once the connection is back.
 
 import json
 import secrets
+import socket
+import ssl
 import sys
 import threading
 from collections import deque
@@ -65,6 +67,21 @@ def discovery_configs(settings, camera):
     return configs
 
 
+def connection_problem(error, settings):
+    """What a failed connection to the broker says of the site's settings, in words; "" for a broker that is
+    only away (refused, timed out), which is waited for in silence and counted."""
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"its TLS certificate is not trusted ({error.verify_message}); give its CA certificate as ca_file"
+    # A broker that speaks plain MQTT on that port drops the connection at the handshake's first message.
+    if isinstance(error, ssl.SSLError) or settings.tls and isinstance(error, ConnectionResetError):
+        reason = getattr(error, "reason", None) or error.strerror or error
+        return (f"the TLS handshake failed ({reason}); check that port {settings.port} is the broker's TLS "
+                f"listener, or set tls = false")
+    if isinstance(error, socket.gaierror):
+        return f"cannot find the host {settings.host} ({error.strerror})"
+    return ""
+
+
 class MqttPublisher:
     """A camera's connection to the broker of ``settings`` (config.MqttSettings), kept on paho's own thread."""
 
@@ -90,6 +107,8 @@ class MqttPublisher:
         self._client.will_set(self.topics["availability"], "offline", qos=1, retain=True)
         self._client.reconnect_delay_set(1, 30)
         self._client.on_connect = self._on_connect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._told = ""  # the last cause of a failed connection said
         self._client.on_disconnect = self._on_disconnect
         # connect_async: a broker that is down at start is tried again in the background, never waited for.
         self._client.connect_async(settings.host, settings.port, keepalive=30)
@@ -121,6 +140,14 @@ class MqttPublisher:
                     return
             for topic, payload in waiting:
                 client.publish(topic, payload, qos=1)
+
+    def _on_connect_fail(self, client, userdata):
+        # paho calls this while it handles the error: the error is the one being handled.
+        reason = connection_problem(sys.exc_info()[1], self.settings)
+        if reason and reason != self._told:
+            self._told = reason
+            print(f"warning: MQTT broker {self.settings.host}:{self.settings.port}, camera {self.camera}: {reason}; "
+                  f"trying again", file=sys.stderr, flush=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties):
         with self._lock:

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mask_detector import FETCH_COMMAND
 from mask_detector.assets import FACE_MESH_FILE
 from mask_detector.errors import UserError
 from mask_detector.pose import FACE_POINTS_3D, estimate_pose, rotation_of
@@ -51,7 +52,7 @@ def load_face_mesh(path=FACE_MESH_FILE):
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError:
-        raise UserError(f"face mesh {path} is missing; run `python -m mask_detector.assets`") from None
+        raise UserError(f"face mesh {path} is missing; run `{FETCH_COMMAND}`") from None
     vertices = [list(map(float, line.split()[1:4])) for line in lines if line.startswith("v ")]
     triangles = [[int(item.split("/")[0]) - 1 for item in line.split()[1:4]] for line in lines if line.startswith("f ")]
     if len(vertices) < 5 or not triangles:

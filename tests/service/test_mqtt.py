@@ -92,3 +92,16 @@ def test_two_services_with_a_camera_of_one_name_stay_connected(tmp_path):
             first.close(online=True)
             second.close(online=True)
             subscriber.close()
+
+
+def test_tls_against_a_plain_broker_is_one_line_naming_the_cause(samples, tmp_path):
+    """Once said only as "the broker was away" at the end."""
+    with Mosquitto(tmp_path / "broker") as broker:
+        clip = photo_clip(samples, tmp_path / "clip.mp4")
+        site = tmp_path / "site.toml"
+        site.write_text(f"[mqtt]\nhost = '127.0.0.1'\nport = {broker.port}\ntls = true\n"
+                        f"[[camera]]\nname = 'door'\nsource = '{clip}'\n")
+        result = run_script("detect_mask_video.py", "--config", site, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    told = [line for line in result.stderr.splitlines() if "TLS handshake failed" in line]
+    assert len(told) == 1 and f"port {broker.port} is the broker's TLS listener" in told[0], result.stderr
