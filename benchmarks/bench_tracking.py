@@ -21,6 +21,12 @@ Scoring
 - ids per person: over true people matched at least once, the mean number of
   distinct track ids matched to them (1.0 is perfect); "never matched" is the
   share of true people no reported face ever matched.
+- Why people are counted too often (the script's counted tracks are those of
+  its person events; the baseline's, its tracks of >= 10 frames): split
+  tracks, a true person's second and later counted tracks, per true person;
+  counted tracks that matched no annotated face, and counted glimpses (tracks
+  that matched only faces too brief or too small to be true people), each as
+  a share of the people counted.
 - right label: over true people matched at least once, the share whose label
   (the one the script gave the track in the last frame that matched them)
   equals the truth (a label still undecided there, null, is not right). A
@@ -105,8 +111,12 @@ def true_people(truth):
     return {person["id"]: person["label"] for person in truth["people"] if seen[person["id"]] >= MIN_FRAMES}
 
 
-def score_clip(truth, frames, summary):
-    """Counts for one clip (they add up over clips; ``figures`` turns them into ratios)."""
+def score_clip(truth, frames, summary, counted=None):
+    """Counts for one clip (they add up over clips; ``figures`` turns them into ratios).
+
+    ``counted``: the track ids counted as people (the script's person events); None: the tracks reported in
+    MIN_FRAMES frames or more.
+    """
     people = true_people(truth)
     tracks, labels = {}, set()  # track id -> (frames reported, label in the last of them); every label given
     for index in sorted(frames):
@@ -116,12 +126,14 @@ def score_clip(truth, frames, summary):
             tracks[face["track_id"]] = (tracks.get(face["track_id"], (0, None))[0] + 1, label)
             labels.add(face["label"])
     ids, last = defaultdict(set), {}  # person -> track ids; person -> (track id, label) when last matched
+    faces_of = defaultdict(set)  # track id -> every annotated person its faces matched, true people or not
     for truth_frame in truth["frames"]:
         reported = frames.get(truth_frame["frame"], [])
         shown = [face for face in truth_frame["faces"] if face["visible"]]
         # Matched against every visible face, so a detection of a tiny face is not pinned on a neighbour.
         for i, j in pairs_by_iou([face["box"] for face in reported], [face["box"] for face in shown]):
             person = shown[j]["person"]
+            faces_of[reported[i]["track_id"]].add(person)
             if person in people:
                 ids[person].add(reported[i]["track_id"])
                 last[person] = (reported[i]["track_id"], reported[i]["label"])
@@ -144,9 +156,17 @@ def score_clip(truth, frames, summary):
                 largest[face["person"]] = max(largest[face["person"]], x2 - x1, y2 - y1)
     small_wearers = [p for p in wearers if largest[p] < 32]
     large_wearers = [p for p in wearers if largest[p] >= 32]
+    if counted is None:
+        counted = {track for track, (length, _) in tracks.items() if length >= MIN_FRAMES}
     return {
         "true_people": len(people),
         "people_counted": summary["people"],
+        # Why people are counted more than once: a true person's second and later counted tracks; counted
+        # tracks that matched no annotated face; counted tracks that matched only faces too brief or too small
+        # to be true people (glimpses).
+        "split_tracks": sum(max(0, len(ids[p] & counted) - 1) for p in people),
+        "counted_no_face": sum(not faces_of[track] for track in counted),
+        "counted_glimpses": sum(bool(faces_of[track]) and not faces_of[track] & people.keys() for track in counted),
         "matched": len(last),
         "ids": sum(len(ids[p]) for p in last),
         "labels_judged": len(judged),
@@ -175,6 +195,9 @@ def figures(counts):
         "true_people": counts["true_people"],
         "people_counted_per_true": ratio(counts["people_counted"], counts["true_people"]),
         "ids_per_person": ratio(counts["ids"], counts["matched"]),
+        "splits_per_person": ratio(counts["split_tracks"], counts["true_people"]),
+        "counted_no_face": ratio(counts["counted_no_face"], counts["people_counted"]),
+        "counted_glimpses": ratio(counts["counted_glimpses"], counts["people_counted"]),
         "never_matched": ratio(counts["true_people"] - counts["matched"], counts["true_people"]),
         "right_label": ratio(counts["labels_right"], counts["labels_judged"]),
         "flagged_per_violator": ratio(counts["flagged"], counts["violators"]),
@@ -247,11 +270,16 @@ def run_baseline(pipeline, clip, output):
 
 
 def run_script(clip, output, script_args):
+    """The live script on ``clip``, its frames to ``output``; the track ids it counted as people (its events)."""
+    events = output.with_suffix(".events.jsonl")
+    events.unlink(missing_ok=True)
     command = [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
-               "--json", str(output), *script_args]
+               "--json", str(output), "--events", str(events), *script_args]
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     if result.returncode != 0:
         raise UserError(f"the live script failed on {clip.name}: {result.stderr.strip()[-500:]}")
+    lines = events.read_text(encoding="utf-8").splitlines() if events.exists() else []
+    return {event["track_id"] for event in map(json.loads, lines) if event["event"] == "person"}
 
 
 def format_table(rows):
@@ -260,13 +288,15 @@ def format_table(rows):
     def show(value):
         return "-" if value is None else f"{value:.2f}" if isinstance(value, float) else str(value)
 
-    columns = ("true_people", "people_counted_per_true", "ids_per_person", "never_matched", "right_label",
-               "flagged_per_violator", "violators_caught", "mask_wearers_flagged", "small_mask_wearers_flagged",
-               "large_mask_wearers_flagged", "wrongly_worn_flagged")
-    lines = ["| tracker | clip | true people | people counted / true | ids per person | never matched "
+    columns = ("true_people", "people_counted_per_true", "ids_per_person", "splits_per_person", "counted_no_face",
+               "counted_glimpses", "never_matched", "right_label", "flagged_per_violator", "violators_caught",
+               "mask_wearers_flagged", "small_mask_wearers_flagged", "large_mask_wearers_flagged",
+               "wrongly_worn_flagged")
+    lines = ["| tracker | clip | true people | people counted / true | ids per person | split tracks counted / true "
+             "| counted, matching no face / counted | counted glimpses / counted | never matched "
              "| right label | flagged / true violators | violators caught | false alarms: mask wearers flagged "
              "| of them < 32 px | >= 32 px | worn wrongly, flagged |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for tracker, clip, values in rows:
         lines.append(f"| {tracker} | {clip} | " + " | ".join(show(values[c]) for c in columns) + " |")
     return "\n".join(lines)
@@ -305,13 +335,14 @@ def main(argv=None):
             for clip in clips:
                 output = folder / f"{clip.stem}.{tracker}.jsonl"
                 print(f"{tracker}: {clip.name}", file=sys.stderr, flush=True)
+                counted = None  # the baseline counts its tracks of MIN_FRAMES frames
                 if tracker == "baseline":
                     run_baseline(pipeline, clip, output)
                 else:
-                    run_script(clip, output, shlex.split(args.script_args))
+                    counted = run_script(clip, output, shlex.split(args.script_args))
                 truth = json.loads(truth_path(clip).read_text(encoding="utf-8"))
                 frames, summary = read_output(output)
-                counts = score_clip(truth, frames, summary)
+                counts = score_clip(truth, frames, summary, counted)
                 total.update(counts)
                 rows.append((tracker, clip.stem, figures(counts)))
                 report["clips"].append({"tracker": tracker, "clip": clip.stem, "fps": summary.get("fps"),
