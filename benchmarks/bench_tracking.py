@@ -112,11 +112,8 @@ def true_people(truth):
 
 
 def score_clip(truth, frames, summary, counted=None):
-    """Counts for one clip (they add up over clips; ``figures`` turns them into ratios).
-
-    ``counted``: the track ids counted as people (the script's person events); None: the tracks reported in
-    MIN_FRAMES frames or more.
-    """
+    """Counts for one clip (they add up over clips; ``figures`` turns them into ratios). ``counted``: the track
+    ids counted as people (the script's person events); None: the tracks reported in MIN_FRAMES frames or more."""
     people = true_people(truth)
     tracks, labels = {}, set()  # track id -> (frames reported, label in the last of them); every label given
     for index in sorted(frames):
@@ -148,12 +145,7 @@ def score_clip(truth, frames, summary, counted=None):
 
     violators = [p for p, label in people.items() if label in FLAGGED]
     wearers = [p for p, label in people.items() if label == "mask"]
-    largest = Counter()
-    for truth_frame in truth["frames"]:
-        for face in truth_frame["faces"]:
-            if face["visible"]:
-                x1, y1, x2, y2 = face["box"]
-                largest[face["person"]] = max(largest[face["person"]], x2 - x1, y2 - y1)
+    largest = largest_sides(truth)
     small_wearers = [p for p in wearers if largest[p] < 32]
     large_wearers = [p for p in wearers if largest[p] >= 32]
     if counted is None:
@@ -161,12 +153,7 @@ def score_clip(truth, frames, summary, counted=None):
     return {
         "true_people": len(people),
         "people_counted": summary["people"],
-        # Why people are counted more than once: a true person's second and later counted tracks; counted
-        # tracks that matched no annotated face; counted tracks that matched only faces too brief or too small
-        # to be true people (glimpses).
-        "split_tracks": sum(max(0, len(ids[p] & counted) - 1) for p in people),
-        "counted_no_face": sum(not faces_of[track] for track in counted),
-        "counted_glimpses": sum(bool(faces_of[track]) and not faces_of[track] & people.keys() for track in counted),
+        **miscounts(people, ids, faces_of, counted),
         "matched": len(last),
         "ids": sum(len(ids[p]) for p in last),
         "labels_judged": len(judged),
@@ -182,6 +169,28 @@ def score_clip(truth, frames, summary, counted=None):
         "small_mask_wearers_flagged": sum(ended_flagged(p) for p in small_wearers),
         "large_mask_wearers": len(large_wearers),
         "large_mask_wearers_flagged": sum(ended_flagged(p) for p in large_wearers),
+    }
+
+
+def largest_sides(truth):
+    """Person -> the longer side of their largest visible box."""
+    largest = Counter()
+    for truth_frame in truth["frames"]:
+        for face in truth_frame["faces"]:
+            if face["visible"]:
+                x1, y1, x2, y2 = face["box"]
+                largest[face["person"]] = max(largest[face["person"]], x2 - x1, y2 - y1)
+    return largest
+
+
+def miscounts(people, ids, faces_of, counted):
+    """Why people are counted more than once: a true person's second and later counted tracks; counted tracks
+    that matched no annotated face; counted tracks that matched only faces too brief or too small to be true
+    people (glimpses). ``ids``: true person -> track ids; ``faces_of``: track id -> annotated people matched."""
+    return {
+        "split_tracks": sum(max(0, len(ids[p] & counted) - 1) for p in people),
+        "counted_no_face": sum(not faces_of[track] for track in counted),
+        "counted_glimpses": sum(bool(faces_of[track]) and not faces_of[track] & people.keys() for track in counted),
     }
 
 

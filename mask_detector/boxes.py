@@ -58,15 +58,15 @@ def drop_nested(boxes, most_inside=0.6):
     return sorted(kept)
 
 
-def near(a, b):
-    """Pairs whose centres are within half a face width and whose sizes differ by less than half."""
+def near(a, b, reach=0.5):
+    """Pairs whose centres are within ``reach`` face widths and whose sizes differ by less than half."""
     centre_a = (a[:, None, :2] + a[:, None, 2:]) / 2
     centre_b = (b[None, :, :2] + b[None, :, 2:]) / 2
     width_a = (a[:, 2] - a[:, 0])[:, None]
     width_b = (b[:, 2] - b[:, 0])[None, :]
     distance = np.linalg.norm(centre_a - centre_b, axis=2)
     ratio = np.maximum(width_a, width_b) / np.maximum(np.minimum(width_a, width_b), 1e-6)
-    return (distance < 0.5 * np.maximum(width_a, width_b)) & (ratio < 1.5)
+    return (distance < reach * np.maximum(width_a, width_b)) & (ratio < 1.5)
 
 
 def greedy_pairs(affinity, least):

@@ -10,7 +10,6 @@ from dataclasses import replace
 
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import PipelineSettings, fastest_model
-from mask_detector.privacy import hides_faces
 from mask_detector.quiet import be_verbose
 from mask_detector.settings import settings_of
 
@@ -114,4 +113,6 @@ def add_live_arguments(parser):
 
 def live_settings(args):
     """The LiveSettings of the flags of add_live_arguments and add_pipeline_arguments."""
-    return settings_from(LiveSettings, args, pipeline=pipeline_settings(args, hides_faces(args.privacy)))
+    # A live run always finds the doubtful faces: they hold tracks through a moment of low score (tracking.py),
+    # and are pixelated with the others when privacy hides faces.
+    return settings_from(LiveSettings, args, pipeline=pipeline_settings(args, doubtful_faces=True))

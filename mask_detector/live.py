@@ -160,7 +160,7 @@ class LiveRun:
     def step(self, frame):
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
         faces, self.doubtful = self.pipeline.face_detector.find(frame.image)
-        tracks, gone = self.tracker.update([face.box for face in faces], frame.time)
+        tracks, gone = self.tracker.update([face.box for face in faces], frame.time, self.doubtful)
         due = self._due(tracks)
         if due:
             started = time.perf_counter()

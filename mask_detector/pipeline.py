@@ -49,8 +49,8 @@ class PipelineSettings:
         "auto", "pixels the classifier expects: none = RGB 0-255 (this project's models scale inside); mobilenet_v2 "
         "= scaled to [-1, 1] first, as the classic recipe's preprocess_input; auto = none, but a model that shows no "
         "scaling of its own is refused", choices=PREPROCESSING)
-    # Also find doubtful faces (faces.LEAST_HIDDEN_SCORE), which are never labelled: to pixelate them (privacy).
-    # Not a setting of its own: the privacy mode decides it (privacy.hides_faces).
+    # Also find doubtful faces (faces.LEAST_HIDDEN_SCORE), which are never labelled: to pixelate them (privacy),
+    # and, live, to hold tracks through a moment of low score. Not a setting of its own: the task decides it.
     doubtful_faces: bool = False
 
     @property
@@ -61,7 +61,7 @@ class PipelineSettings:
 # A photo is searched whole and twice, for the smallest faces; a live frame once and smaller, to keep the
 # frame rate (faces.PHOTO_DETECT_SIZE and LIVE_DETECT_SIZE say why these sizes).
 PHOTOS = PipelineSettings()
-LIVE = replace(PHOTOS, detect_size=LIVE_DETECT_SIZE, single_scale=True)
+LIVE = replace(PHOTOS, detect_size=LIVE_DETECT_SIZE, single_scale=True, doubtful_faces=True)
 
 
 @dataclass

@@ -19,7 +19,8 @@ def test_box_with_nothing_inside_gives_no_crop():
 
 def test_missing_model_file_says_how_to_get_one(model_runs):
     line = assert_one_line_error(model_runs["missing.h5"], "missing.h5 not found")
-    assert "python train_mask_detector.py --dataset dataset" in line and "--model PATH" in line
+    assert "`mask-detector fetch` installs the shipped one" in line
+    assert "mask-detector train --dataset dataset" in line and "--model PATH" in line
 
 
 @pytest.mark.parametrize("name", ["random.h5", "truncated.h5", "junk.keras"])

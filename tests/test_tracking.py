@@ -74,3 +74,31 @@ def test_the_vote_decides_after_three_answers_and_resists_one_odd_frame():
         vote.add([0.05, 0.95])
     assert vote.label == "no_mask"
     assert np.isclose(vote.probabilities.sum(), 1.0)
+
+
+def test_a_doubtful_face_holds_a_track_but_never_starts_one():
+    tracker = FaceTracker(CLASSES, keep_lost=0.3)
+    first, _ = tracker.update([box_at(100, 100)], 0.0)
+    for step in range(1, 8):  # its score drops for 0.7 s, longer than keep_lost: only a doubtful face is found
+        tracks, gone = tracker.update([], step / 10, doubtful=[box_at(100 + step, 100)])
+        assert gone == []
+    tracks, gone = tracker.update([box_at(108, 100)], 0.8)
+    assert ids(tracks) == ids(first) and gone == []
+    assert tracks[0].frames == 2  # held, not seen: the frames a person is counted by are confident ones
+    tracker.update([], 0.9, doubtful=[box_at(400, 300)])
+    assert set(tracker.tracks) == set(ids(first))  # the doubtful face alone started nothing
+
+
+def test_a_face_hidden_while_the_view_pans_comes_back_to_its_track():
+    """The walker covers one face for six frames while the camera pans: the others show the pan, and the
+    covered face, moved by it, is found again far from where it was last seen."""
+    tracker = FaceTracker(CLASSES, keep_lost=1.0)
+    faces = [box_at(100, 100), box_at(250, 100), box_at(400, 100)]
+    first, _ = tracker.update(faces, 0.0)
+    for step in range(1, 8):
+        panned = [[x1 - 8 * step, y1, x2 - 8 * step, y2] for x1, y1, x2, y2 in faces]
+        # The first face is covered from step 1 to 6; as it was being covered its box slid the wrong way.
+        shown = panned[1:] if step < 7 else panned
+        tracks, gone = tracker.update(shown, step / 25)
+        assert gone == []
+    assert ids(tracks) == ids(first)

@@ -40,7 +40,7 @@ from pathlib import Path
 from mask_detector.errors import UserError
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE, PipelineSettings
-from mask_detector.privacy import check_keep_days, hides_faces, refuse_pictures
+from mask_detector.privacy import check_keep_days, refuse_pictures
 from mask_detector.settings import FROM_ENVIRONMENT, setting, site_settings
 from mask_detector.video import describe_source, redact
 
@@ -138,7 +138,7 @@ def _camera(table, number, defaults, environ, path):
                         f"file nor a stream URL") from None
     pipeline_keys = {field.name for field in dataclasses.fields(PipelineSettings)}
     pipeline = {key: values.pop(key) for key in list(values) if key in pipeline_keys}
-    pipeline = dataclasses.replace(LIVE, **pipeline, doubtful_faces=hides_faces(values.get("privacy", "off")))
+    pipeline = dataclasses.replace(LIVE, **pipeline)
     return LiveSettings(pipeline=pipeline, **values)
 
 
