@@ -19,7 +19,9 @@ QUIT_KEYS = (ord("q"), 27)  # q and Esc
 # small photos are enlarged until their longer side is READABLE_SIDE, so that faces and labels can be read.
 LARGEST_WINDOW = (1280, 900)
 READABLE_SIDE = 800
-DISPLAY_TIMEOUT = 5.0  # seconds to wait for an X server to answer
+# Seconds to wait for an X server to answer. A server that is not there refuses at once; on a loaded machine
+# (or over a slow link) one that is there was taken for dead once with 5 s: a dead link is told a little later.
+DISPLAY_TIMEOUT = 15.0
 
 
 def place_label(box, size, frame_size, taken):
