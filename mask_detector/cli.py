@@ -46,8 +46,8 @@ def new_parser(doc):
     return parser
 
 
-def at_least(minimum, kind=int):
-    """An argparse type: a number of ``kind`` no smaller than ``minimum``."""
+def at_least(minimum, kind=int, most=None):
+    """An argparse type: a number of ``kind`` no smaller than ``minimum`` (nor greater than ``most``, if given)."""
 
     def parse(text):
         try:
@@ -58,6 +58,8 @@ def at_least(minimum, kind=int):
             raise argparse.ArgumentTypeError(f"expected a finite number, got {text}")
         if value < minimum:
             raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {text}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, got {text}")
         return value
 
     return parse
@@ -81,7 +83,8 @@ def add_setting_flags(parser, settings, names=None):
         if declared.kind is str:
             kind = str
         else:
-            kind = at_least(declared.least, declared.kind) if declared.least is not None else declared.kind
+            # The declaration's limits, as the site file checks them: a port of 70000 is refused here too.
+            kind = at_least(-math.inf if declared.least is None else declared.least, declared.kind, declared.most)
         parser.add_argument(*options, dest=declared.name, type=kind, choices=declared.choices, default=default,
                             metavar=declared.metavar, help=declared.help)
 

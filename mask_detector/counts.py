@@ -6,10 +6,6 @@ from dataclasses import dataclass, fields
 
 from mask_detector.labels import VIOLATIONS
 
-# A person's final label; "not_judged" for a person never seen well enough for their label to be a flag.
-COUNTED = ("mask", *VIOLATIONS, "not_judged")
-
-
 @dataclass
 class PeopleCounts:
     """How many people had each final label."""
@@ -17,7 +13,7 @@ class PeopleCounts:
     mask: int = 0
     no_mask: int = 0
     incorrect: int = 0
-    not_judged: int = 0
+    not_judged: int = 0  # people never seen well enough for their label to be a flag
 
     def add(self, label):
         """One more person whose final label is ``label`` (None: not judged)."""

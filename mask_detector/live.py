@@ -280,6 +280,7 @@ class LiveRun:
             + (f", {counts.incorrect} {incorrect}" if "incorrect" in self.class_names else ""),
         ]
 
+
 class LiveOutputs:
     """The files a live run writes: checked before the run, never over its source, closed whole.
 

@@ -169,19 +169,16 @@ class FaceTracker:
             self.scene = self.scene + np.median(moves, axis=0)
 
     def _hold(self, live, linked, doubtful, now):
-        """The tracks without a face this frame that a doubtful face continues: kept, as seen now, uncounted."""
+        """Continue each track without a face this frame that a doubtful face overlaps: kept, as seen now, uncounted."""
         waiting = [track for track in live if id(track) not in linked]
         doubtful = np.asarray(doubtful, dtype=np.float64).reshape(-1, 4)
         if not waiting or not len(doubtful):
-            return []
+            return
         predicted = np.array([track.predicted_box(now) for track in waiting])
-        held = []
         for t, b in greedy_pairs(iou_matrix(predicted, doubtful), self.least_iou):
             track = waiting[t]
             track.box, track.last_time, track.missed = doubtful[b], now, 0  # not a frame its face was found in
             track.scene_at = self.scene
-            held.append(track)
-        return held
 
     def _pairs(self, predicted, boxes, lost, last=None):
         """(track, box) index pairs: most overlap first; a lost track may also take a face that is near where

@@ -110,3 +110,16 @@ def test_a_number_that_is_not_finite_is_refused(capsys):
         with pytest.raises(SystemExit):
             parser.parse_args([flag, value])
         assert f"{flag}: expected a finite number, got {value}" in capsys.readouterr().err
+
+
+def test_a_flag_keeps_to_the_greatest_value_its_setting_declares(capsys):
+    """A port of 70000 was refused in a site file but taken as a flag, and failed later, unexpectedly."""
+    from mask_detector.cli import add_setting_flags, new_parser
+    from mask_detector.service.config import SiteSettings
+
+    parser = new_parser("test")
+    add_setting_flags(parser, SiteSettings(), names=("metrics_port",))
+    assert parser.parse_args(["--metrics-port", "65535"]).metrics_port == 65535
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--metrics-port", "70000"])
+    assert "--metrics-port: must be at most 65535, got 70000" in capsys.readouterr().err
