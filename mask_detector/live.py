@@ -23,7 +23,7 @@ from mask_detector.people import People
 from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
 from mask_detector.settings import setting
-from mask_detector.tracking import FaceTracker
+from mask_detector.tracking import CutDetector, FaceTracker, looks_of
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
 
 
@@ -55,6 +55,10 @@ class LiveSettings:
                                       "days old (at start, then hourly); other files in those folders are never "
                                       "touched", float, least=0)
     person_frames: int = setting(5, "frames a face must be found in to count as a person", least=1)
+    # 0.4 s: of the dev clips' counted tracks, those in view for less were mostly glimpses (a face found in a
+    # few frames of a pan, a scene's last frames) and people's second tracks; few people were seen only so briefly.
+    person_seconds: float = setting(0.4, "seconds a face must be in view, as well, to count as a person: a "
+                                    "glimpse is not one", least=0)
     alert_cooldown: float = setting(3.0, "a face found again within this many seconds near an alerted person who "
                                     "left view is taken for that person: no second alert", least=0)
     timeout: float = setting(TIMEOUT_SECONDS, "seconds to wait for a source to open or to send its next frame",
@@ -85,7 +89,7 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
         evidence = Evidence(settings.snapshots, clips, settings.privacy, settings.evidence_faces, settings.keep_days,
                             settings.camera)
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
-                    settings.on_alert, evidence, settings.alert_timeout, pipeline.judging)
+                    settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds)
     return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps)
 
 
@@ -149,6 +153,7 @@ class LiveRun:
         self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
         self.class_names = people.class_names
         self.tracker = FaceTracker(self.class_names, keep_lost=keep_lost)
+        self.cuts = CutDetector()
         self.people = people
         self.classify_per_frame = classify_per_frame
 
@@ -160,7 +165,9 @@ class LiveRun:
     def step(self, frame):
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
         faces, self.doubtful = self.pipeline.face_detector.find(frame.image)
-        tracks, gone = self.tracker.update([face.box for face in faces], frame.time, self.doubtful)
+        boxes = [face.box for face in faces]
+        cut = self.cuts(frame.image)
+        tracks, gone = self.tracker.update(boxes, frame.time, self.doubtful, cut, looks_of(frame.image, boxes))
         due = self._due(tracks)
         if due:
             started = time.perf_counter()
@@ -188,7 +195,7 @@ class LiveRun:
         """(people in view, those of them flagged) in a frame's FaceResults: the faces whose track counts as a
         person, and of them those whose label is a violation judged as a flag. The window and the service say
         these figures."""
-        people = [face for face in faces if self.tracker.tracks[face.track_id].frames >= self.people.person_frames]
+        people = [face for face in faces if self.people.is_person(self.tracker.tracks[face.track_id])]
         return len(people), sum(face.label in VIOLATIONS and face.judged for face in people)
 
     def take_classifier_seconds(self):

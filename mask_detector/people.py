@@ -1,7 +1,9 @@
 """People in a live run: who counts as a person, their events, and the alert raised once per person.
 
 A track counts as a person once its face was found in ``person_frames``
-frames, so a false detection that flickers for a moment is not a visitor.
+frames and it has been in view for ``person_seconds``, so a false detection
+that flickers for a moment, or a face glimpsed at the edge of a pan, is not a
+visitor.
 A person whose label is a violation (no mask, or a mask worn wrongly) raises
 one alert: an event line, a banner in the window, and, if asked, a command
 run with the event as JSON on its standard input, and the evidence asked for
@@ -165,10 +167,11 @@ class People:
     """Counts people by label, writes their events and raises their alerts."""
 
     def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, evidence=None,
-                 command_timeout=30.0, judging=Judging()):
+                 command_timeout=30.0, judging=Judging(), person_seconds=0.0):
         self.class_names = tuple(class_names)
         self.judging = judging  # when a person's label is a flag
         self.person_frames = person_frames
+        self.person_seconds = person_seconds
         self.cooldown = cooldown
         self.events = events  # a files.JsonLines, or None
         self.command = AlertCommand(command, command_timeout) if command else None
@@ -184,10 +187,15 @@ class People:
     def update(self, tracks, frame, doubtful=()):
         """After a frame: count new people, raise due alerts (``doubtful``: boxes of faces no one labelled)."""
         for track in tracks:
-            if track.frames >= self.person_frames:
+            if self.is_person(track):
                 self.people.setdefault(track.track_id, track)
                 if track.vote.label in VIOLATIONS and not track.alerted and self.judged(track):
                     self._alert(track, frame, [t.box for t in tracks] + list(doubtful))
+
+    def is_person(self, track):
+        """Whether a track has shown enough of its face, long enough, to be a person: once it is, it stays one."""
+        return track.track_id in self.people or (
+            track.frames >= self.person_frames and track.last_time - track.first_time >= self.person_seconds)
 
     def judged(self, track):
         """Whether the person's label stands on enough evidence to be a flag."""

@@ -21,6 +21,7 @@ benchmarks/bench_tracking.py scores it.
 
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from mask_detector.boxes import greedy_pairs, iou_matrix, near
@@ -76,6 +77,36 @@ class LabelVote:
         return weights / weights.sum()
 
 
+# Two looks (looks_of) of one face, framed a little differently, shrunk, blurred or dimmed, are at least this alike,
+# and two people's faces seldom are: fitted by benchmarks/fit_looks.py on the training data's validation split.
+LEAST_LIKENESS = 0.75
+LOOK_SIDE = 16  # pixels of a look's side: enough for the layout of a face, hair and mask, cheap to compare
+
+
+def looks_of(image, boxes, side=LOOK_SIDE):
+    """What each face looks like, to know it again: its box in grey, shrunk to ``side`` x ``side`` pixels, at
+    mean 0 and spread 1 (light that dims changes nothing)."""
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+    height, width = grey.shape
+    looks = []
+    for x1, y1, x2, y2 in np.asarray(boxes, dtype=np.float64).reshape(-1, 4):
+        x1, y1 = int(np.clip(x1, 0, width - 1)), int(np.clip(y1, 0, height - 1))
+        x2, y2 = int(np.clip(np.ceil(x2), x1 + 1, width)), int(np.clip(np.ceil(y2), y1 + 1, height))
+        patch = cv2.resize(grey[y1:y2, x1:x2], (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+        looks.append(_standardised(patch.reshape(1, -1))[0])
+    return looks
+
+
+def likeness(look, other):
+    """How alike two looks are: their correlation, from -1 to 1."""
+    return float(np.dot(look, other) / len(look))
+
+
+def _blend(look, new):
+    """A track's look after a new sighting: mostly the sightings before, so one blurred frame changes it little."""
+    return new if look is None else _standardised((0.7 * look + 0.3 * new).reshape(1, -1))[0]
+
+
 @dataclass
 class Track:
     track_id: int
@@ -89,6 +120,8 @@ class Track:
     last_classified: float = -np.inf  # time of the last classifier answer
     alerted: bool = False
     scene_at: np.ndarray = field(default_factory=lambda: np.zeros(2))  # FaceTracker.scene when last seen
+    before_cut: bool = False  # last seen before a cut in the footage: where it was says nothing of where it is
+    look: np.ndarray | None = None  # what the face looks like (looks_of), blended over the frames it was found in
 
     def predicted_box(self, now):
         return self.box + self.velocity * (now - self.last_time)
@@ -105,8 +138,10 @@ class FaceTracker:
     and the move measured as it was being covered is no move of the face.
     """
 
-    def __init__(self, class_names, least_iou=0.3, keep_lost=1.0, vote_options=None, lost_reach=0.5):
+    def __init__(self, class_names, least_iou=0.3, keep_lost=1.0, vote_options=None, lost_reach=0.5,
+                 least_likeness=LEAST_LIKENESS):
         self.class_names = tuple(class_names)
+        self.least_likeness = least_likeness  # how alike (likeness) two looks must be to be taken for one face
         # How far, in face widths, a face may be from where a lost track should be, or was last seen, to continue
         # it: 0.5 halved the split tracks of the dev clips; 1.0 split a little less but joined neighbours.
         self.lost_reach = lost_reach
@@ -117,49 +152,72 @@ class FaceTracker:
         self._next_id = 1
         self.scene = np.zeros(2)  # how far, in pixels, the whole view has moved since the start
 
-    def update(self, boxes, now, doubtful=()):
+    def update(self, boxes, now, doubtful=(), cut=False, looks=None):
         """Link this frame's face ``boxes`` to tracks; return (tracks for the boxes, tracks that left view).
 
         ``doubtful``: boxes of faces scored too low to be labelled. As in ByteTrack, a track no face was
         linked to takes one of them that overlaps where it should be, and so is not lost: a face that scores
         low for a few frames (blur, a turn, a shadow) keeps its track. A doubtful face never starts a track.
+        ``cut``: the footage was cut before this frame (CutDetector). A track seen before it is continued only
+        by a face that looks like it (``looks``, from ``looks_of``), where the faces before the cut, moved alike,
+        fit those after: the same people seen from a view moved further than the cut detector allows for. Else
+        it waits, unlinked, and leaves when its time is up, since a face where another was is someone else.
         """
         gone = [track for track in self.tracks.values() if now - track.last_time > self.keep_lost]
         for track in gone:
             del self.tracks[track.track_id]
+        for track in self.tracks.values():
+            track.before_cut = track.before_cut or cut
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        live = list(self.tracks.values())
-        assigned = [None] * len(boxes)
-        jumped = set()  # boxes linked across a camera jump: their move says nothing of the face's speed
+        live = [track for track in self.tracks.values() if not track.before_cut]
+        pairs = []
         if live and len(boxes):
             predicted = np.array([track.predicted_box(now) for track in live])
             lost = np.array([track.missed > 0 for track in live])
             # Where a lost track's face was, moved as the whole view has moved since (a pan, a zoom's drift).
             carried = np.array([track.box + np.tile(self.scene - track.scene_at, 2) for track in live])
-            pairs = self._pairs(predicted, boxes, lost, carried)
-            # Faces the first pass left over: the camera may have jumped (a dropped frame, a
-            # shake), moving every face alike. Shift the leftover tracks by that common move.
-            left_tracks = [t for t in range(len(live)) if t not in {t for t, _ in pairs}]
-            left_boxes = [b for b in range(len(boxes)) if b not in {b for _, b in pairs}]
-            shift = common_shift(predicted[left_tracks], boxes[left_boxes]) if left_tracks and left_boxes else None
-            if shift is not None:
-                moved = predicted[left_tracks] + np.concatenate([shift, shift])
-                extra = [(left_tracks[t], left_boxes[b])
-                         for t, b in self._pairs(moved, boxes[left_boxes], np.ones(len(left_tracks), bool))]
-                pairs += extra
-                jumped = {b for _, b in extra}
-            for t, b in pairs:
-                assigned[b] = live[t]
-            self._follow_scene([(live[t], boxes[b]) for t, b in pairs if not lost[t] and b not in jumped])
+            pairs = [(live[t], b) for t, b in self._pairs(predicted, boxes, lost, carried)]
+            self._follow_scene([(track, boxes[b]) for track, b in pairs if not track.missed])
+        jumped = self._jumps(pairs, boxes, now, looks)
         for track in live:
             track.missed += 1
+        assigned = [None] * len(boxes)
+        for track, b in pairs + jumped:
+            assigned[b] = track
         self._hold(live, {id(track) for track in assigned if track is not None}, doubtful, now)
+        jumped_boxes = {b for _, b in jumped}
         for b, track in enumerate(assigned):
             if track is None:
                 assigned[b] = self._start(boxes[b], now)
             else:
-                self._continue(track, boxes[b], now, measure_speed=b not in jumped)
+                self._continue(track, boxes[b], now, measure_speed=b not in jumped_boxes)
+            if looks is not None:
+                assigned[b].look = _blend(assigned[b].look, looks[b])
         return assigned, gone
+
+    def _jumps(self, pairs, boxes, now, looks):
+        """(track, box index) pairs the first pass left over, linked by one move common to their faces: the camera
+        jumped (a dropped frame, a shake), or the footage was cut to a moved view, moving every face alike. A
+        track seen before a cut takes a face only if it looks like it."""
+        linked = {id(track) for track, _ in pairs}
+        waiting = [track for track in self.tracks.values() if id(track) not in linked]
+        left_boxes = [b for b in range(len(boxes)) if b not in {b for _, b in pairs}]
+        if not waiting or not left_boxes:
+            return []
+        expected = np.array([track.box if track.before_cut else track.predicted_box(now) for track in waiting])
+        shift = common_shift(expected, boxes[left_boxes])
+        if shift is None:
+            return []
+        moved = expected + np.concatenate([shift, shift])
+        jumped = []
+        for t, b in self._pairs(moved, boxes[left_boxes], np.ones(len(waiting), bool)):
+            track, box = waiting[t], left_boxes[b]
+            if track.before_cut and (looks is None or track.look is None or
+                                     likeness(track.look, looks[box]) < self.least_likeness):
+                continue
+            track.before_cut = False
+            jumped.append((track, box))
+        return jumped
 
     def _follow_scene(self, continued):
         """Add this frame's move of the whole view (the median move of the faces followed from the last frame)
@@ -215,6 +273,60 @@ class FaceTracker:
         remaining = list(self.tracks.values())
         self.tracks.clear()
         return remaining
+
+
+class CutDetector:
+    """Tells a cut in the footage (a camera sent to another preset, an edit in a recording, another stream) from
+    a move of the view, frame by frame.
+
+    Each frame is shrunk to a grey thumbnail, scaled by its mean brightness (light that dims is no cut), and
+    divided in a grid of blocks. A block is the same as in the last frame when its pattern, shifted by up to
+    ``reach`` thumbnail pixels (about 25 px of a 640 px frame: shake, a pan), correlates with the last frame's
+    at ``least_correlation`` or more, or when both are plain. The view was cut when no more than ``most_same``
+    of its blocks are the same: someone walking past close to the camera hides less, a move of the view nothing.
+    """
+
+    def __init__(self, rows=36, grid=(4, 3), reach=2, least_correlation=0.5, most_same=0.5, plain=0.03):
+        self.rows = rows  # the thumbnail's height in pixels; its width follows the frame's shape
+        self.grid = grid
+        self.reach = reach
+        self.least_correlation = least_correlation
+        self.most_same = most_same
+        self.plain = plain  # a block's spread of brightness, as a share of the frame's mean, below which it is plain
+        self._last = None
+
+    def __call__(self, image):
+        """Whether ``image`` (BGR or grey) follows a cut from the last one given."""
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image
+        # Shrunk by a whole factor, the frame's edge trimmed to fit it: OpenCV's fast path, a tenth of the time.
+        factor = max(1, grey.shape[0] // self.rows)
+        height, width = grey.shape[0] // factor, grey.shape[1] // factor
+        thumbnail = cv2.resize(grey[:height * factor, :width * factor], (width, height), interpolation=cv2.INTER_AREA)
+        thumbnail = thumbnail.astype(np.float32)
+        thumbnail /= thumbnail.mean() + 1.0
+        last, self._last = self._last, thumbnail
+        if last is None:
+            return False
+        # A frame of another size is another stream (a camera reconnected at another resolution): a cut.
+        return last.shape != thumbnail.shape or self.same_blocks(last, thumbnail) <= self.most_same
+
+    def same_blocks(self, last, thumbnail):
+        """The share of the grid's blocks of ``thumbnail`` that are the same as in ``last``."""
+        r, (columns, rows) = self.reach, self.grid
+        height, width = (thumbnail.shape[0] - 2 * r) // rows, (thumbnail.shape[1] - 2 * r) // columns
+        same = 0
+        for top in range(r, r + rows * height, height):
+            for left in range(r, r + columns * width, width):
+                block = thumbnail[top:top + height, left:left + width]
+                around = last[top - r:top + height + r, left - r:left + width + r]
+                correlation = cv2.matchTemplate(around, block, cv2.TM_CCOEFF_NORMED).max()
+                same += correlation >= self.least_correlation or (block.std() < self.plain and around.std() < self.plain)
+        return same / (rows * columns)
+
+
+def _standardised(values):
+    """Each row of the last axis at mean 0, spread 1 (a floor keeps plain rows from blowing up)."""
+    return (values - values.mean(axis=-1, keepdims=True)) / (values.std(axis=-1, keepdims=True) + 0.02)
 
 
 def common_shift(track_boxes, boxes):

@@ -159,3 +159,15 @@ def test_turning_benchmark_makes_its_clip_and_counts_the_live_scripts_people_and
     assert table["people in the clip (mask worn right, yaw -75 to 75)"] == "3"
     assert 1 <= int(table["people counted"]) <= 6
     assert 0 <= int(table["mask wearers flagged (alerts)"]) <= int(table["people counted"])
+
+
+def test_fit_looks_prints_the_fitted_likeness_beside_the_trackers():
+    """fit_looks.py on a few faces of the training data's validation split: both rows, shares between 0 and 1,
+    and the fitted value joins no more different pairs than asked (a third of them here, so it must show)."""
+    result = run_script("benchmarks/fit_looks.py", "--faces", 30, "--wrong-joins", 0.34)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.strip("|").split("|") for line in result.stdout.splitlines() if re.match(r"\| -?\d", line)]
+    assert [row[0].split("(")[1].strip(" )") for row in rows] == ["fitted", "tracking.LEAST_LIKENESS"]
+    shares = [(float(row[1]), float(row[2])) for row in rows]
+    assert all(0 <= same <= 1 and 0 <= different <= 1 for same, different in shares)
+    assert shares[0][1] <= 0.34 and shares[0][0] > shares[0][1]  # a face is liker itself than others

@@ -87,6 +87,21 @@ def test_a_track_counts_as_a_person_only_after_person_frames(tmp_path):
     assert people.alerts == []
 
 
+def test_a_track_counts_as_a_person_only_after_person_seconds_in_view_too():
+    people = People(THREE_CLASS_NAMES, person_frames=5, person_seconds=1.0)
+    scene = Scene(people)
+    scene.frames(8, [(box_at(400, 100), MASK)])  # a glimpse: eight frames, 0.7 s
+    scene.until(2.0)
+    assert people.counts().total == 0 and not people.people
+    tracks = scene.frames(10, [(box_at(100, 100), NO_MASK)])
+    assert [track[0].track_id in people.people for track in tracks] == [False] * 10  # in view for 0.9 s
+    assert people.alerts == []  # nor was the glimpse's or this one's label an alert yet
+    scene.frame([(box_at(100, 100), NO_MASK)])  # 1.0 s
+    assert tracks[0][0].track_id in people.people and len(people.alerts) == 1
+    scene.end()
+    assert people.counts() == PeopleCounts(no_mask=1)
+
+
 def test_a_person_without_a_mask_raises_exactly_one_alert(tmp_path):
     with JsonLines(tmp_path / "events.jsonl") as events:
         people = People(THREE_CLASS_NAMES, person_frames=5, events=events)

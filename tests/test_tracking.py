@@ -1,8 +1,11 @@
-"""mask_detector/tracking.py: track ids through misses and camera jumps, and the per-person vote."""
+"""mask_detector/tracking.py: track ids through misses, camera jumps and cuts, looks, and the per-person vote."""
 
+import cv2
 import numpy as np
 
-from mask_detector.tracking import FaceTracker, LabelVote, common_shift
+from mask_detector.evaluation import load_voc
+from mask_detector.tracking import (LEAST_LIKENESS, CutDetector, FaceTracker, LabelVote, common_shift, likeness,
+                                    looks_of)
 
 CLASSES = ("mask", "no_mask")
 
@@ -102,3 +105,68 @@ def test_a_face_hidden_while_the_view_pans_comes_back_to_its_track():
         tracks, gone = tracker.update(shown, step / 25)
         assert gone == []
     assert ids(tracks) == ids(first)
+
+
+def view(image, dx=0, dy=0, zoom=1.0, light=1.0):
+    """A 640x480 frame of ``image``, as a camera that moved by (dx, dy) px, zoomed and in dimmer light, shows it."""
+    scale = zoom * max(640 / image.shape[1], 480 / image.shape[0])
+    matrix = np.array([[scale, 0, dx], [0, scale, dy]])
+    frame = cv2.warpAffine(image, matrix, (640, 480), borderMode=cv2.BORDER_REPLICATE)
+    return cv2.convertScaleAbs(frame, alpha=light)
+
+
+def test_a_cut_is_told_from_a_move_of_the_view(samples):
+    first, other = cv2.imread(str(samples[0])), cv2.imread(str(samples[2]))
+    cuts = CutDetector()
+    assert not cuts(view(first))
+    walker = view(first, dx=-12, dy=5)
+    cv2.ellipse(walker, (320, 480), (110, 460), 0, 0, 360, (38, 34, 30), -1)  # someone close to the camera
+    moves = [view(first, dx=-12, dy=5), view(first, dx=-20, dy=8, zoom=1.02), view(first, dx=-20, dy=8, light=0.35),
+             cv2.blur(view(first, dx=-24, dy=8), (9, 1)), walker, view(first, dx=-30, dy=10)]
+    assert [cuts(frame) for frame in moves] == [False] * len(moves)
+    assert cuts(view(other))  # another place
+    assert not cuts(view(other, dx=-6))
+    assert cuts(view(first, dx=-6))  # and back
+    assert cuts(cv2.resize(view(first, dx=-6), (320, 240)))  # another stream: a camera back at another resolution
+
+
+def faces_of(voc_dev, sample):
+    """The annotated face boxes of a sample photo."""
+    return next(a for a in load_voc(voc_dev) if a.image.name == sample.name).boxes
+
+
+def test_looks_know_a_face_again_and_tell_faces_apart(samples, voc_dev):
+    image = cv2.imread(str(samples[0]))
+    boxes = np.asarray(faces_of(voc_dev, samples[0]), float)
+    # A moment later: the face framed a few pixels differently, the light dimmer, the picture softer.
+    later = cv2.GaussianBlur(cv2.convertScaleAbs(image, alpha=0.5), (3, 3), 0)
+    now, again = looks_of(image, boxes), looks_of(later, boxes + [2, -2, 1, 2])
+    likenesses = np.array([[likeness(a, b) for b in again] for a in now])
+    assert (np.diag(likenesses) >= LEAST_LIKENESS).all()
+    assert (likenesses[~np.eye(len(boxes), dtype=bool)] < LEAST_LIKENESS).all()
+
+
+def test_after_a_cut_a_face_where_another_was_is_someone_else(samples, voc_dev):
+    first, other = (cv2.imread(str(path)) for path in samples[:2])
+    boxes = np.asarray(faces_of(voc_dev, samples[0]), float)[:3]
+    tracker = FaceTracker(CLASSES, keep_lost=0.5)
+    before, _ = tracker.update(boxes, 0.0, looks=looks_of(first, boxes))
+    tracks, gone = tracker.update(boxes, 0.04, cut=True, looks=looks_of(other, boxes))  # same places, other faces
+    assert not set(ids(tracks)) & set(ids(before)) and gone == []
+    after = ids(tracks)
+    tracks, gone = tracker.update(boxes, 0.3, looks=looks_of(other, boxes))
+    tracks, gone = tracker.update(boxes, 0.55, looks=looks_of(other, boxes))
+    assert ids(tracks) == after and sorted(ids(gone)) == sorted(ids(before))  # the people before the cut left when their time was up
+
+
+def test_after_a_cut_the_same_people_in_a_moved_view_keep_their_ids(samples, voc_dev):
+    image = cv2.imread(str(samples[0]))
+    boxes = np.asarray(faces_of(voc_dev, samples[0]), float)
+    tracker = FaceTracker(CLASSES)
+    before, _ = tracker.update(boxes, 0.0, looks=looks_of(image, boxes))
+    moved = cv2.warpAffine(image, np.float32([[1, 0, 90], [0, 1, 40]]), image.shape[1::-1])
+    shifted = boxes + [90, 40, 90, 40]
+    tracks, gone = tracker.update(shifted, 0.04, cut=True, looks=looks_of(moved, shifted))
+    inside = shifted[:, 2] <= image.shape[1]  # the faces still in the picture
+    assert [track.track_id for track, keep in zip(tracks, inside) if keep] == list(np.array(ids(before))[inside])
+    assert gone == []
