@@ -90,6 +90,11 @@ MQTT_KEYS = site_settings(MqttSettings)
 CAMERA_KEYS = site_settings(LiveSettings, PipelineSettings)
 
 
+def entity_slug(name):
+    """``name`` as a part of a Home Assistant entity id, which takes lower-case letters, digits and _ only."""
+    return "".join(c if c.isascii() and c.isalnum() or c == "_" else "_" for c in name.lower())
+
+
 def _checked(table, allowed, where):
     """``table`` with every key known and every value of its kind; a UserError naming the first that is not."""
     if not isinstance(table, dict):
@@ -172,6 +177,11 @@ def load_site(path, environ=os.environ):
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise UserError(f"{path}: camera name {twice[0]!r} is used twice; each camera needs its own")
+    for number, name in enumerate(names):
+        alike = [other for other in names[:number] if entity_slug(other) == entity_slug(name)]
+        if alike:
+            raise UserError(f"{path}: camera names {alike[0]!r} and {name!r} make the same Home Assistant entity "
+                            f"ids ({entity_slug(name)}); rename one")
     mqtt = None
     if "mqtt" in data:
         options = dict(_checked(data["mqtt"], MQTT_KEYS, f"{path}: [mqtt]"))

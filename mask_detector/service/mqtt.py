@@ -12,13 +12,15 @@ Topics, under ``<prefix>/<camera>/``:
   the service stops, and as the last will when the service's process dies (retained).
 
 With a discovery prefix, Home Assistant's configs are published retained
-under ``<discovery_prefix>/sensor|binary_sensor/mask_detector_<camera>/<what>/config``.
+under ``<discovery_prefix>/sensor|binary_sensor/mask_detector_<camera>/<what>/config``,
+and again whenever Home Assistant says "online" on ``<discovery_prefix>/status``.
 
 A broker that is away (down at start, restarting) costs the video nothing:
 messages wait in a bounded queue, the oldest dropped and counted when it is
 full, and go out, in order, once the connection is back.
 """
 
+import importlib.metadata
 import json
 import secrets
 import socket
@@ -29,14 +31,45 @@ from collections import deque
 
 import paho.mqtt.client as paho
 
-# Home Assistant entities of each camera: (component, object id, name, value in the state, unit, extra).
+from mask_detector.service.config import entity_slug
+
+# Home Assistant entities of each camera: (component, what, name, template on the state message, options).
+# Totals only grow (state_class total_increasing: statistics and the energy-style graphs take them as counters);
+# diagnostic entities show apart from the main ones on the device's page.
+PEOPLE = {"unit_of_measurement": "people"}
 SENSORS = (
-    ("sensor", "people_in_view", "People in view", "{{ value_json.people_in_view }}", "people"),
-    ("sensor", "people_without_mask", "People without a mask in view", "{{ value_json.people_without_mask_in_view }}",
-     "people"),
-    ("sensor", "compliance", "Mask compliance", "{{ value_json.compliance_percent }}", "%"),
-    ("binary_sensor", "alert", "No-mask alert", "{{ value_json.alert }}", None),
+    ("sensor", "people_in_view", "People in view", "{{ value_json.people_in_view }}",
+     PEOPLE | {"state_class": "measurement"}),
+    ("sensor", "people_without_mask", "People without a mask in view",
+     "{{ value_json.people_without_mask_in_view }}", PEOPLE | {"state_class": "measurement"}),
+    ("sensor", "people", "People", "{{ value_json.people }}", PEOPLE | {"state_class": "total_increasing"}),
+    ("sensor", "people_no_mask", "People without a mask", "{{ value_json.people_no_mask }}",
+     PEOPLE | {"state_class": "total_increasing"}),
+    ("sensor", "people_incorrect", "People wearing a mask wrongly", "{{ value_json.people_incorrect }}",
+     PEOPLE | {"state_class": "total_increasing"}),
+    ("sensor", "alerts", "Alerts", "{{ value_json.alerts }}", {"state_class": "total_increasing"}),
+    # None before anyone was judged: the sensor is then unknown, not 0 %.
+    ("sensor", "compliance", "Mask compliance", "{{ value_json.compliance_percent }}",
+     {"unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 1}),
+    ("binary_sensor", "alert", "No-mask alert", "{{ value_json.alert }}", {"device_class": "problem"}),
+    ("sensor", "fps", "Frames per second", "{{ value_json.fps }}",
+     {"unit_of_measurement": "fps", "state_class": "measurement", "suggested_display_precision": 1,
+      "entity_category": "diagnostic"}),
+    # Read whatever availability says, so that a stream that is down shows as disconnected, not unavailable.
+    ("binary_sensor", "stream", "Stream", "{{ 'ON' if value_json.stream == 'up' else 'OFF' }}",
+     {"device_class": "connectivity", "entity_category": "diagnostic", "availability": False}),
 )
+# A state message comes every state_every seconds: an entity not updated for this many periods is shown unavailable
+# (the service died without its last will reaching the broker).
+EXPIRE_PERIODS = 3
+
+
+def version():
+    """The installed package's version, or None when it runs from a clone that was never installed."""
+    try:
+        return importlib.metadata.version("face-mask-detector")
+    except importlib.metadata.PackageNotFoundError:
+        return None
 
 
 def topics(prefix, camera):
@@ -44,26 +77,29 @@ def topics(prefix, camera):
     return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability"}
 
 
-def discovery_configs(settings, camera):
-    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s sensors and alert; none without a
-    discovery prefix."""
+def discovery_configs(settings, camera, state_every=10.0):
+    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s entities; none without a discovery
+    prefix. ``state_every``: the seconds between state messages, which entities expire after a few of."""
     if not settings.discovery_prefix:
         return {}
     names = topics(settings.prefix, camera)
     node = f"mask_detector_{camera}"
+    origin = {"name": "face-mask-detector"}
     device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
               "model": "MobileNetV2 mask classifier"}
+    if version():
+        origin["sw_version"] = device["sw_version"] = version()
     configs = {}
-    for component, what, name, template, unit in SENSORS:
-        config = {"name": name, "unique_id": f"{node}_{what}", "object_id": f"{node}_{what}",
+    for component, what, name, template, options in SENSORS:
+        options = dict(options)
+        config = {"name": name, "unique_id": f"{node}_{what}", "default_entity_id": f"{component}.{entity_slug(node)}_{what}",
                   "state_topic": names["state"], "value_template": template,
-                  "availability_topic": names["availability"], "device": device}
-        if unit:
-            config["unit_of_measurement"] = unit
-            config["state_class"] = "measurement"
+                  "expire_after": round(EXPIRE_PERIODS * state_every), "device": device, "origin": origin}
+        if options.pop("availability", True):
+            config["availability_topic"] = names["availability"]
         if component == "binary_sensor":
-            config |= {"payload_on": "ON", "payload_off": "OFF", "device_class": "problem"}
-        configs[f"{settings.discovery_prefix}/{component}/{node}/{what}/config"] = config
+            config |= {"payload_on": "ON", "payload_off": "OFF"}
+        configs[f"{settings.discovery_prefix}/{component}/{node}/{what}/config"] = config | options
     return configs
 
 
@@ -85,9 +121,10 @@ def connection_problem(error, settings):
 class MqttPublisher:
     """A camera's connection to the broker of ``settings`` (config.MqttSettings), kept on paho's own thread."""
 
-    def __init__(self, settings, camera, client_id=None):
+    def __init__(self, settings, camera, client_id=None, state_every=10.0):
         self.settings = settings
         self.camera = camera
+        self.state_every = state_every  # seconds between state messages, for the discovery configs' expiry
         self.topics = topics(settings.prefix, camera)
         self.dropped = 0  # messages dropped because the queue was full
         self.connected = False
@@ -123,8 +160,12 @@ class MqttPublisher:
             return
         self.refused = ""
         client.publish(self.topics["availability"], "online" if self._available else "offline", qos=1, retain=True)
-        for topic, config in discovery_configs(self.settings, self.camera).items():
-            client.publish(topic, json.dumps(config), qos=1, retain=True)
+        self._announce(client)
+        if self.settings.discovery_prefix:
+            # Home Assistant says "online" here when it starts: the configs and the state go to it again.
+            status = f"{self.settings.discovery_prefix}/status"
+            client.message_callback_add(status, self._on_home_assistant_status)
+            client.subscribe(status, qos=1)
         with self._lock:
             retained = dict(self._retained)
         for topic, payload in retained.items():
@@ -140,6 +181,19 @@ class MqttPublisher:
                     return
             for topic, payload in waiting:
                 client.publish(topic, payload, qos=1)
+
+    def _announce(self, client):
+        """Home Assistant's discovery configs, retained."""
+        for topic, config in discovery_configs(self.settings, self.camera, self.state_every).items():
+            client.publish(topic, json.dumps(config), qos=1, retain=True)
+
+    def _on_home_assistant_status(self, client, userdata, message):
+        if message.payload == b"online":
+            self._announce(client)
+            with self._lock:
+                retained = dict(self._retained)
+            for topic, payload in retained.items():
+                client.publish(topic, payload, qos=1, retain=True)
 
     def _on_connect_fail(self, client, userdata):
         # paho calls this while it handles the error: the error is the one being handled.

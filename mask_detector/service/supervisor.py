@@ -116,7 +116,7 @@ class Supervisor:
 
         if self.site.mqtt:
             for name in self.states:
-                self.publishers[name] = MqttPublisher(self.site.mqtt, name)
+                self.publishers[name] = MqttPublisher(self.site.mqtt, name, state_every=self.site.state_every)
                 self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
 
     def _disconnect(self):

@@ -72,6 +72,8 @@ max_fps = 4
     ("[[camera]]\nname = 'a'\nsource = '0'\ncolour = 'red'\n", ["unknown key 'colour'"]),
     ("[[camera]]\nname = 'a b'\nsource = '0'\n", ["name", "letters, digits"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\n[[camera]]\nname = 'a'\nsource = '1'\n", ["'a' is used twice"]),
+    ("[[camera]]\nname = 'Front-door'\nsource = '0'\n[[camera]]\nname = 'front_door'\nsource = '1'\n",
+     ["'Front-door' and 'front_door'", "same Home Assistant entity ids", "front_door"]),
     ("[[camera]]\nname = 'a'\nsource_env = 'NOT_SET_ANYWHERE'\n", ["NOT_SET_ANYWHERE is not set"]),
     ("[mqtt]\nport = 'x'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[mqtt]", "port", "whole number"]),
     ("[mqtt]\npassword = 'x'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["[mqtt]", "unknown key 'password'"]),

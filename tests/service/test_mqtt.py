@@ -1,5 +1,10 @@
 """mask_detector/service/mqtt.py: topics, Home Assistant discovery, and a connection that never stalls the video."""
 
+import dataclasses
+import json
+
+import jinja2
+
 from mask_detector.service.config import MqttSettings
 from mask_detector.service.mqtt import MqttPublisher, discovery_configs, topics
 from mask_detector.service.state import CameraState
@@ -13,20 +18,82 @@ def test_each_camera_has_its_own_topics():
                                       "availability": "site/door/availability"}
 
 
-def test_every_discovered_entity_reads_a_field_of_the_state():
-    settings = MqttSettings(prefix=PREFIX)
-    configs = discovery_configs(settings, "door")
-    assert len(configs) == 4
-    state = CameraState("door").message(now=0)
+def a_state(compliance=True):
+    """A camera's state message with people counted and an alert raised (none judged: compliance unknown)."""
+    state = CameraState("door")
+    state.report = dataclasses.replace(state.report, stream="up", fps=9.87, people_in_view=2,
+                                       people_without_mask_in_view=1)
+    for label in ("mask", "mask", "no_mask", "incorrect") if compliance else ():
+        state.count_event({"event": "person", "label": label, "judged": True})
+    state.count_event({"event": "alert", "at": 100.0})
+    return state.message(now=110.0)
+
+
+def rendered(config, message):
+    """What Home Assistant makes of a state message with an entity's config: its template rendered with Jinja2
+    against the parsed payload (value_json) and the raw one (value), as Home Assistant renders it."""
+    template = jinja2.Environment(undefined=jinja2.StrictUndefined).from_string(config["value_template"])
+    return template.render(value_json=message, value=json.dumps(message))
+
+
+def test_home_assistant_reads_each_entity_from_a_real_state_message():
+    configs = discovery_configs(MqttSettings(prefix=PREFIX), "door", state_every=10.0)
+    message = a_state()
+    values = {}
     for topic, config in configs.items():
-        component = topic.split("/")[1]
-        assert topic.startswith("homeassistant/") and topic.endswith("/config")
-        assert component in ("sensor", "binary_sensor")
-        assert config["state_topic"] == f"{PREFIX}/door/state"
-        assert config["availability_topic"] == f"{PREFIX}/door/availability"
-        field = config["value_template"].removeprefix("{{ value_json.").removesuffix(" }}")
-        assert field in state, field
+        component, node, what = topic.split("/")[1:4]
+        assert topic == f"homeassistant/{component}/mask_detector_door/{what}/config"
+        assert config["unique_id"] == f"mask_detector_door_{what}" and "object_id" not in config
+        assert config["default_entity_id"] == f"{component}.mask_detector_door_{what}"
+        assert config["state_topic"] == f"{PREFIX}/door/state" and config["expire_after"] == 30
+        assert config["origin"]["name"] == "face-mask-detector"
+        value = rendered(config, message)
+        if component == "binary_sensor":
+            assert value in (config["payload_on"], config["payload_off"]), (what, value)
+        else:
+            assert float(value) >= 0, (what, value)  # a number, as a sensor with a unit needs
+        values[what] = value
+    assert values == {"people_in_view": "2", "people_without_mask": "1", "people": "4", "people_no_mask": "1",
+                      "people_incorrect": "1", "alerts": "1", "compliance": "50.0", "alert": "ON", "fps": "9.87",
+                      "stream": "ON"}
+    by_what = {topic.split("/")[3]: config for topic, config in configs.items()}
+    assert by_what["compliance"]["unit_of_measurement"] == "%"
+    assert by_what["compliance"]["suggested_display_precision"] == 1
+    assert {what for what, config in by_what.items() if config.get("state_class") == "total_increasing"} == {
+        "people", "people_no_mask", "people_incorrect", "alerts"}
+    assert {what for what, config in by_what.items() if config.get("entity_category") == "diagnostic"} == {
+        "fps", "stream"}
+    assert by_what["stream"]["device_class"] == "connectivity" and "availability_topic" not in by_what["stream"]
+    assert all(config["availability_topic"] == f"{PREFIX}/door/availability"
+               for what, config in by_what.items() if what != "stream")
+    # Before anyone was judged, compliance is None, which Home Assistant shows as unknown (its "None" payload).
+    assert rendered(by_what["compliance"], a_state(compliance=False)) == "None"
+    assert rendered(by_what["stream"], a_state() | {"stream": "down"}) == "OFF"
     assert discovery_configs(MqttSettings(discovery_prefix=""), "door") == {}
+    # An entity id takes lower-case letters, digits and _ only; the unique id and the topics keep the name.
+    front = discovery_configs(MqttSettings(prefix=PREFIX), "Front-door")
+    config = front["homeassistant/sensor/mask_detector_Front-door/people/config"]
+    assert config["default_entity_id"] == "sensor.mask_detector_front_door_people"
+    assert config["unique_id"] == "mask_detector_Front-door_people"
+
+
+def test_the_configs_go_again_when_home_assistant_comes_online(tmp_path):
+    with Mosquitto(tmp_path / "broker") as broker:
+        publisher = MqttPublisher(MqttSettings(host="127.0.0.1", port=broker.port, prefix=PREFIX), "door")
+        subscriber = Subscriber(broker.port, "homeassistant/sensor/mask_detector_door/people/config",
+                                client_id="discovery-subscriber")
+        try:
+            assert wait_until(lambda: publisher.connected and subscriber.client.is_connected(), 30)
+            assert wait_until(lambda: len(subscriber.messages) == 1, 30)  # the retained config
+            home_assistant = Subscriber(broker.port, "unused/topic", client_id="home-assistant")
+            assert wait_until(lambda: home_assistant.client.is_connected(), 30)
+            home_assistant.client.publish("homeassistant/status", "online", qos=1)
+            assert wait_until(lambda: len(subscriber.messages) == 2, 30), subscriber.messages
+            assert subscriber.on("homeassistant/sensor/mask_detector_door/people/config")[1]["name"] == "People"
+            home_assistant.close()
+        finally:
+            subscriber.close()
+            publisher.close()
 
 
 def test_messages_wait_for_a_broker_that_is_away_and_go_out_in_order(tmp_path):

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from mask_detector.service.config import load_site
+from mask_detector.service.mqtt import SENSORS
 from mask_detector.service.state import CameraReport
 from mask_detector.service.supervisor import Supervisor
 from support.broker import Mosquitto, Subscriber, free_port, retained
@@ -133,7 +134,7 @@ def site_run(samples, tmp_path_factory):
         run.seen["stats"] = lines(folder / "stats.jsonl")
         run.seen["received"] = {camera: subscriber.on(f"{PREFIX}/{camera}/events") for camera in ("door", "hall")}
         subscriber.close()
-        run.see("retained", lambda: retained(broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 8
+        run.see("retained", lambda: retained(broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 2 * len(SENSORS)
                                              and all(got.get(f"{PREFIX}/{c}/availability") == "offline"
                                                      for c in ("door", "hall"))), 1)
     return run
@@ -160,7 +161,7 @@ def test_states_are_retained_and_home_assistant_finds_them(site_run):
         configs = {topic: config for topic, config in got.items()
                    if topic.startswith("homeassistant/") and f"/mask_detector_{camera}/" in topic}
         assert {topic.split("/")[1] for topic in configs} == {"sensor", "binary_sensor"}
-        assert len(configs) == 4
+        assert len(configs) == len(SENSORS)
     assert got[f"{PREFIX}/door/state"]["people_no_mask"] >= 2
 
 
