@@ -45,6 +45,16 @@ FETCH_COMMAND = "mask-detector fetch"
 DEFAULT_DATASET = PROJECT_ROOT / "dataset"
 
 
+def installed_version():
+    """The installed package's version, or None when it runs from a clone that was never installed."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("face-mask-detector")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def plural(count, noun):
     """`1 face`, `2 faces`: a count with its noun, in the right number."""
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

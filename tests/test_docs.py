@@ -7,6 +7,7 @@ Offline: the programs run are the scripts' `--help`, once per script, and two fi
 import functools
 import re
 import shlex
+import subprocess
 
 import pytest
 
@@ -223,3 +224,20 @@ def test_the_first_commands_run_as_written(command, samples, clip, tmp_path):
     for output in outputs:
         written = tmp_path / output
         assert written.exists() and (any(written.iterdir()) if written.is_dir() else written.stat().st_size > 0)
+
+
+def test_the_systemd_unit_is_one_systemd_accepts(tmp_path):
+    """The example unit of docs/service.md, its folders moved under ``tmp_path`` (systemd checks that the command
+    is there), passes `systemd-analyze verify` without a warning."""
+    text = (ROOT / "docs" / "service.md").read_text(encoding="utf-8")
+    unit = re.search(r"```ini\n(.*?)```", text, re.S).group(1)
+    command = tmp_path / "opt" / "mask-detector" / "venv" / "bin" / "mask-detector"
+    command.parent.mkdir(parents=True)
+    command.write_text("#!/bin/sh\n")
+    command.chmod(0o755)
+    for folder in ("/opt/", "/etc/"):
+        unit = unit.replace(folder, f"{tmp_path}{folder}")
+    (tmp_path / "mask-detector.service").write_text(unit, encoding="utf-8")
+    result = subprocess.run(["systemd-analyze", "verify", "./mask-detector.service"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert (result.returncode, result.stderr) == (0, ""), result.stderr

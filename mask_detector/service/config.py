@@ -79,6 +79,8 @@ class SiteSettings:
     stats: str | None = setting(None, "with --config: append one JSON line a minute per camera here", str)
     metrics_port: int | None = setting(None, "with --config: serve Prometheus /metrics here", int, least=1,
                                        most=65535)
+    metrics_host: str = setting("127.0.0.1", "with metrics_port: the address /metrics and /healthz answer on; "
+                                "127.0.0.1: this machine only, 0.0.0.0: every interface", flag=False)
     state_every: float = setting(STATE_EVERY_SECONDS, "seconds between state messages (a change is sent at once)",
                                  least=1, flag=False)
     stats_every: float = setting(STATS_EVERY_SECONDS, "seconds between lines of stats", least=1, flag=False)

@@ -13,6 +13,10 @@ keeps it (state.CameraState): frames over all its runs, people and alerts from t
     mask_detector_restarts_total{camera}                times the camera's process was started again
     mask_detector_mqtt_dropped_total{camera}            MQTT messages dropped while the broker was away
     mask_detector_classifier_seconds{camera}            histogram of the classifier's time per call
+    mask_detector_last_frame_timestamp_seconds{camera}  when a frame was last processed (Unix time)
+    mask_detector_build_info{version,model_sha256}      1, for each model the cameras run
+
+/healthz on the same port answers 200 while the service runs.
 """
 
 import threading
@@ -31,8 +35,9 @@ PREFIX = "mask_detector"
 class ServiceCollector:
     """Reads the supervisor's CameraState of each camera at every scrape."""
 
-    def __init__(self, states):
+    def __init__(self, states, build=()):
         self.states = states  # camera name -> CameraState, kept up to date by the supervisor
+        self.build = sorted(build)  # (version, model sha256) of what the cameras run
 
     def collect(self):
         states = list(self.states.values())
@@ -71,19 +76,45 @@ class ServiceCollector:
                 buckets.append((str(edge) if edge != float("inf") else "+Inf", running))
             latency.add_metric([state.camera], buckets, totals.latency_sum)
         yield latency
+        last_frame = GaugeMetricFamily(f"{PREFIX}_last_frame_timestamp_seconds",
+                                       "When a frame was last processed, Unix time", labels=["camera"])
+        for state in states:
+            if state.last_frame_at is not None:  # no sample before the first frame: "never" is no time
+                last_frame.add_metric([state.camera], state.last_frame_at)
+        yield last_frame
+        build = GaugeMetricFamily(f"{PREFIX}_build_info", "The version and the models the cameras run",
+                                  labels=["version", "model_sha256"])
+        for version, sha256 in self.build:
+            build.add_metric([version, sha256], 1)
+        yield build
 
 
-def serve_metrics(states, port, host="0.0.0.0"):
-    """Serve /metrics of ``states`` (camera name -> CameraState) on ``port`` on a thread; the server
-    (shutdown() stops it)."""
+class _Handler(MetricsHandler):
+    """/metrics as Prometheus' handler serves it, and /healthz: 200 while the service runs."""
+
+    def do_GET(self):
+        if self.path.split("?")[0] == "/healthz":
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(b"ok\n")
+        else:
+            super().do_GET()
+
+    def log_message(self, *args):
+        pass  # a scrape every few seconds is no news
+
+
+def serve_metrics(states, port, host="127.0.0.1", build=()):
+    """Serve /metrics of ``states`` (camera name -> CameraState) and /healthz on ``host``:``port`` on a thread;
+    the server (shutdown() stops it). ``build``: {(version, model sha256)} for mask_detector_build_info."""
     registry = CollectorRegistry()
-    registry.register(ServiceCollector(states))
-    handler = type("Handler", (MetricsHandler,), {"registry": registry,
-                                                  "log_message": lambda self, *args: None})
+    registry.register(ServiceCollector(states, build))
+    handler = type("Handler", (_Handler,), {"registry": registry})
     try:
         server = ThreadingHTTPServer((host, port), handler)
     except OSError as error:
-        raise UserError(f"cannot serve metrics on port {port}: {error.strerror or error}") from None
+        raise UserError(f"cannot serve metrics on {host}:{port}: {error.strerror or error}") from None
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     return server

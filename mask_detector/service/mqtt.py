@@ -20,7 +20,6 @@ messages wait in a bounded queue, the oldest dropped and counted when it is
 full, and go out, in order, once the connection is back.
 """
 
-import importlib.metadata
 import json
 import secrets
 import socket
@@ -31,6 +30,7 @@ from collections import deque
 
 import paho.mqtt.client as paho
 
+from mask_detector import installed_version
 from mask_detector.service.config import entity_slug
 
 # Home Assistant entities of each camera: (component, what, name, template on the state message, options).
@@ -64,14 +64,6 @@ SENSORS = (
 EXPIRE_PERIODS = 3
 
 
-def version():
-    """The installed package's version, or None when it runs from a clone that was never installed."""
-    try:
-        return importlib.metadata.version("face-mask-detector")
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
 def topics(prefix, camera):
     base = f"{prefix}/{camera}"
     return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability"}
@@ -87,8 +79,8 @@ def discovery_configs(settings, camera, state_every=10.0):
     origin = {"name": "face-mask-detector"}
     device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
               "model": "MobileNetV2 mask classifier"}
-    if version():
-        origin["sw_version"] = device["sw_version"] = version()
+    if installed_version():
+        origin["sw_version"] = device["sw_version"] = installed_version()
     configs = {}
     for component, what, name, template, options in SENSORS:
         options = dict(options)

@@ -64,6 +64,7 @@ class CameraState:
     last_alert: float = -math.inf  # time.time() of the last alert
     restarts: int = 0
     mqtt_dropped: int = 0
+    last_frame_at: float | None = None  # time.time() of the first report that said more frames were processed
 
     @property
     def stream(self):

@@ -41,7 +41,8 @@ class Supervisor:
 
         with self.outputs():
             self.say(f"watching {len(self.states)} camera{'s' * (len(self.states) != 1)}: {', '.join(self.states)}"
-                     + (f"; metrics on :{self.site.metrics_port}/metrics" if self.site.metrics_port else ""))
+                     + (f"; metrics on {self.site.metrics_host}:{self.site.metrics_port}/metrics"
+                        if self.site.metrics_port else ""))
             try:
                 while not self.cameras.ended:
                     for message in self.cameras.poll(0.2):
@@ -65,7 +66,8 @@ class Supervisor:
         with contextlib.ExitStack() as stack:
             # The port first: one that is taken stops the service before any file is created.
             if self.site.metrics_port:
-                stack.callback(serve_metrics(self.states, self.site.metrics_port).shutdown)
+                server = serve_metrics(self.states, self.site.metrics_port, self.site.metrics_host, self.build())
+                stack.callback(server.shutdown)
             if self.site.events:
                 self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
             if self.site.stats:
@@ -73,6 +75,14 @@ class Supervisor:
             self._connect()
             stack.callback(self._disconnect)
             yield self
+
+    def build(self):
+        """{(version, model sha256)} of what the cameras run: the package's version and each model file's hash."""
+        from mask_detector import installed_version
+        from mask_detector.files import sha256_of
+
+        models = {settings.pipeline.model_path for settings in self.site.cameras}
+        return {(installed_version() or "unknown", sha256_of(path)) for path in models if path.is_file()}
 
     def summary(self):
         return "; ".join(f"{name} {state.people.total} people, {state.alerts} alerts, {state.restarts} restarts"
@@ -86,6 +96,8 @@ class Supervisor:
             if state.stream == "up":
                 self._up_seconds[name] += now - self._reported[name]
             self._reported[name] = now
+            if body.frames > state.report.frames:
+                state.last_frame_at = time.time()
             state.report = body
         elif kind == "event":
             # Counted before it is written: whoever reads it in the events file finds it on /metrics too.

@@ -1,6 +1,7 @@
 """mask_detector/service/metrics.py: each camera's state on /metrics, scraped over HTTP."""
 
 import socket
+import urllib.request
 
 import pytest
 
@@ -45,6 +46,24 @@ def test_a_scrape_gives_each_camera_s_state_over_all_its_runs():
         server.shutdown()
 
 
+def test_the_build_the_last_frame_and_health_are_served_on_loopback():
+    door, hall = CameraState("door"), CameraState("hall")
+    door.last_frame_at = 1796431642.5
+    port = free_port()
+    server = serve_metrics({"door": door, "hall": hall}, port, build={("1.0.0", "ab" * 32), ("1.0.0", "cd" * 32)})
+    try:
+        assert server.server_address[0] == "127.0.0.1"  # this machine only, unless the site says otherwise
+        scrape = metrics(port)
+        assert sample(scrape, "mask_detector_last_frame_timestamp_seconds", camera="door") == 1796431642.5
+        assert sample(scrape, "mask_detector_last_frame_timestamp_seconds", camera="hall") is None  # no frame yet
+        assert [sample(scrape, "mask_detector_build_info", version="1.0.0", model_sha256=sha)
+                for sha in ("ab" * 32, "cd" * 32)] == [1, 1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
+            assert (answer.status, answer.read()) == (200, b"ok\n")
+    finally:
+        server.shutdown()
+
+
 def test_a_port_in_use_is_one_line():
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -52,7 +71,7 @@ def test_a_port_in_use_is_one_line():
         port = taken.getsockname()[1]
         with pytest.raises(UserError) as refused:
             serve_metrics({}, port, host="127.0.0.1")
-    assert str(refused.value).startswith(f"cannot serve metrics on port {port}: ")
+    assert str(refused.value).startswith(f"cannot serve metrics on 127.0.0.1:{port}: ")
 
 
 def test_a_port_in_use_stops_the_service_before_it_writes_anything(tmp_path):
@@ -64,5 +83,5 @@ def test_a_port_in_use_stops_the_service_before_it_writes_anything(tmp_path):
         site.write_text(f"[service]\nevents = 'events.jsonl'\nstats = 'stats.jsonl'\nmetrics_port = {port}\n"
                         f"[[camera]]\nname = 'door'\nsource = '0'\n")
         result = run_script("detect_mask_video.py", "--config", site, cwd=tmp_path)
-    assert_one_line_error(result, f"cannot serve metrics on port {port}")
+    assert_one_line_error(result, f"cannot serve metrics on 127.0.0.1:{port}")
     assert sorted(path.name for path in tmp_path.iterdir()) == ["site.toml"]

@@ -7,10 +7,14 @@ import os
 import re
 import signal
 import socket
+import time
 
 import numpy as np
 import pytest
 
+from mask_detector import installed_version
+from mask_detector.files import sha256_of
+from mask_detector.pipeline import fastest_model
 from mask_detector.service.config import load_site
 from mask_detector.service.mqtt import SENSORS
 from mask_detector.service.state import CameraReport
@@ -178,6 +182,11 @@ def test_metrics_are_scraped_over_http(site_run):
     assert site_run["3 people without a mask counted"]
     assert sample(scrape, "mask_detector_restarts_total", camera="door") == 1
     assert sample(scrape, "mask_detector_restarts_total", camera="hall") == 0
+    for camera in ("door", "hall"):  # frames came within the run, which took minutes at most
+        assert time.time() - 900 < sample(scrape, "mask_detector_last_frame_timestamp_seconds", camera=camera) \
+            < time.time()
+    build = {"version": installed_version() or "unknown", "model_sha256": sha256_of(fastest_model())}
+    assert sample(scrape, "mask_detector_build_info", **build) == 1
 
 
 def test_the_people_and_alerts_counted_are_those_written_across_the_killed_camera(site_run):
