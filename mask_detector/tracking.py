@@ -4,7 +4,12 @@ FaceTracker links the faces of a new frame to the tracks of the last ones:
 each track's box is moved on by its own velocity to where the face should
 be now, and the pairs that overlap most are linked first. A track that
 finds no face is kept, still moving, for ``keep_lost`` seconds, so a missed
-detection or a moment behind someone does not make a new person.
+detection or a moment behind someone does not make a new person; a face
+that comes back further off is known again by its look (looks_of).
+
+CutDetector tells a cut in the footage from a move of the view: across a
+cut no face takes a track by its place, only by the look of faces that,
+moved alike, fit those before it.
 
 LabelVote turns the classifier's answers over a track's frames into the
 person's label: it averages the log-probabilities (so a confident frame
@@ -139,9 +144,11 @@ class FaceTracker:
     """
 
     def __init__(self, class_names, least_iou=0.3, keep_lost=1.0, vote_options=None, lost_reach=0.5,
-                 least_likeness=LEAST_LIKENESS):
+                 least_likeness=LEAST_LIKENESS, look_reach=2.0):
         self.class_names = tuple(class_names)
         self.least_likeness = least_likeness  # how alike (likeness) two looks must be to be taken for one face
+        # How far, in face widths, a face that looks like a track may be from where it was last seen to continue it.
+        self.look_reach = look_reach
         # How far, in face widths, a face may be from where a lost track should be, or was last seen, to continue
         # it: 0.5 halved the split tracks of the dev clips; 1.0 split a little less but joined neighbours.
         self.lost_reach = lost_reach
@@ -179,6 +186,7 @@ class FaceTracker:
             pairs = [(live[t], b) for t, b in self._pairs(predicted, boxes, lost, carried)]
             self._follow_scene([(track, boxes[b]) for track, b in pairs if not track.missed])
         jumped = self._jumps(pairs, boxes, now, looks)
+        jumped += self._known_again(pairs + jumped, boxes, looks)
         for track in live:
             track.missed += 1
         assigned = [None] * len(boxes)
@@ -218,6 +226,21 @@ class FaceTracker:
             track.before_cut = False
             jumped.append((track, box))
         return jumped
+
+    def _known_again(self, pairs, boxes, looks):
+        """(track, box index) pairs of tracks and faces still left over that look alike (``looks``), the face within
+        ``look_reach`` face widths of where the track was last seen, moved as the view has moved since: someone
+        back from behind others further off than ``lost_reach`` allows by place alone."""
+        linked, used = {id(track) for track, _ in pairs}, {b for _, b in pairs}
+        waiting = [track for track in self.tracks.values()
+                   if id(track) not in linked and not track.before_cut and track.look is not None]
+        left = [b for b in range(len(boxes)) if b not in used]
+        if looks is None or not waiting or not left:
+            return []
+        carried = np.array([track.box + np.tile(self.scene - track.scene_at, 2) for track in waiting])
+        alike = np.array([[likeness(track.look, looks[b]) for b in left] for track in waiting])
+        alike = np.where(near(carried, boxes[left], self.look_reach), alike, -1.0)
+        return [(waiting[t], left[b]) for t, b in greedy_pairs(alike, self.least_likeness)]
 
     def _follow_scene(self, continued):
         """Add this frame's move of the whole view (the median move of the faces followed from the last frame)

@@ -170,3 +170,23 @@ def test_after_a_cut_the_same_people_in_a_moved_view_keep_their_ids(samples, voc
     inside = shifted[:, 2] <= image.shape[1]  # the faces still in the picture
     assert [track.track_id for track, keep in zip(tracks, inside) if keep] == list(np.array(ids(before))[inside])
     assert gone == []
+
+
+def test_a_face_back_from_behind_others_further_off_is_known_again_by_its_look(samples, voc_dev):
+    image = cv2.imread(str(samples[2]))
+    boxes = np.asarray(faces_of(voc_dev, samples[2]), float)[:2]
+    hidden, other = boxes
+    tracker = FaceTracker(CLASSES, keep_lost=1.0)
+    before, _ = tracker.update([hidden], 0.0, looks=looks_of(image, [hidden]))
+    tracker.update([], 0.04, looks=[])  # hidden
+    width = hidden[2] - hidden[0]
+    back = hidden + [1.5 * width, 0, 1.5 * width, 0]  # a face width and a half from where it was last seen
+    moved = cv2.warpAffine(image, np.float32([[1, 0, 1.5 * width], [0, 1, 0]]), image.shape[1::-1])
+    tracks, _ = tracker.update([back], 0.3, looks=looks_of(moved, [back]))
+    assert ids(tracks) == ids(before)
+    # Someone else at that place, looking otherwise, is a new person.
+    tracker = FaceTracker(CLASSES, keep_lost=1.0)
+    before, _ = tracker.update([hidden], 0.0, looks=looks_of(image, [hidden]))
+    tracker.update([], 0.04, looks=[])
+    tracks, _ = tracker.update([back], 0.3, looks=looks_of(image, [other]))
+    assert ids(tracks) != ids(before)
