@@ -76,7 +76,7 @@ def test_each_flag_lands_on_its_own_setting():
     add_live_arguments(parser)
     given = {"source": "clip.mp4", "on_alert": "true", "alert_timeout": 7.5, "snapshots": "shots", "clips": "clips",
              "clip_before": 2.5, "clip_after": 8.0, "privacy": "blur", "evidence_faces": True, "keep_days": 3.0,
-             "person_frames": 4, "alert_cooldown": 1.5, "timeout": 2.0, "reconnect_for": 6.0, "max_fps": 12.0,
+             "person_frames": 4, "person_seconds": 0.8, "alert_cooldown": 1.5, "timeout": 2.0, "reconnect_for": 6.0, "max_fps": 12.0,
              "model": "m.h5", "face_detector": "ssd", "confidence": 0.6, "detect_size": 320, "single_scale": False,
              "preprocess": "none"}
     argv = []
