@@ -80,6 +80,11 @@ def add_setting_flags(parser, settings, names=None):
             action = argparse.BooleanOptionalAction if declared.negatable else "store_true"
             parser.add_argument(*options, dest=declared.name, action=action, default=default, help=declared.help)
             continue
+        if hasattr(declared.kind, "parse"):  # a kind of its own (zones.Zones): one item per flag, given again
+            parser.add_argument(*options, dest=declared.name, type=_argument_type(declared.kind.parse),
+                                action="append", default=None, metavar=declared.metavar,
+                                help=f"{declared.help} (default: {default})")
+            continue
         if declared.kind is str:
             kind = str
         else:
@@ -89,10 +94,28 @@ def add_setting_flags(parser, settings, names=None):
                             metavar=declared.metavar, help=declared.help)
 
 
+def _argument_type(parse):
+    """An argparse type of a parse function that says what is wrong with a ValueError."""
+
+    def parsed(text):
+        try:
+            return parse(text)
+        except ValueError as error:
+            raise argparse.ArgumentTypeError(str(error)) from None
+
+    return parsed
+
+
 def settings_from(cls, args, **given):
     """A ``cls`` of the flags add_setting_flags added (by name), and of ``given``."""
-    return cls(**{declared.name: getattr(args, declared.name) for declared in settings_of(cls) if declared.flag}
-               | given)
+    values = {}
+    for declared in settings_of(cls):
+        if declared.flag:
+            value = getattr(args, declared.name)
+            if hasattr(declared.kind, "parse"):  # the items of a flag given again and again, or the default
+                value = declared.default if value is None else declared.kind(value)
+            values[declared.name] = value
+    return cls(**values | given)
 
 
 def add_pipeline_arguments(parser, preset, model=None):

@@ -24,6 +24,7 @@ from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
 from mask_detector.settings import setting
 from mask_detector.tracking import CutDetector, FaceTracker, looks_of
+from mask_detector.zones import ZoneMap, Zones
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
 
 
@@ -59,6 +60,9 @@ class LiveSettings:
     # few frames of a pan, a scene's last frames) and people's second tracks; few people were seen only so briefly.
     person_seconds: float = setting(0.4, "seconds a face must be in view, as well, to count as a person: a "
                                     "glimpse is not one", least=0)
+    zones: Zones = setting(Zones(), "a part of the view, as NAME:KIND:X,Y X,Y X,Y ... in fractions of the frame "
+                           "(0-1), given once per zone: ignore: its faces are no people (a poster, a screen); "
+                           "private: blacked out before anything sees it", metavar="ZONE", aliases=("--zone",))
     alert_cooldown: float = setting(3.0, "a face found again within this many seconds near an alerted person who "
                                     "left view is taken for that person: no second alert", least=0)
     timeout: float = setting(TIMEOUT_SECONDS, "seconds to wait for a source to open or to send its next frame",
@@ -90,7 +94,7 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
                             settings.camera)
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
                     settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds)
-    return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps)
+    return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones)
 
 
 @dataclass
@@ -142,15 +146,18 @@ class FrameRate:
 class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
-    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off", max_fps=None):
+    def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off", max_fps=None,
+                 zones=()):
         self.pipeline = pipeline
+        self.zones = ZoneMap(zones)
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
         self.least_interval = 1.0 / max_fps if max_fps else 0.0
         # Each classifier call's time, for whoever watches the run (take_classifier_seconds); bounded, since a run
         # nobody watches never empties it.
         self.classifier_seconds = deque(maxlen=100)
         self.hide_faces = hides_faces(privacy)  # in the video written and the window
-        self.doubtful = []  # the boxes of the frame's doubtful faces: hidden, never labelled
+        # The boxes of the frame's faces that are no people (doubtful, or in an ignore zone): hidden, never labelled.
+        self.doubtful = []
         self.class_names = people.class_names
         self.tracker = FaceTracker(self.class_names, keep_lost=keep_lost)
         self.cuts = CutDetector()
@@ -164,10 +171,19 @@ class LiveRun:
 
     def step(self, frame):
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
-        faces, self.doubtful = self.pipeline.face_detector.find(frame.image)
+        if self.zones:
+            self.zones.black_out(frame.image)  # before the detector, the pictures and the cut test see it
+        faces, doubtful = self.pipeline.face_detector.find(frame.image)
+        ignored = []
+        if self.zones:
+            outside = ~self.zones.ignored([face.box for face in faces], frame.image.shape)
+            ignored = [face.box for face, keep in zip(faces, outside) if not keep]
+            faces = [face for face, keep in zip(faces, outside) if keep]
+            doubtful = [box for box, keep in zip(doubtful, ~self.zones.ignored(doubtful, frame.image.shape)) if keep]
+        self.doubtful = list(doubtful) + ignored
         boxes = [face.box for face in faces]
         cut = self.cuts(frame.image)
-        tracks, gone = self.tracker.update(boxes, frame.time, self.doubtful, cut, looks_of(frame.image, boxes))
+        tracks, gone = self.tracker.update(boxes, frame.time, doubtful, cut, looks_of(frame.image, boxes))
         due = self._due(tracks)
         if due:
             started = time.perf_counter()
@@ -274,6 +290,9 @@ class LiveRun:
         banner = self.people.banner_text(frame.time)
         if banner:
             display.draw_banner(frame.image, banner)
+        # Black again over whatever was drawn on a private zone (the panel, a banner): it never changes.
+        self.zones.black_out(frame.image)
+        self.zones.draw(frame.image)
 
     def panel_lines(self, faces, fps):
         """The window's panel: the frame rate, who is in view (as the service's state says it), the totals."""

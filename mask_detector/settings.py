@@ -23,7 +23,9 @@ class Setting:
     name: str
     default: object
     help: str
-    kind: type  # bool, int, float or str; a float setting also takes a whole number
+    # bool, int, float or str (a float setting also takes a whole number); or a kind of its own, with
+    # problem_of(site value), from_site(site value) and parse(one flag's text), such as zones.Zones
+    kind: type
     least: float | None = None  # the least value of a number
     most: float | None = None  # the greatest
     empty: bool = False  # a text may be empty
@@ -45,6 +47,8 @@ class Setting:
 
     def problem(self, value):
         """Why ``value`` is not one this setting takes (a phrase), or None when it is."""
+        if hasattr(self.kind, "problem_of"):  # a kind of its own (zones.Zones) checks its values itself
+            return self.kind.problem_of(value)
         number = self.kind in (int, float)
         fits = isinstance(value, (int, float) if self.kind is float else self.kind)
         if isinstance(value, bool) and self.kind is not bool or not fits:

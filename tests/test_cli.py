@@ -70,6 +70,7 @@ def test_each_flag_lands_on_its_own_setting():
     from mask_detector.live import LiveSettings
     from mask_detector.pipeline import LIVE
     from mask_detector.settings import settings_of
+    from mask_detector.zones import Zone, Zones
 
     parser = new_parser("test")
     add_pipeline_arguments(parser, LIVE)
@@ -78,7 +79,7 @@ def test_each_flag_lands_on_its_own_setting():
              "clip_before": 2.5, "clip_after": 8.0, "privacy": "blur", "evidence_faces": True, "keep_days": 3.0,
              "person_frames": 4, "person_seconds": 0.8, "alert_cooldown": 1.5, "timeout": 2.0, "reconnect_for": 6.0, "max_fps": 12.0,
              "model": "m.h5", "face_detector": "ssd", "confidence": 0.6, "detect_size": 320, "single_scale": False,
-             "preprocess": "none"}
+             "preprocess": "none", "zones": Zones([Zone("tv", "ignore", ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5)))])}
     argv = []
     for name, value in given.items():
         flag = "--" + name.replace("_", "-")

@@ -202,3 +202,33 @@ def test_a_two_class_model_has_no_incorrect_count(samples, tmp_path):
     assert re.match(r"^frames 8, .*, people 1 \(mask \d, no_mask \d, not judged \d\), alerts \d$", line), line
     summary = json_lines(tmp_path / "frames.jsonl")[-1]["summary"]
     assert set(summary) == {"frames", "seconds", "fps", "people", "people_mask", "people_no_mask", "people_not_judged"}
+
+
+def test_zones_black_out_a_private_part_and_leave_out_an_ignore_zone_s_faces(samples, tmp_path):
+    clip = make_clip([photo_with(samples, 6)], tmp_path / "six people.mp4", frames_per_photo=20)
+    left = "left:private:0,0 0.5,0 0.5,1 0,1"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--zone", left,
+                        "--json", tmp_path / "private.jsonl", "--output", tmp_path / "private.avi")
+    assert result.returncode == 0, result.stderr[-3000:]
+    faces = [face for record in json_lines(tmp_path / "private.jsonl")[:-1] for face in record["faces"]]
+    assert faces and all((face["box"][0] + face["box"][2]) / 2 > 320 for face in faces)  # none found in the dark
+    written, hidden = cv2.VideoCapture(str(tmp_path / "private.avi")), []
+    while True:
+        ok, frame = written.read()
+        if not ok:
+            break
+        hidden.append(frame[24:, 4:312].astype(int))  # the zone, but for its outline and its name
+    # Black in every frame written (to a few levels of the codec's noise).
+    assert len(hidden) == 20 and max(part.max() for part in hidden) <= 8
+    # The whole view a poster: the same faces are found, but none is a person, tracked or alerted on.
+    everything = "poster:ignore:0,0 1,0 1,1 0,1"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--zone", everything,
+                        "--json", tmp_path / "ignored.jsonl", "--events", tmp_path / "events.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert summary_of(result).group(4) == "0" and summary_of(result).group(ALERTS) == "0"
+    assert all(not record["faces"] for record in json_lines(tmp_path / "ignored.jsonl")[:-1])
+    assert not (tmp_path / "events.jsonl").exists() or not json_lines(tmp_path / "events.jsonl")
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--zone", "poster:ignore:0,0 1,1")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        "detect_mask_video.py: error: argument --zones/--zone: zone 'poster': expected 3 points or more, got 2")

@@ -143,6 +143,9 @@ def _camera(table, number, defaults, environ, path):
     except UserError:
         raise UserError(f"{where}: source: {redact(values['source'])!r} is neither a camera index, an existing video "
                         f"file nor a stream URL") from None
+    # A setting of a kind of its own (zones) is made from its checked site value.
+    values = {key: CAMERA_KEYS[key].kind.from_site(value) if hasattr(CAMERA_KEYS[key].kind, "from_site") else value
+              for key, value in values.items()}
     pipeline_keys = {field.name for field in dataclasses.fields(PipelineSettings)}
     pipeline = {key: values.pop(key) for key in list(values) if key in pipeline_keys}
     pipeline = dataclasses.replace(LIVE, **pipeline)

@@ -9,6 +9,7 @@ from mask_detector.errors import UserError
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE
 from mask_detector.service.config import CAMERA_KEYS, MQTT_KEYS, SERVICE_KEYS, load_site
+from mask_detector.zones import Zone
 from support.scripts import ROOT, assert_one_line_error, run_script, script_env, wait_until
 from support.servers import MjpegServer
 from support.service import Service, photo
@@ -50,6 +51,7 @@ detect_size = 320
 name = "hall"
 source = "1"
 max_fps = 4
+zones = [{name = "tv", kind = "ignore", points = [[0.0, 0.0], [0.25, 0.0], [0.25, 0.5]]}]
 """, environ={"BROKER_PASSWORD": "pass", "DOOR_URL": "rtsp://door/stream"})
     door, hall = site.cameras
     assert (site.events, site.stats, site.metrics_port, site.state_every, site.stats_every) == (
@@ -63,6 +65,7 @@ max_fps = 4
     assert (door.pipeline.detect_size, door.pipeline.doubtful_faces) == (320, True)  # blur hides doubtful faces
     assert (hall.source, hall.max_fps, hall.privacy, hall.pipeline.detect_size) == ("1", 4, "blur", LIVE.detect_size)
     assert hall.alert_cooldown == LiveSettings().alert_cooldown
+    assert hall.zones == (Zone("tv", "ignore", ((0.0, 0.0), (0.25, 0.0), (0.25, 0.5))),) and door.zones == ()
 
 
 @pytest.mark.parametrize("text, fragments", [
@@ -72,6 +75,10 @@ max_fps = 4
     ("[[camera]]\nname = 'a'\nsource = '0'\ncolour = 'red'\n", ["unknown key 'colour'"]),
     ("[[camera]]\nname = 'a b'\nsource = '0'\n", ["name", "letters, digits"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\n[[camera]]\nname = 'a'\nsource = '1'\n", ["'a' is used twice"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nzones = [{name = 'poster', kind = 'ignore', points = [[0, 0], [1, 1]]}]\n",
+     ["camera 1 (a): zones: zone 'poster': expected 3 points or more, got 2"]),
+    ("[[camera]]\nname = 'a'\nsource = '0'\nzones = [{name = 'tv', kind = 'count', points = [[0, 0], [1, 0], [1, 1]]}]\n",
+     ["camera 1 (a): zones: zone 'tv': kind: expected one of ignore, private, got 'count'"]),
     ("[[camera]]\nname = 'Front-door'\nsource = '0'\n[[camera]]\nname = 'front_door'\nsource = '1'\n",
      ["'Front-door' and 'front_door'", "same Home Assistant entity ids", "front_door"]),
     ("[[camera]]\nname = 'a'\nsource_env = 'NOT_SET_ANYWHERE'\n", ["NOT_SET_ANYWHERE is not set"]),
@@ -122,6 +129,8 @@ def toml_value(value):
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
+    if isinstance(value, tuple):  # a list of tables (zones): none by default
+        return "[]" if not value else repr(list(value))
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
