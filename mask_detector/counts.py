@@ -39,6 +39,12 @@ class PeopleCounts:
     def __sub__(self, other):
         return PeopleCounts(**{label: n - getattr(other, label) for label, n in self.by_label().items()})
 
+    def compliance_json(self):
+        """{"compliance": share, "compliance_percent": %}, both None before anyone was judged."""
+        compliance = self.compliance
+        return {"compliance": None if compliance is None else round(compliance, 4),
+                "compliance_percent": None if compliance is None else round(100 * compliance, 1)}
+
     def to_json(self, class_names=None):
         """{"people": total, "people_<label>": n, ...}; without people_incorrect when ``class_names`` (a
         two-class model's) never say incorrect."""

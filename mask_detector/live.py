@@ -62,7 +62,8 @@ class LiveSettings:
                                     "glimpse is not one", least=0)
     zones: Zones = setting(Zones(), "a part of the view, as NAME:KIND:X,Y X,Y X,Y ... in fractions of the frame "
                            "(0-1), given once per zone: ignore: its faces are no people (a poster, a screen); "
-                           "private: blacked out before anything sees it", metavar="ZONE", aliases=("--zone",))
+                           "count: its people are counted apart as well; private: blacked out before anything sees "
+                           "it", metavar="ZONE", aliases=("--zone",))
     alert_cooldown: float = setting(3.0, "a face found again within this many seconds near an alerted person who "
                                     "left view is taken for that person: no second alert", least=0)
     timeout: float = setting(TIMEOUT_SECONDS, "seconds to wait for a source to open or to send its next frame",
@@ -93,7 +94,8 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
         evidence = Evidence(settings.snapshots, clips, settings.privacy, settings.evidence_faces, settings.keep_days,
                             settings.camera)
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
-                    settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds)
+                    settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds,
+                    zones=ZoneMap(settings.zones).counted)
     return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones)
 
 
@@ -109,14 +111,17 @@ class LiveCounts:
     interruption: KeyboardInterrupt | None = None  # what stopped the run, if Ctrl-C or SIGTERM did
     # The classes the model knows: a two-class model never says `incorrect`, so no count of it is given.
     class_names: tuple = ("mask", "no_mask", "incorrect")
+    zones: dict = field(default_factory=dict)  # count zone -> PeopleCounts of the people seen in it
 
     @property
     def fps(self):
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self):
+        zones = {name: counts.to_json(self.class_names) | counts.compliance_json()
+                 for name, counts in self.zones.items()}
         return ({"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)}
-                | self.people.to_json(self.class_names))
+                | self.people.to_json(self.class_names) | ({"zones": zones} if zones else {}))
 
     def summary_line(self):
         people = self.people
@@ -184,6 +189,9 @@ class LiveRun:
         boxes = [face.box for face in faces]
         cut = self.cuts(frame.image)
         tracks, gone = self.tracker.update(boxes, frame.time, doubtful, cut, looks_of(frame.image, boxes))
+        if self.zones.counted:
+            for track, names in zip(tracks, self.zones.counted_in(boxes, frame.image.shape)):
+                track.zones |= names
         due = self._due(tracks)
         if due:
             started = time.perf_counter()
@@ -277,6 +285,7 @@ class LiveRun:
             if window:
                 display.close_windows()
         counts.people = self.people.counts()
+        counts.zones = self.people.zone_counts()
         counts.alerts = len(self.people.alerts)
         if json_lines:
             json_lines.write({"summary": counts.summary()})

@@ -167,7 +167,7 @@ class People:
     """Counts people by label, writes their events and raises their alerts."""
 
     def __init__(self, class_names, person_frames=5, cooldown=3.0, events=None, command=None, evidence=None,
-                 command_timeout=30.0, judging=Judging(), person_seconds=0.0):
+                 command_timeout=30.0, judging=Judging(), person_seconds=0.0, zones=()):
         self.class_names = tuple(class_names)
         self.judging = judging  # when a person's label is a flag
         self.person_frames = person_frames
@@ -180,6 +180,8 @@ class People:
         # judged), so that a service running for months keeps no track of everyone who ever passed.
         self.people = {}
         self._left = PeopleCounts()
+        # Count zone -> PeopleCounts of the people who left having been seen in it (zones.py), each zone from zero.
+        self._left_in = {name: PeopleCounts() for name in zones}
         self.alerts = []  # the alert events raised
         self._alerted_ends = []  # (last time, last box) of alerted tracks that left view
         self.banner = None  # (text, until time) for the window
@@ -231,7 +233,10 @@ class People:
                 if self.events:
                     self.events.write(self.person_event(track))
                 del self.people[track.track_id]
-                self._left.add(track.vote.label if self.judged(track) else None)
+                label = track.vote.label if self.judged(track) else None
+                self._left.add(label)
+                for zone in track.zones:
+                    self._left_in.setdefault(zone, PeopleCounts()).add(label)
 
     def person_event(self, track):
         mask = track.vote.probabilities[track.vote.class_names.index("mask")]
@@ -241,12 +246,16 @@ class People:
             "mask_probability": round(float(mask), 4) if track.vote.answers else None,
             "first_time": round(track.first_time, 3), "last_time": round(track.last_time, 3),
             "frames": track.frames,
-        }
+        } | ({"zones": sorted(track.zones)} if track.zones else {})
 
     def counts(self):
         """The PeopleCounts of the people who left view, by their final label: a person still in view, whose
         label may still change, is counted once they leave (every one of them at the end), so counts only grow."""
         return dataclasses.replace(self._left)
+
+    def zone_counts(self):
+        """{count zone: PeopleCounts} of the people who left view having been seen in it, as counts() counts."""
+        return {name: dataclasses.replace(counts) for name, counts in self._left_in.items()}
 
     def banner_text(self, now):
         if self.banner and now <= self.banner[1]:

@@ -132,6 +132,7 @@ class Track:
     scene_at: np.ndarray = field(default_factory=lambda: np.zeros(2))  # FaceTracker.scene when last seen
     before_cut: bool = False  # last seen before a cut in the footage: where it was says nothing of where it is
     look: np.ndarray | None = None  # what the face looks like (looks_of), blended over the frames it was found in
+    zones: set = field(default_factory=set)  # the count zones its face was seen in (live.LiveRun)
 
     def predicted_box(self, now):
         return self.box + self.velocity * (now - self.last_time)

@@ -8,6 +8,8 @@ kind:
   screen, the street behind the glass): it starts no track, is never
   counted and raises no alert. Its face is still hidden where privacy says
   faces are hidden.
+- ``count``: its people are counted apart as well (by label, compliance),
+  a person in each count zone their face was seen in.
 - ``private``: blacked out in the frame before anything else sees it, so no
   face is found there and no picture shows it (window, video, snapshots,
   clips), whatever ``privacy`` says.
@@ -23,7 +25,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-KINDS = ("ignore", "private")
+KINDS = ("ignore", "count", "private")
 NAME = r"[A-Za-z0-9_-]{1,64}"
 BLACK = (0, 0, 0)
 
@@ -170,6 +172,18 @@ class ZoneMap:
         centres = (boxes[:, :2] + boxes[:, 2:]) / 2
         return np.array([any(cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0 for polygon in unseen)
                          for x, y in centres], dtype=bool)
+
+    @property
+    def counted(self):
+        """The names of the count zones."""
+        return tuple(zone.name for zone in self.zones if zone.kind == "count")
+
+    def counted_in(self, boxes, shape):
+        """Per box, the set of names of the count zones its centre lies in, in frames of ``shape``."""
+        counting = [(zone.name, polygon) for zone, polygon in self.polygons(shape) if zone.kind == "count"]
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        return [{name for name, polygon in counting if cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0}
+                for x, y in (boxes[:, :2] + boxes[:, 2:]) / 2]
 
     def draw(self, image):
         """Each zone's outline and name on ``image`` (private zones are black already)."""

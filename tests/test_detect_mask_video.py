@@ -232,3 +232,27 @@ def test_zones_black_out_a_private_part_and_leave_out_an_ignore_zone_s_faces(sam
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1] == (
         "detect_mask_video.py: error: argument --zones/--zone: zone 'poster': expected 3 points or more, got 2")
+
+
+def test_a_count_zone_counts_the_people_seen_in_it(samples, tmp_path):
+    photos = [photo_with(samples, 6), photo_with(samples, 1), photo_with(samples, 3)]
+    clip = make_clip(photos, tmp_path / "three photos.mp4", frames_per_photo=20)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--alert-cooldown", 0,
+                        "--zone", "left:count:0,0 0.5,0 0.5,1 0,1", "--zone", "all:count:0,0 1,0 1,1 0,1",
+                        "--json", tmp_path / "frames.jsonl", "--events", tmp_path / "events.jsonl")
+    assert result.returncode == 0, result.stderr[-3000:]
+    records = json_lines(tmp_path / "frames.jsonl")
+    summary = records[-1]["summary"]
+    persons = [e for e in json_lines(tmp_path / "events.jsonl") if e["event"] == "person"]
+    # The truth: each person's faces as the JSON lines give them, frame by frame.
+    centres = {}
+    for record in records[:-1]:
+        for face in record["faces"]:
+            centres.setdefault(face["track_id"], []).append((face["box"][0] + face["box"][2]) / 2)
+    on_the_left = [e for e in persons if min(centres[e["track_id"]]) < 320]
+    assert 0 < len(on_the_left) < len(persons) == summary["people"]
+    people = {key: n for key, n in summary.items() if key.startswith("people")}
+    assert {key: n for key, n in summary["zones"]["all"].items() if key.startswith("people")} == people
+    assert summary["zones"]["left"]["people"] == len(on_the_left)
+    assert summary["zones"]["left"]["people_no_mask"] == sum(e["label"] == "no_mask" and e["judged"] for e in on_the_left)
+    assert all(sorted(e["zones"]) == (["all", "left"] if e in on_the_left else ["all"]) for e in persons)

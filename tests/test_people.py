@@ -102,6 +102,21 @@ def test_a_track_counts_as_a_person_only_after_person_seconds_in_view_too():
     assert people.counts() == PeopleCounts(no_mask=1)
 
 
+def test_a_person_is_counted_in_each_count_zone_their_face_was_seen_in(tmp_path):
+    with JsonLines(tmp_path / "events.jsonl") as events:
+        people = People(THREE_CLASS_NAMES, person_frames=5, events=events, zones=("entrance", "till"))
+        scene = Scene(people)
+        tracks = scene.frames(10, [(box_at(100, 100), NO_MASK), (box_at(400, 100), MASK)])
+        tracks[0][0].zones |= {"entrance"}  # as the live run notes them, frame by frame
+        tracks[0][1].zones |= {"entrance", "till"}
+        scene.end()
+    assert people.zone_counts() == {"entrance": PeopleCounts(mask=1, no_mask=1), "till": PeopleCounts(mask=1)}
+    persons = sorted((e for e in read_lines(tmp_path / "events.jsonl") if e["event"] == "person"),
+                     key=lambda e: e["track_id"])
+    assert [e["zones"] for e in persons] == [["entrance"], ["entrance", "till"]]
+    assert People(THREE_CLASS_NAMES, zones=("entrance",)).zone_counts() == {"entrance": PeopleCounts()}
+
+
 def test_a_person_without_a_mask_raises_exactly_one_alert(tmp_path):
     with JsonLines(tmp_path / "events.jsonl") as events:
         people = People(THREE_CLASS_NAMES, person_frames=5, events=events)

@@ -18,7 +18,7 @@ def test_a_flag_reads_one_zone():
 
 @pytest.mark.parametrize("text, said", [
     ("poster:ignore", "expected NAME:KIND:X,Y X,Y X,Y"),
-    ("poster:hide:0,0 1,0 1,1", "zone 'poster': kind: expected one of ignore, private, got 'hide'"),
+    ("poster:hide:0,0 1,0 1,1", "zone 'poster': kind: expected one of ignore, count, private, got 'hide'"),
     ("poster:ignore:0,0 1,0", "zone 'poster': expected 3 points or more, got 2"),
     ("poster:ignore:0,0 1.5,0 1,1", "zone 'poster': points are fractions of the frame, from 0 to 1; got [1.5, 0.0]"),
     ("poster:ignore:0,0 1,1 1,0 0,1", "zone 'poster': its edges cross each other"),
@@ -59,6 +59,16 @@ def test_a_private_zone_is_black_and_its_faces_and_an_ignore_zone_s_are_left_out
     # Inside the poster; inside the private corner; outside both; straddling the poster's edge, centre outside.
     assert zones.ignored(boxes, image.shape).tolist() == [True, True, False, False]
     assert ZoneMap().ignored(boxes, image.shape).tolist() == [False] * 4
+
+
+def test_a_face_is_in_each_count_zone_its_centre_lies_in():
+    door = Zone("door", "count", ((0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)))
+    top = Zone("top", "count", ((0.0, 0.0), (1.0, 0.0), (1.0, 0.5), (0.0, 0.5)))
+    zones = ZoneMap([door, top, POSTER])
+    assert zones.counted == ("door", "top")
+    boxes = [[100, 100, 140, 140], [100, 300, 140, 340], [500, 300, 540, 340]]
+    assert zones.counted_in(boxes, (480, 640)) == [{"door", "top"}, {"door"}, set()]
+    assert zones.ignored(boxes, (480, 640)).tolist() == [True, False, False]  # a count zone leaves faces in
 
 
 def test_zones_are_drawn_with_their_names(samples):

@@ -7,6 +7,7 @@ keeps it (state.CameraState): frames over all its runs, people and alerts from t
     mask_detector_fps{camera}                           frames per second of late
     mask_detector_people_in_view{camera}                people in view now
     mask_detector_people_total{camera,label}            people seen, by final label (mask, no_mask, incorrect, not_judged)
+    mask_detector_zone_people_total{camera,zone,label}  people seen in a count zone, by final label
     mask_detector_alerts_total{camera}                  alerts raised, each an alert event
     mask_detector_stream_up{camera}                     1 while frames come, else 0
     mask_detector_reconnects_total{camera}              times the stream was opened again
@@ -59,6 +60,13 @@ class ServiceCollector:
             for label, count in state.people.by_label().items():
                 people.add_metric([state.camera, label], count)
         yield people
+        zoned = CounterMetricFamily(f"{PREFIX}_zone_people", "People seen in a count zone, by final label",
+                                    labels=["camera", "zone", "label"])
+        for state in states:
+            for zone, counts in state.zones.items():
+                for label, count in counts.by_label().items():
+                    zoned.add_metric([state.camera, zone, label], count)
+        yield zoned
         yield family(CounterMetricFamily, "alerts", "Alerts raised", lambda s: s.alerts)
         yield family(GaugeMetricFamily, "stream_up", "1 while frames come", lambda s: float(s.stream == "up"))
         yield family(CounterMetricFamily, "reconnects", "Times the stream was opened again",

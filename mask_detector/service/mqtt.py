@@ -69,9 +69,25 @@ def topics(prefix, camera):
     return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability"}
 
 
-def discovery_configs(settings, camera, state_every=10.0):
-    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s entities; none without a discovery
-    prefix. ``state_every``: the seconds between state messages, which entities expire after a few of."""
+def zone_sensors(zones):
+    """Home Assistant entities of each count zone, as SENSORS gives a camera's: its people and its compliance."""
+    sensors = []
+    for zone in zones:
+        value = f"value_json.zones['{zone}']"
+        what = f"zone_{entity_slug(zone)}"
+        sensors += [
+            ("sensor", f"{what}_people", f"People in {zone}", f"{{{{ {value}.people }}}}",
+             PEOPLE | {"state_class": "total_increasing"}),
+            ("sensor", f"{what}_compliance", f"Mask compliance in {zone}", f"{{{{ {value}.compliance_percent }}}}",
+             {"unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 1}),
+        ]
+    return tuple(sensors)
+
+
+def discovery_configs(settings, camera, state_every=10.0, zones=()):
+    """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s entities, and its count ``zones``'; none
+    without a discovery prefix. ``state_every``: the seconds between state messages, which entities expire after a
+    few of."""
     if not settings.discovery_prefix:
         return {}
     names = topics(settings.prefix, camera)
@@ -82,7 +98,7 @@ def discovery_configs(settings, camera, state_every=10.0):
     if installed_version():
         origin["sw_version"] = device["sw_version"] = installed_version()
     configs = {}
-    for component, what, name, template, options in SENSORS:
+    for component, what, name, template, options in SENSORS + zone_sensors(zones):
         options = dict(options)
         config = {"name": name, "unique_id": f"{node}_{what}", "default_entity_id": f"{component}.{entity_slug(node)}_{what}",
                   "state_topic": names["state"], "value_template": template,
@@ -113,9 +129,10 @@ def connection_problem(error, settings):
 class MqttPublisher:
     """A camera's connection to the broker of ``settings`` (config.MqttSettings), kept on paho's own thread."""
 
-    def __init__(self, settings, camera, client_id=None, state_every=10.0):
+    def __init__(self, settings, camera, client_id=None, state_every=10.0, zones=()):
         self.settings = settings
         self.camera = camera
+        self.zones = tuple(zones)  # the camera's count zones, each with entities of its own
         self.state_every = state_every  # seconds between state messages, for the discovery configs' expiry
         self.topics = topics(settings.prefix, camera)
         self.dropped = 0  # messages dropped because the queue was full
@@ -176,7 +193,7 @@ class MqttPublisher:
 
     def _announce(self, client):
         """Home Assistant's discovery configs, retained."""
-        for topic, config in discovery_configs(self.settings, self.camera, self.state_every).items():
+        for topic, config in discovery_configs(self.settings, self.camera, self.state_every, self.zones).items():
             client.publish(topic, json.dumps(config), qos=1, retain=True)
 
     def _on_home_assistant_status(self, client, userdata, message):

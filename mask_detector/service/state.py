@@ -60,6 +60,8 @@ class CameraState:
     report: CameraReport = dataclasses.field(default_factory=CameraReport)  # the current run's latest
     ended_runs: CameraReport = dataclasses.field(default_factory=CameraReport)  # their counters, summed
     people: PeopleCounts = dataclasses.field(default_factory=PeopleCounts)  # from the person events
+    # Count zone -> PeopleCounts, from the person events' zones; the camera's count zones from zero.
+    zones: dict = dataclasses.field(default_factory=dict)
     alerts: int = 0  # from the alert events
     last_alert: float = -math.inf  # time.time() of the last alert
     restarts: int = 0
@@ -94,18 +96,21 @@ class CameraState:
             self.alerts += 1
             self.last_alert = event["at"]
         elif event["event"] == "person":
-            self.people.add(event["label"] if event["judged"] else None)
+            label = event["label"] if event["judged"] else None
+            self.people.add(label)
+            for zone in event.get("zones", ()):
+                self.zones.setdefault(zone, PeopleCounts()).add(label)
 
     def message(self, now=None):
         """The state message (MQTT, Home Assistant)."""
         now = time.time() if now is None else now
-        totals, compliance = self.totals, self.people.compliance
+        totals = self.totals
+        zones = {name: counts.to_json() | counts.compliance_json() for name, counts in self.zones.items()}
         return {
             "camera": self.camera, "time": round(now, 3), "stream": self.stream, "fps": round(totals.fps, 2),
             "people_in_view": totals.people_in_view,
             "people_without_mask_in_view": totals.people_without_mask_in_view, **self.people.to_json(),
-            "compliance": None if compliance is None else round(compliance, 4),
-            "compliance_percent": None if compliance is None else round(100 * compliance, 1),
+            **self.people.compliance_json(), **({"zones": zones} if zones else {}),
             "alerts": self.alerts, "alert": "ON" if now - self.last_alert < ALERT_HOLD_SECONDS else "OFF",
             "frames": totals.frames, "dropped": totals.dropped, "frames_received": totals.frames_received,
             "reconnects": totals.reconnects, "restarts": self.restarts, "mqtt_dropped": self.mqtt_dropped,

@@ -15,6 +15,7 @@ import copy
 import sys
 import time
 
+from mask_detector.counts import PeopleCounts
 from mask_detector.files import JsonLines
 from mask_detector.service.state import CameraState, StatePublishing
 
@@ -27,13 +28,14 @@ class Supervisor:
 
     def __init__(self, site, cameras, say):
         self.site, self.cameras, self.say = site, cameras, say
-        self.states = {settings.camera: CameraState(settings.camera) for settings in site.cameras}
+        self.states = {settings.camera: CameraState(settings.camera, zones={
+            zone.name: PeopleCounts() for zone in settings.zones if zone.kind == "count"}) for settings in site.cameras}
         self.events = self.stats = None
         self.publishers, self.publishing = {}, {}
         self._reported = {name: 0.0 for name in self.states}  # monotonic time of each camera's last report
         self._up_seconds = dict.fromkeys(self.states, 0.0)  # seconds its stream was up since the last stats
         self._stats_at = time.monotonic()
-        self._stats_people = {name: copy.copy(state.people) for name, state in self.states.items()}
+        self._stats_people = {name: copy.deepcopy((state.people, state.zones)) for name, state in self.states.items()}
 
     def run(self):
         """Until every camera's source has ended, or Ctrl-C / SIGTERM; the exit status."""
@@ -128,7 +130,8 @@ class Supervisor:
 
         if self.site.mqtt:
             for name in self.states:
-                self.publishers[name] = MqttPublisher(self.site.mqtt, name, state_every=self.site.state_every)
+                self.publishers[name] = MqttPublisher(self.site.mqtt, name, state_every=self.site.state_every,
+                                                      zones=self.states[name].zones)
                 self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
 
     def _disconnect(self):
@@ -153,18 +156,22 @@ class Supervisor:
             return
         seconds = now - self._stats_at
         for name, state in self.states.items():
-            came = state.people - self._stats_people[name]
-            compliance = came.compliance
+            people_before, zones_before = self._stats_people[name]
+            came = state.people - people_before
+            # Per count zone, the people who came in it, as the camera's line counts them.
+            zones = {zone: (counts - zones_before.get(zone, PeopleCounts())) for zone, counts in state.zones.items()}
+            zones = {zone: {key: n for key, n in counts.to_json().items() if key != "people"}
+                     | {"compliance": counts.compliance_json()["compliance"]} for zone, counts in zones.items()}
             self.stats.write({
                 "camera": name, "time": round(time.time(), 3), "seconds": round(seconds, 1),
                 **{key: n for key, n in came.to_json().items() if key != "people"},
-                "compliance": None if compliance is None else round(compliance, 4),
+                "compliance": came.compliance_json()["compliance"], **({"zones": zones} if zones else {}),
                 "fps": round(state.report.fps, 2), "stream": state.stream,
                 "uptime": round(min(1.0, self._up_seconds[name] / max(seconds, 1e-9)), 4),
                 "restarts": state.restarts,
             })
             self._up_seconds[name] = 0.0
-            self._stats_people[name] = copy.copy(state.people)
+            self._stats_people[name] = copy.deepcopy((state.people, state.zones))
         self._stats_at = now
 
 

@@ -5,6 +5,7 @@ import urllib.request
 
 import pytest
 
+from mask_detector.counts import PeopleCounts
 from mask_detector.errors import UserError
 from mask_detector.service.metrics import serve_metrics
 from mask_detector.service.state import CameraReport, CameraState
@@ -46,8 +47,9 @@ def test_a_scrape_gives_each_camera_s_state_over_all_its_runs():
         server.shutdown()
 
 
-def test_the_build_the_last_frame_and_health_are_served_on_loopback():
-    door, hall = CameraState("door"), CameraState("hall")
+def test_the_build_the_last_frame_zones_and_health_are_served_on_loopback():
+    door, hall = CameraState("door", zones={"till": PeopleCounts()}), CameraState("hall")
+    door.count_event({"event": "person", "label": "no_mask", "judged": True, "zones": ["till"]})
     door.last_frame_at = 1796431642.5
     port = free_port()
     server = serve_metrics({"door": door, "hall": hall}, port, build={("1.0.0", "ab" * 32), ("1.0.0", "cd" * 32)})
@@ -58,6 +60,8 @@ def test_the_build_the_last_frame_and_health_are_served_on_loopback():
         assert sample(scrape, "mask_detector_last_frame_timestamp_seconds", camera="hall") is None  # no frame yet
         assert [sample(scrape, "mask_detector_build_info", version="1.0.0", model_sha256=sha)
                 for sha in ("ab" * 32, "cd" * 32)] == [1, 1]
+        assert [sample(scrape, "mask_detector_zone_people_total", camera="door", zone="till", label=label)
+                for label in ("mask", "no_mask", "incorrect", "not_judged")] == [0, 1, 0, 0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=10) as answer:
             assert (answer.status, answer.read()) == (200, b"ok\n")
     finally:

@@ -5,6 +5,7 @@ import json
 
 import jinja2
 
+from mask_detector.counts import PeopleCounts
 from mask_detector.service.config import MqttSettings
 from mask_detector.service.mqtt import MqttPublisher, discovery_configs, topics
 from mask_detector.service.state import CameraState
@@ -75,6 +76,21 @@ def test_home_assistant_reads_each_entity_from_a_real_state_message():
     config = front["homeassistant/sensor/mask_detector_Front-door/people/config"]
     assert config["default_entity_id"] == "sensor.mask_detector_front_door_people"
     assert config["unique_id"] == "mask_detector_Front-door_people"
+
+
+def test_each_count_zone_has_its_people_and_compliance_in_home_assistant():
+    state = CameraState("door", zones={"front-door": PeopleCounts(), "till": PeopleCounts()})
+    for label, zones in (("mask", ["front-door"]), ("no_mask", ["front-door", "till"])):
+        state.count_event({"event": "person", "label": label, "judged": True, "zones": zones})
+    configs = discovery_configs(MqttSettings(prefix=PREFIX), "door", zones=state.zones)
+    zoned = {topic.split("/")[3]: config for topic, config in configs.items() if "/zone_" in topic}
+    assert sorted(zoned) == ["zone_front_door_compliance", "zone_front_door_people", "zone_till_compliance",
+                             "zone_till_people"]
+    values = {what: rendered(config, state.message(now=0)) for what, config in zoned.items()}
+    assert values == {"zone_front_door_people": "2", "zone_front_door_compliance": "50.0", "zone_till_people": "1",
+                      "zone_till_compliance": "0.0"}
+    assert zoned["zone_till_people"]["default_entity_id"] == "sensor.mask_detector_door_zone_till_people"
+    assert zoned["zone_till_people"]["state_class"] == "total_increasing"
 
 
 def test_the_configs_go_again_when_home_assistant_comes_online(tmp_path):

@@ -30,6 +30,19 @@ def test_no_one_judged_has_no_compliance():
     assert (message["people"], message["compliance"], message["compliance_percent"]) == (1, None, None)
 
 
+def test_each_count_zone_counts_the_people_seen_in_it():
+    state = CameraState("door", zones={"entrance": PeopleCounts(), "till": PeopleCounts()})
+    assert "zones" not in CameraState("hall").message(now=0)  # a camera without count zones says none
+    for event in (person("mask") | {"zones": ["entrance"]}, person("no_mask") | {"zones": ["entrance", "till"]},
+                  person("mask")):
+        state.count_event(event)
+    zones = state.message(now=0)["zones"]
+    assert zones["entrance"] == {"people": 2, "people_mask": 1, "people_no_mask": 1, "people_incorrect": 0,
+                                 "people_not_judged": 0, "compliance": 0.5, "compliance_percent": 50.0}
+    assert (zones["till"]["people"], zones["till"]["compliance"]) == (1, 0.0)
+    assert state.message(now=0)["people"] == 3
+
+
 def test_frames_go_on_across_runs_and_the_stream_is_the_latest_run_s():
     state = CameraState("door")
     state.report = CameraReport(stream="up", fps=9.5, frames=100, dropped=3, frames_received=104, reconnects=1,

@@ -271,6 +271,24 @@ def test_the_counts_agree_with_the_events_file_after_every_message_across_a_kill
         assert supervisor.states["door"].restarts == 1
 
 
+def test_stats_count_each_count_zone_s_people_per_period(tmp_path):
+    stats, site = tmp_path / "stats.jsonl", tmp_path / "site.toml"
+    site.write_text(f"[service]\nstats = '{stats}'\n[[camera]]\nname = 'door'\nsource = '0'\n"
+                    "zones = [{name = 'till', kind = 'count', points = [[0, 0], [0.5, 0], [0.5, 1]]}]\n")
+    with Supervisor(load_site(site), cameras=None, say=print).outputs() as supervisor:
+        person = {"camera": "door", "at": 1000.0, "event": "person", "track_id": 1, "judged": True}
+        for label, zones in (("no_mask", ["till"]), ("mask", [])):
+            supervisor.handle("event", "door", person | {"label": label, "zones": zones})
+        supervisor._write_stats(force=True)
+        supervisor.handle("event", "door", person | {"label": "mask", "zones": ["till"]})
+        supervisor._write_stats(force=True)
+    first, second = lines(stats)
+    assert (first["people_no_mask"], first["people_mask"], first["zones"]["till"]["people_no_mask"],
+            first["zones"]["till"]["people_mask"], first["zones"]["till"]["compliance"]) == (1, 1, 1, 0, 0.0)
+    assert (second["people_mask"], second["zones"]["till"]["people_mask"],
+            second["zones"]["till"]["people_no_mask"]) == (1, 1, 0)  # each person in their period only
+
+
 def test_a_camera_that_never_connects_is_down_and_unavailable(tmp_path):
     with Mosquitto(tmp_path / "broker") as broker, socket.socket() as closed:
         closed.bind(("127.0.0.1", 0))  # bound, never listening: every connection is refused
