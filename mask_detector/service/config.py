@@ -24,6 +24,10 @@
     source = "rtsp://192.168.1.20/stream"
     snapshots = "alerts/back"
 
+    [[notify]]                      # each alert, also to a webhook, an ntfy topic or an e-mail address
+    ntfy = "https://ntfy.example.com/shop-masks"
+    cameras = ["back-door"]         # only these cameras' (default: every camera's)
+
 A camera takes every flag of detect_mask_video.py's live run by its name
 (live.LiveSettings and pipeline.PipelineSettings: person_frames, privacy,
 detect_size, ...). Every key, its default and its limits come from those
@@ -41,7 +45,7 @@ from mask_detector.errors import UserError
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE, PipelineSettings
 from mask_detector.privacy import check_keep_days, refuse_pictures
-from mask_detector.settings import FROM_ENVIRONMENT, setting, site_settings
+from mask_detector.settings import FROM_ENVIRONMENT, setting, settings_of, site_settings
 from mask_detector.video import describe_source, redact
 
 STATE_EVERY_SECONDS = 10.0
@@ -70,10 +74,82 @@ class MqttSettings:
         return f"MqttSettings(host={self.host!r}, port={self.port}, prefix={self.prefix!r})"
 
 
+class Pairs(tuple):
+    """A site file's table of texts (HTTP headers), kept as (key, value) pairs: a kind of its own for the settings
+    declarations (settings.Setting), which checks its values itself."""
+
+    @staticmethod
+    def problem_of(value):
+        if not isinstance(value, dict) or not all(isinstance(v, str) and v for v in value.values()):
+            return f"expected a table of texts, such as {{X-Site = \"shop\"}}, got {value!r}"
+        return None
+
+    @classmethod
+    def from_site(cls, value):
+        return cls(value.items())
+
+
+class Names(tuple):
+    """A site file's list of names (cameras): a kind of its own, as Pairs."""
+
+    @staticmethod
+    def problem_of(value):
+        if not isinstance(value, list) or not all(isinstance(name, str) and name for name in value):
+            return f"expected a list of names, such as [\"front-door\"], got {value!r}"
+        return None
+
+    @classmethod
+    def from_site(cls, value):
+        return cls(value)
+
+
+URL = r"https?://\S+"
+
+
+@dataclasses.dataclass(frozen=True)
+class NotifySettings:
+    """One [[notify]] table: a channel each alert is also sent to (notify.py), and how."""
+
+    webhook: str | None = setting(None, "a URL each alert is POSTed to, as JSON", str, flag=False, pattern=URL,
+                                  pattern_text="an http:// or https:// URL")
+    ntfy: str | None = setting(None, "an ntfy topic's URL: each alert as a message, its snapshot attached", str,
+                               flag=False, pattern=URL, pattern_text="an http:// or https:// URL")
+    email: str | None = setting(None, "an address each alert is mailed to, its snapshot attached", str, flag=False,
+                                pattern=r"[^@\s]+@[^@\s]+", pattern_text="an e-mail address")
+    headers: Pairs = setting(Pairs(), "more HTTP headers (webhook, ntfy), as a table", flag=False)
+    secret_headers: Pairs = setting(Pairs(), "headers whose values are secrets: header = the environment variable "
+                                 "that holds its value", flag=False)
+    cameras: Names = setting(Names(), "only these cameras' alerts; empty: every camera's", flag=False)
+    smtp_host: str | None = setting(None, "with email: the mail server", str, flag=False)
+    smtp_port: int = setting(587, "with email: the mail server's port", least=1, most=65535, flag=False)
+    smtp_security: str = setting("starttls", "with email: starttls, tls (from the start) or none",
+                                 choices=("starttls", "tls", "none"), flag=False)
+    smtp_user: str | None = setting(None, "with email: the user name the server knows", str, flag=False)
+    smtp_password: str | None = setting(None, "with email: the password", str, flag=False, environment="only")
+    sender: str | None = setting(None, "with email: the From address", str, flag=False)
+    timeout: float = setting(10.0, "seconds each try may take", least=0.1, flag=False)
+    tries: int = setting(4, "tries of each alert, the waits between them doubling from 1 s", least=1, flag=False)
+    queue: int = setting(100, "alerts waiting to be sent, at most; past that the oldest are dropped and counted",
+                         least=1, flag=False)
+
+    @property
+    def kind(self):
+        return next(kind for kind in ("webhook", "ntfy", "email") if getattr(self, kind))
+
+    @property
+    def name(self):
+        """Where the channel sends, as messages may say it: a URL without what may be secret in it."""
+        return redact(getattr(self, self.kind)).split("?")[0]
+
+    def __repr__(self):  # never print a secret header or password, even in a traceback
+        return f"NotifySettings({self.kind}={self.name!r})"
+
+
 @dataclasses.dataclass(frozen=True)
 class SiteSettings:
     cameras: tuple = ()  # LiveSettings, each with its name
     mqtt: MqttSettings | None = None
+    notify: tuple = ()  # NotifySettings, one per [[notify]] table
     events: str | None = setting(None, "every camera's alerts and people, one JSON line each", str, flag=False)
     # The script takes these two as flags too, which replace the site file's.
     stats: str | None = setting(None, "with --config: append one JSON line a minute per camera here", str)
@@ -90,6 +166,7 @@ class SiteSettings:
 SERVICE_KEYS = site_settings(SiteSettings)
 MQTT_KEYS = site_settings(MqttSettings)
 CAMERA_KEYS = site_settings(LiveSettings, PipelineSettings)
+NOTIFY_KEYS = site_settings(NotifySettings)
 
 
 def entity_slug(name):
@@ -152,6 +229,30 @@ def _camera(table, number, defaults, environ, path):
     return LiveSettings(pipeline=pipeline, **values)
 
 
+def _notification(table, number, environ, path, cameras):
+    """The NotifySettings of the ``number``-th [[notify]] table, checked whole."""
+    where = f"{path}: notify {number}"
+    values = dict(_checked(table, NOTIFY_KEYS, where))
+    channels = [kind for kind in ("webhook", "ntfy", "email") if kind in values]
+    if len(channels) != 1:
+        raise UserError(f"{where}: expected one of webhook, ntfy or email, got {' and '.join(channels) or 'none'}")
+    if channels == ["email"] and not (values.get("smtp_host") and values.get("sender")):
+        raise UserError(f"{where}: email needs smtp_host and sender")
+    unknown = [name for name in values.get("cameras", ()) if name not in cameras]
+    if unknown:
+        raise UserError(f"{where}: cameras: no camera is named {unknown[0]!r}")
+    values = _from_environment(values, where, environ)
+    secrets = {}
+    for header, variable in values.pop("secret_headers", {}).items():
+        if not environ.get(variable):
+            raise UserError(f"{where}: the environment variable {variable} is not set")
+        secrets[header] = environ[variable]
+    values["headers"] = values.get("headers", {}) | secrets
+    kinds = {declared.name: declared.kind for declared in settings_of(NotifySettings)}
+    return NotifySettings(**{key: kinds[key].from_site(value) if hasattr(kinds[key], "from_site") else value
+                             for key, value in values.items()})
+
+
 def _read_toml(path):
     try:
         return tomllib.loads(path.read_text(encoding="utf-8"))
@@ -167,9 +268,10 @@ def load_site(path, environ=os.environ):
     """The SiteSettings of a site file, checked whole; a UserError of one line for the first mistake."""
     path = Path(path)
     data = _read_toml(path)
-    unknown = sorted(set(data) - {"service", "mqtt", "defaults", "camera"})
+    unknown = sorted(set(data) - {"service", "mqtt", "defaults", "camera", "notify"})
     if unknown:
-        raise UserError(f"{path}: unknown section {unknown[0]!r}; expected service, mqtt, defaults and camera")
+        raise UserError(f"{path}: unknown section {unknown[0]!r}; expected service, mqtt, defaults, camera and "
+                        f"notify")
     service = _checked(data.get("service", {}), SERVICE_KEYS, f"{path}: [service]")
     defaults = _checked(data.get("defaults", {}), CAMERA_KEYS, f"{path}: [defaults]")
     if "name" in defaults or "source" in defaults or "source_env" in defaults:
@@ -191,6 +293,11 @@ def load_site(path, environ=os.environ):
     if "mqtt" in data:
         options = dict(_checked(data["mqtt"], MQTT_KEYS, f"{path}: [mqtt]"))
         mqtt = MqttSettings(**_from_environment(options, f"{path}: [mqtt]", environ))
+    tables = data.get("notify", [])
+    if not isinstance(tables, list):
+        raise UserError(f"{path}: notify: expected [[notify]] tables, one per channel")
+    notify = tuple(_notification(table, number, environ, path, names) for number, table in enumerate(tables, 1))
     # Seconds are floats whichever way the file writes them.
     timing = {key: float(service[key]) for key in ("state_every", "stats_every") if key in service}
-    return SiteSettings(cameras, mqtt, **{key: value for key, value in service.items() if key not in timing}, **timing)
+    return SiteSettings(cameras, mqtt, notify, **{key: value for key, value in service.items() if key not in timing},
+                        **timing)

@@ -16,6 +16,7 @@ keeps it (state.CameraState): frames over all its runs, people and alerts from t
     mask_detector_classifier_seconds{camera}            histogram of the classifier's time per call
     mask_detector_last_frame_timestamp_seconds{camera}  when a frame was last processed (Unix time)
     mask_detector_build_info{version,model_sha256}      1, for each model the cameras run
+    mask_detector_notifications_total{channel,to,result} alerts sent, failed or dropped by each [[notify]]
 
 /healthz on the same port answers 200 while the service runs.
 """
@@ -36,9 +37,10 @@ PREFIX = "mask_detector"
 class ServiceCollector:
     """Reads the supervisor's CameraState of each camera at every scrape."""
 
-    def __init__(self, states, build=()):
+    def __init__(self, states, build=(), channels=()):
         self.states = states  # camera name -> CameraState, kept up to date by the supervisor
         self.build = sorted(build)  # (version, model sha256) of what the cameras run
+        self.channels = channels  # notify.Channel of each [[notify]] table
 
     def collect(self):
         states = list(self.states.values())
@@ -84,6 +86,10 @@ class ServiceCollector:
                 buckets.append((str(edge) if edge != float("inf") else "+Inf", running))
             latency.add_metric([state.camera], buckets, totals.latency_sum)
         yield latency
+        yield from self._service(states)
+
+    def _service(self, states):
+        """The families of when frames came, what runs, and the notifications."""
         last_frame = GaugeMetricFamily(f"{PREFIX}_last_frame_timestamp_seconds",
                                        "When a frame was last processed, Unix time", labels=["camera"])
         for state in states:
@@ -95,6 +101,12 @@ class ServiceCollector:
         for version, sha256 in self.build:
             build.add_metric([version, sha256], 1)
         yield build
+        notifications = CounterMetricFamily(f"{PREFIX}_notifications", "Alerts sent, failed or dropped, by channel",
+                                            labels=["channel", "to", "result"])
+        for channel in self.channels:
+            for result in ("sent", "failed", "dropped"):
+                notifications.add_metric([channel.kind, channel.name, result], getattr(channel, result))
+        yield notifications
 
 
 class _Handler(MetricsHandler):
@@ -113,11 +125,12 @@ class _Handler(MetricsHandler):
         pass  # a scrape every few seconds is no news
 
 
-def serve_metrics(states, port, host="127.0.0.1", build=()):
+def serve_metrics(states, port, host="127.0.0.1", build=(), channels=()):
     """Serve /metrics of ``states`` (camera name -> CameraState) and /healthz on ``host``:``port`` on a thread;
-    the server (shutdown() stops it). ``build``: {(version, model sha256)} for mask_detector_build_info."""
+    the server (shutdown() stops it). ``build``: {(version, model sha256)} for mask_detector_build_info;
+    ``channels``: the notify.Channels whose counts to serve."""
     registry = CollectorRegistry()
-    registry.register(ServiceCollector(states, build))
+    registry.register(ServiceCollector(states, build, channels))
     handler = type("Handler", (_Handler,), {"registry": registry})
     try:
         server = ThreadingHTTPServer((host, port), handler)

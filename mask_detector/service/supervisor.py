@@ -17,6 +17,7 @@ import time
 
 from mask_detector.counts import PeopleCounts
 from mask_detector.files import JsonLines
+from mask_detector.service.notify import Channel
 from mask_detector.service.state import CameraState, StatePublishing
 
 # At the end, seconds a broker that is away gets to come back and take the messages waiting for it.
@@ -32,6 +33,7 @@ class Supervisor:
             zone.name: PeopleCounts() for zone in settings.zones if zone.kind == "count"}) for settings in site.cameras}
         self.events = self.stats = None
         self.publishers, self.publishing = {}, {}
+        self.channels = []  # notify.Channel of each [[notify]] table
         self._reported = {name: 0.0 for name in self.states}  # monotonic time of each camera's last report
         self._up_seconds = dict.fromkeys(self.states, 0.0)  # seconds its stream was up since the last stats
         self._stats_at = time.monotonic()
@@ -68,7 +70,8 @@ class Supervisor:
         with contextlib.ExitStack() as stack:
             # The port first: one that is taken stops the service before any file is created.
             if self.site.metrics_port:
-                server = serve_metrics(self.states, self.site.metrics_port, self.site.metrics_host, self.build())
+                server = serve_metrics(self.states, self.site.metrics_port, self.site.metrics_host, self.build(),
+                                       self.channels)
                 stack.callback(server.shutdown)
             if self.site.events:
                 self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
@@ -76,6 +79,8 @@ class Supervisor:
                 self.stats = stack.enter_context(JsonLines(self.site.stats, streaming=True))
             self._connect()
             stack.callback(self._disconnect)
+            self.channels += [Channel(settings, self.say) for settings in self.site.notify]
+            stack.callback(self._stop_notifying)
             yield self
 
     def build(self):
@@ -108,6 +113,10 @@ class Supervisor:
                 self.events.write(body)
             if name in self.publishers:
                 self.publishers[name].event(body)
+            if body["event"] == "alert":
+                for channel in self.channels:
+                    if channel.wants(name):
+                        channel.offer(body)
         elif kind == "restart":
             state.restarts += 1
             state.run_ended("down")
@@ -148,6 +157,15 @@ class Supervisor:
             publisher.close()
             if publisher.dropped:
                 self.say(f"camera {name}: {publisher.dropped} MQTT messages dropped: the broker was away")
+
+    def _stop_notifying(self):
+        """What waits to be sent gets some seconds to go; what was dropped or failed is said."""
+        deadline = time.monotonic() + FLUSH_SECONDS
+        for channel in self.channels:
+            channel.stop(max(0.0, deadline - time.monotonic()))
+            if channel.dropped or channel.failed:
+                self.say(f"notifications by {channel.kind} to {channel.name}: {channel.sent} sent, "
+                         f"{channel.failed} failed, {channel.dropped} dropped")
 
     def _write_stats(self, force=False):
         """Per camera, a line a minute (stats_every): people who came by label, compliance, fps, time streaming."""

@@ -8,7 +8,7 @@ import pytest
 from mask_detector.errors import UserError
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE
-from mask_detector.service.config import CAMERA_KEYS, MQTT_KEYS, SERVICE_KEYS, load_site
+from mask_detector.service.config import CAMERA_KEYS, MQTT_KEYS, NOTIFY_KEYS, SERVICE_KEYS, Pairs, load_site
 from mask_detector.zones import Zone
 from support.scripts import ROOT, assert_one_line_error, run_script, script_env, wait_until
 from support.servers import MjpegServer
@@ -68,6 +68,31 @@ zones = [{name = "tv", kind = "ignore", points = [[0.0, 0.0], [0.25, 0.0], [0.25
     assert hall.zones == (Zone("tv", "ignore", ((0.0, 0.0), (0.25, 0.0), (0.25, 0.5))),) and door.zones == ()
 
 
+CAMERA = "[[camera]]\nname = 'a'\nsource = '0'\n"
+
+
+def test_each_notify_table_is_a_channel_with_its_secrets_from_the_environment(tmp_path):
+    site = site_of(tmp_path, CAMERA + """
+[[notify]]
+webhook = "https://hooks.example.com/mask"
+headers = {X-Site = "shop"}
+secret_headers = {Authorization = "HOOK_TOKEN"}
+cameras = ["a"]
+[[notify]]
+email = "security@example.com"
+smtp_host = "smtp.example.com"
+smtp_user = "alerts"
+smtp_password_env = "SMTP_PASSWORD"
+sender = "alerts@example.com"
+""", environ={"HOOK_TOKEN": "Bearer s3cret", "SMTP_PASSWORD": "pass-word"})
+    hook, mail = site.notify
+    assert (hook.kind, hook.name, dict(hook.headers), hook.cameras) == (
+        "webhook", "https://hooks.example.com/mask", {"X-Site": "shop", "Authorization": "Bearer s3cret"}, ("a",))
+    assert (mail.kind, mail.smtp_password, mail.smtp_port, mail.smtp_security, mail.cameras) == (
+        "email", "pass-word", 587, "starttls", ())
+    assert "s3cret" not in repr(hook) and "pass-word" not in repr(mail)
+
+
 @pytest.mark.parametrize("text, fragments", [
     ("[[camera]]\nname = 'a'\n", ["camera 1 (a)", "source or source_env"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\nperson_frames = 0\n", ["camera 1 (a)", "person_frames", "at least 1"]),
@@ -102,6 +127,16 @@ zones = [{name = "tv", kind = "ignore", points = [[0.0, 0.0], [0.25, 0.0], [0.25
     ("[mqtt]\ntls = true\nca_file = 'ca.pem'\n[[camera]]\nname = 'a'\nsource = '0'\n", ["ca_file", "ca.pem not found"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\nkeep_days = nan\nclips = 'c'\n", ["keep_days", "finite number"]),
     ("[[camera]]\nname = 'a'\nsource = '0'\nmax_fps = inf\n", ["max_fps", "finite number"]),
+    (CAMERA + "[[notify]]\nwebhook = 'http://h/x'\nntfy = 'http://h/t'\n", ["notify 1", "webhook and ntfy"]),
+    (CAMERA + "[[notify]]\ncameras = ['a']\n", ["notify 1", "expected one of webhook, ntfy or email, got none"]),
+    (CAMERA + "[[notify]]\nwebhook = 'ftp://h/x'\n", ["notify 1", "webhook", "an http:// or https:// URL"]),
+    (CAMERA + "[[notify]]\nemail = 'a@b.c'\n", ["notify 1", "email needs smtp_host and sender"]),
+    (CAMERA + "[[notify]]\nntfy = 'http://h/t'\ncameras = ['b']\n", ["notify 1", "no camera is named 'b'"]),
+    (CAMERA + "[[notify]]\nntfy = 'http://h/t'\ncameras = 'a'\n", ["notify 1", "cameras", "a list of names"]),
+    (CAMERA + "[[notify]]\nwebhook = 'http://h/x'\nsecret_headers = {Authorization = 'NOT_SET_ANYWHERE'}\n",
+     ["notify 1", "NOT_SET_ANYWHERE is not set"]),
+    (CAMERA + "[[notify]]\nwebhook = 'http://h/x'\nheaders = {X-Site = 3}\n", ["notify 1", "headers", "texts"]),
+    (CAMERA + "notify = 3\n", ["camera 1 (a)", "unknown key 'notify'"]),
 ])
 def test_a_mistake_in_the_site_file_is_one_line_naming_the_key(tmp_path, text, fragments):
     with pytest.raises(UserError) as error:
@@ -129,7 +164,9 @@ def toml_value(value):
         return "none"
     if isinstance(value, bool):
         return str(value).lower()
-    if isinstance(value, tuple):  # a list of tables (zones): none by default
+    if isinstance(value, Pairs):  # a table (headers): empty by default
+        return "{}"
+    if isinstance(value, tuple):  # a list (zones, cameras): empty by default
         return "[]" if not value else repr(list(value))
     return f'"{value}"' if isinstance(value, str) else repr(value)
 
@@ -139,6 +176,7 @@ def test_the_documented_keys_are_the_declared_keys_with_their_defaults_and_limit
     declared = {("[service]", key): setting for key, setting in SERVICE_KEYS.items()}
     declared |= {("[mqtt]", key): setting for key, setting in MQTT_KEYS.items()}
     declared |= {("[[camera]]", key): setting for key, setting in CAMERA_KEYS.items()}
+    declared |= {("[[notify]]", key): setting for key, setting in NOTIFY_KEYS.items()}
     assert sorted(documented) == sorted(declared)
     for (section, key), setting in declared.items():
         default, limits = documented[(section, key)]

@@ -3,6 +3,7 @@ HTTP, a real Mosquitto broker stopped and started mid-run, a real subscriber, a 
 camera process killed and started again; and the counts, message by message, across a killed camera."""
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -21,7 +22,7 @@ from mask_detector.service.state import CameraReport
 from mask_detector.service.supervisor import Supervisor
 from support.broker import Mosquitto, Subscriber, free_port, retained
 from support.scripts import wait_until
-from support.servers import MjpegServer
+from support.servers import MjpegServer, RecordingServer
 from support.service import PREFIX, Service, frames_of, lines, metrics, photo, sample
 
 SITE = """
@@ -48,6 +49,10 @@ source = "{door}"
 name = "hall"
 source = "{hall}"
 max_fps = 5
+
+[[notify]]
+webhook = "{webhook}/alerts"
+cameras = ["door"]
 """
 
 
@@ -73,11 +78,11 @@ class Run:
         return self.seen[name]
 
 
-def scene_and_service(run, folder, broker, door, hall):
+def scene_and_service(run, folder, broker, door, hall, webhook):
     """The steps of the run, each waited for; those after a step that failed are still tried."""
     metrics_port = free_port()
     site = folder / "site.toml"
-    site.write_text(SITE.format(port=broker.port, prefix=PREFIX, door=door.url, hall=hall.url))
+    site.write_text(SITE.format(port=broker.port, prefix=PREFIX, door=door.url, hall=hall.url, webhook=webhook.url))
     service = Service(site, folder, "--metrics-port", metrics_port)
 
     def alerts(camera):
@@ -123,11 +128,12 @@ def site_run(samples, tmp_path_factory):
     run = Run()
     with Mosquitto(folder / "broker") as broker, \
             MjpegServer(door_scene, [100_000] * 3, fps=10, hold=15) as door, \
-            MjpegServer(hall_scene, [100_000] * 3, fps=10) as hall:
+            MjpegServer(hall_scene, [100_000] * 3, fps=10) as hall, RecordingServer() as webhook:
         subscriber = Subscriber(broker.port, f"{PREFIX}/#")
         run.see("the subscriber connected", lambda: subscriber.client.is_connected(), 30)
-        scene_and_service(run, folder, broker, door, hall)
+        scene_and_service(run, folder, broker, door, hall, webhook)
         run.seen["events"] = lines(folder / "events.jsonl")
+        run.seen["webhook"] = [json.loads(body) for _, _, _, body, _ in webhook.answered()]
 
         def delivered():
             # What was sent last, as the service stopped, may still be on its way to the subscriber.
@@ -138,10 +144,17 @@ def site_run(samples, tmp_path_factory):
         run.seen["stats"] = lines(folder / "stats.jsonl")
         run.seen["received"] = {camera: subscriber.on(f"{PREFIX}/{camera}/events") for camera in ("door", "hall")}
         subscriber.close()
-        run.see("retained", lambda: retained(broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 2 * len(SENSORS)
-                                             and all(got.get(f"{PREFIX}/{c}/availability") == "offline"
-                                                     for c in ("door", "hall"))), 1)
+        run.see("retained", lambda: retained(
+            broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 2 * len(SENSORS)
+            and all(got.get(f"{PREFIX}/{c}/availability") == "offline" for c in ("door", "hall"))), 1)
     return run
+
+
+def test_every_alert_of_the_door_and_none_of_the_hall_reached_the_webhook(site_run):
+    alerts = [e for e in site_run["events"] if e["event"] == "alert" and e["camera"] == "door"]
+    assert len(alerts) >= 4
+    # Sent before the service ended (it gives them time to go): each door alert once, in order, and nothing else.
+    assert site_run["webhook"] == alerts
 
 
 def test_every_event_written_reached_mqtt_across_a_broker_restart(site_run):

@@ -119,3 +119,40 @@ class FileServer(_ServedInBackground):
     def url(self, name):
         return f"http://127.0.0.1:{self._server.server_address[1]}/{name}"
 
+
+
+class RecordingServer(_ServedInBackground):
+    """An HTTP server on 127.0.0.1 that keeps every request it gets (method, path, headers, body), as a webhook's or
+    an ntfy server's would. ``answers`` says, request by request, what each gets: a status (200, 500, ...) or
+    ("hang", seconds): no answer for that long. Requests past the list get 200."""
+
+    def __init__(self, answers=()):
+        plan, self.requests = list(answers), []
+        requests, lock = self.requests, threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _any(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with lock:
+                    answer = plan.pop(0) if plan else 200
+                    requests.append((self.command, self.path, dict(self.headers), body, answer))
+                if isinstance(answer, tuple):
+                    time.sleep(answer[1])
+                    answer = 200
+                self.send_response(answer)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_PUT = _any
+
+            def log_message(self, *args):
+                pass
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def answered(self):
+        """The requests answered 200 at once, in order (a request left hanging was given up by then)."""
+        return [request for request in list(self.requests) if request[4] == 200]
