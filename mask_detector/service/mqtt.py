@@ -8,6 +8,7 @@ Topics, under ``<prefix>/<camera>/``:
 
 - ``events``: each alert and each person leaving view, the --events line with "camera" and "at" added (QoS 1);
 - ``state``: people in view, totals by label, compliance, fps, stream up or down (retained, QoS 1);
+- ``snapshot``: the last alert's snapshot, a JPEG, for a camera that saves them (retained);
 - ``availability``: "online" while the camera starts or streams, "offline" while its stream is down, when
   the service stops, and as the last will when the service's process dies (retained).
 
@@ -66,7 +67,8 @@ EXPIRE_PERIODS = 3
 
 def topics(prefix, camera):
     base = f"{prefix}/{camera}"
-    return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability"}
+    return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability",
+            "snapshot": f"{base}/snapshot"}
 
 
 def zone_sensors(zones):
@@ -84,10 +86,10 @@ def zone_sensors(zones):
     return tuple(sensors)
 
 
-def discovery_configs(settings, camera, state_every=10.0, zones=()):
+def discovery_configs(settings, camera, state_every=10.0, zones=(), snapshots=False):
     """{topic: config} of Home Assistant's MQTT discovery for ``camera``'s entities, and its count ``zones``'; none
     without a discovery prefix. ``state_every``: the seconds between state messages, which entities expire after a
-    few of."""
+    few of; ``snapshots``: whether the camera saves its alerts' snapshots, which an image entity then shows."""
     if not settings.discovery_prefix:
         return {}
     names = topics(settings.prefix, camera)
@@ -108,6 +110,12 @@ def discovery_configs(settings, camera, state_every=10.0, zones=()):
         if component == "binary_sensor":
             config |= {"payload_on": "ON", "payload_off": "OFF"}
         configs[f"{settings.discovery_prefix}/{component}/{node}/{what}/config"] = config | options
+    if snapshots:
+        configs[f"{settings.discovery_prefix}/image/{node}/last_alert/config"] = {
+            "name": "Last alert", "unique_id": f"{node}_last_alert",
+            "default_entity_id": f"image.{entity_slug(node)}_last_alert", "image_topic": names["snapshot"],
+            "content_type": "image/jpeg", "availability_topic": names["availability"], "device": device,
+            "origin": origin}
     return configs
 
 
@@ -129,9 +137,10 @@ def connection_problem(error, settings):
 class MqttPublisher:
     """A camera's connection to the broker of ``settings`` (config.MqttSettings), kept on paho's own thread."""
 
-    def __init__(self, settings, camera, client_id=None, state_every=10.0, zones=()):
+    def __init__(self, settings, camera, client_id=None, state_every=10.0, zones=(), snapshots=False):
         self.settings = settings
         self.camera = camera
+        self.snapshots = snapshots  # whether the camera saves snapshots: an image entity shows the last
         self.zones = tuple(zones)  # the camera's count zones, each with entities of its own
         self.state_every = state_every  # seconds between state messages, for the discovery configs' expiry
         self.topics = topics(settings.prefix, camera)
@@ -193,7 +202,8 @@ class MqttPublisher:
 
     def _announce(self, client):
         """Home Assistant's discovery configs, retained."""
-        for topic, config in discovery_configs(self.settings, self.camera, self.state_every, self.zones).items():
+        for topic, config in discovery_configs(self.settings, self.camera, self.state_every, self.zones,
+                                               self.snapshots).items():
             client.publish(topic, json.dumps(config), qos=1, retain=True)
 
     def _on_home_assistant_status(self, client, userdata, message):
@@ -242,6 +252,12 @@ class MqttPublisher:
         with self._lock:
             self._retained[self.topics["state"]] = payload
         self._send(self.topics["state"], payload, retain=True)
+
+    def snapshot(self, jpeg):
+        """The last alert's snapshot (JPEG bytes), retained: Home Assistant's image entity shows it."""
+        with self._lock:
+            self._retained[self.topics["snapshot"]] = jpeg
+        self._send(self.topics["snapshot"], jpeg, retain=True)
 
     def available(self, available):
         """Say the camera is online (starting or streaming) or offline (its stream is down), when that changes."""

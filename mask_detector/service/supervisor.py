@@ -14,6 +14,7 @@ import contextlib
 import copy
 import sys
 import time
+from pathlib import Path
 
 from mask_detector.counts import PeopleCounts
 from mask_detector.files import JsonLines
@@ -29,6 +30,7 @@ class Supervisor:
 
     def __init__(self, site, cameras, say):
         self.site, self.cameras, self.say = site, cameras, say
+        self._settings = {settings.camera: settings for settings in site.cameras}
         self.states = {settings.camera: CameraState(settings.camera, zones={
             zone.name: PeopleCounts() for zone in settings.zones if zone.kind == "count"}) for settings in site.cameras}
         self.events = self.stats = None
@@ -113,6 +115,7 @@ class Supervisor:
                 self.events.write(body)
             if name in self.publishers:
                 self.publishers[name].event(body)
+                self._publish_snapshot(name, body)
             if body["event"] == "alert":
                 for channel in self.channels:
                     if channel.wants(name):
@@ -140,7 +143,8 @@ class Supervisor:
         if self.site.mqtt:
             for name in self.states:
                 self.publishers[name] = MqttPublisher(self.site.mqtt, name, state_every=self.site.state_every,
-                                                      zones=self.states[name].zones)
+                                                      zones=self.states[name].zones,
+                                                      snapshots=bool(self._settings[name].snapshots))
                 self.publishing[name] = StatePublishing(self.publishers[name], self.site.state_every)
 
     def _disconnect(self):
@@ -157,6 +161,14 @@ class Supervisor:
             publisher.close()
             if publisher.dropped:
                 self.say(f"camera {name}: {publisher.dropped} MQTT messages dropped: the broker was away")
+
+    def _publish_snapshot(self, name, event):
+        """An alert's snapshot to MQTT, for Home Assistant's image entity of the last alert."""
+        if event["event"] == "alert" and event.get("snapshot"):
+            try:
+                self.publishers[name].snapshot(Path(event["snapshot"]).read_bytes())
+            except OSError as error:
+                self.say(f"camera {name}: cannot read the snapshot {event['snapshot']}: {error.strerror or error}")
 
     def _stop_notifying(self):
         """What waits to be sent gets some seconds to go; what was dropped or failed is said."""

@@ -16,7 +16,7 @@ from support.service import PREFIX, lines, photo_clip
 
 def test_each_camera_has_its_own_topics():
     assert topics("site", "door") == {"events": "site/door/events", "state": "site/door/state",
-                                      "availability": "site/door/availability"}
+                                      "availability": "site/door/availability", "snapshot": "site/door/snapshot"}
 
 
 def a_state(compliance=True):
@@ -71,6 +71,12 @@ def test_home_assistant_reads_each_entity_from_a_real_state_message():
     assert rendered(by_what["compliance"], a_state(compliance=False)) == "None"
     assert rendered(by_what["stream"], a_state() | {"stream": "down"}) == "OFF"
     assert discovery_configs(MqttSettings(discovery_prefix=""), "door") == {}
+    # A camera that saves snapshots has an image entity of its last alert's.
+    image = discovery_configs(MqttSettings(prefix=PREFIX), "door", snapshots=True)[
+        "homeassistant/image/mask_detector_door/last_alert/config"]
+    assert (image["image_topic"], image["content_type"], image["default_entity_id"]) == (
+        f"{PREFIX}/door/snapshot", "image/jpeg", "image.mask_detector_door_last_alert")
+    assert not any("/image/" in topic for topic in configs)
     # An entity id takes lower-case letters, digits and _ only; the unique id and the topics keep the name.
     front = discovery_configs(MqttSettings(prefix=PREFIX), "Front-door")
     config = front["homeassistant/sensor/mask_detector_Front-door/people/config"]

@@ -44,6 +44,7 @@ reconnect_for = 5
 [[camera]]
 name = "door"
 source = "{door}"
+snapshots = "snapshots"
 
 [[camera]]
 name = "hall"
@@ -133,6 +134,7 @@ def site_run(samples, tmp_path_factory):
         run.see("the subscriber connected", lambda: subscriber.client.is_connected(), 30)
         scene_and_service(run, folder, broker, door, hall, webhook)
         run.seen["events"] = lines(folder / "events.jsonl")
+        run.seen["folder"] = folder
         run.seen["webhook"] = [json.loads(body) for _, _, _, body, _ in webhook.answered()]
 
         def delivered():
@@ -148,6 +150,14 @@ def site_run(samples, tmp_path_factory):
             broker.port, lambda got: sum(t.endswith("/config") for t in got) >= 2 * len(SENSORS)
             and all(got.get(f"{PREFIX}/{c}/availability") == "offline" for c in ("door", "hall"))), 1)
     return run
+
+
+def test_the_last_alert_s_snapshot_is_retained_for_home_assistant(site_run):
+    got = site_run["retained"]
+    last = [e for e in site_run["events"] if e["event"] == "alert" and e["camera"] == "door"][-1]
+    assert got[f"{PREFIX}/door/snapshot"] == (site_run["folder"] / last["snapshot"]).read_bytes()
+    assert got["homeassistant/image/mask_detector_door/last_alert/config"]["image_topic"] == f"{PREFIX}/door/snapshot"
+    assert f"{PREFIX}/hall/snapshot" not in got  # the hall saves none
 
 
 def test_every_alert_of_the_door_and_none_of_the_hall_reached_the_webhook(site_run):
@@ -177,8 +187,10 @@ def test_states_are_retained_and_home_assistant_finds_them(site_run):
         assert got[f"{PREFIX}/{camera}/availability"] == "offline"  # the service stopped
         configs = {topic: config for topic, config in got.items()
                    if topic.startswith("homeassistant/") and f"/mask_detector_{camera}/" in topic}
-        assert {topic.split("/")[1] for topic in configs} == {"sensor", "binary_sensor"}
-        assert len(configs) == len(SENSORS)
+        # The door saves snapshots: an image entity shows its last alert's.
+        image = {"image"} if camera == "door" else set()
+        assert {topic.split("/")[1] for topic in configs} == {"sensor", "binary_sensor"} | image
+        assert len(configs) == len(SENSORS) + len(image)
     assert got[f"{PREFIX}/door/state"]["people_no_mask"] >= 2
 
 

@@ -93,10 +93,10 @@ class Subscriber:
 
     def _keep(self, client, userdata, message):
         with self._lock:
-            self.messages.append((message.topic, message.payload.decode(), message.retain))
+            self.messages.append((message.topic, message.payload, message.retain))
 
     def on(self, topic):
-        """The payloads received on ``topic`` (JSON where they are)."""
+        """The payloads received on ``topic`` (JSON where they are, text, or bytes: a picture)."""
         with self._lock:
             payloads = [payload for name, payload, _ in self.messages if name == topic]
         return [_parsed(payload) for payload in payloads]
@@ -107,6 +107,12 @@ class Subscriber:
 
 
 def _parsed(payload):
+    """A message's payload: JSON where it is, else text, else (a picture) its bytes."""
+    if isinstance(payload, bytes):
+        try:
+            payload = payload.decode()
+        except UnicodeDecodeError:
+            return payload
     try:
         return json.loads(payload)
     except ValueError:
@@ -123,7 +129,7 @@ def retained(port, until, topic="#", limit=60.0, username=None, password=None):
     if username:
         client.username_pw_set(username, password)
     client.on_connect = lambda c, *rest: c.subscribe(topic, qos=1)
-    client.on_message = lambda c, u, message: got.__setitem__(message.topic, _parsed(message.payload.decode())) \
+    client.on_message = lambda c, u, message: got.__setitem__(message.topic, _parsed(message.payload)) \
         if message.retain else None
     client.connect("127.0.0.1", port)
     client.loop_start()
