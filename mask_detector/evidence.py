@@ -16,7 +16,6 @@ tells the camera, the person, the alert's time and every frame's time.
 """
 
 import json
-import re
 import secrets
 import sys
 import threading
@@ -31,7 +30,7 @@ import numpy as np
 from mask_detector import display
 from mask_detector.boxes import grown
 from mask_detector.errors import UserError
-from mask_detector.files import write_bytes_atomically, write_image
+from mask_detector.files import safe_name, write_bytes_atomically, write_image
 from mask_detector.privacy import OwnFiles, hides_faces, pixelate
 from mask_detector.video import VideoOutput
 
@@ -49,11 +48,6 @@ class _Clip:
     alert_time: float
     until: float
     frames: list = field(default_factory=list)  # (time, JPEG bytes, FaceResults, doubtful faces' boxes)
-
-
-def safe_name(text):
-    """``text`` fit for a file name: letters, digits, '-' and '_' only."""
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", str(text)).strip("-") or "camera"
 
 
 def evidence_path(folder, camera, track_id, suffix, label=None):

@@ -12,6 +12,7 @@ import os
 import re
 import stat
 import sys
+import unicodedata
 from pathlib import Path
 
 import cv2
@@ -325,6 +326,13 @@ class JsonLines:
             return self._stack.__exit__(*exc)
         except OSError as error:
             raise UserError(write_failure(self.path, error)) from None
+
+
+def safe_name(text):
+    """``text`` fit for a file name or an MQTT topic: accents dropped (Café: Cafe), anything but letters, digits,
+    '-' and '_' made a '-'."""
+    ascii_text = unicodedata.normalize("NFKD", str(text)).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", ascii_text).strip("-") or "camera"
 
 
 def sha256_of(path):

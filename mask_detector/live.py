@@ -34,8 +34,10 @@ class LiveSettings:
 
     source: str = setting("0", "camera index, video file or stream URL", short="-s", environment="also")
     # The camera's name in file names and messages; empty: from the source (video.camera_name).
-    name: str = setting("", "the camera's name in file names, messages and MQTT topics", flag=False,
-                        pattern=r"[A-Za-z0-9_-]{1,64}", pattern_text="letters, digits, '-' and '_' only")
+    # Shown as it is written; files, MQTT topics and Home Assistant's ids take it made safe (files.safe_name).
+    name: str = setting("", "the camera's name in messages, file names and MQTT topics", flag=False,
+                        pattern=r"(?=.*\w)[^\x00-\x1f\x7f]{1,64}",
+                        pattern_text="a name of 1 to 64 characters with a letter or a digit, no control character")
     pipeline: PipelineSettings = field(default_factory=lambda: LIVE)
     on_alert: str | None = setting(None, "run this shell command per alert, event JSON on stdin", str,
                                    metavar="COMMAND")

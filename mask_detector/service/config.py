@@ -42,6 +42,7 @@ import tomllib
 from pathlib import Path
 
 from mask_detector.errors import UserError
+from mask_detector.files import safe_name
 from mask_detector.live import LiveSettings
 from mask_detector.pipeline import LIVE, PipelineSettings
 from mask_detector.privacy import check_keep_days, refuse_pictures
@@ -171,7 +172,7 @@ NOTIFY_KEYS = site_settings(NotifySettings)
 
 def entity_slug(name):
     """``name`` as a part of a Home Assistant entity id, which takes lower-case letters, digits and _ only."""
-    return "".join(c if c.isascii() and c.isalnum() or c == "_" else "_" for c in name.lower())
+    return safe_name(name).lower().replace("-", "_")
 
 
 def _checked(table, allowed, where):
@@ -287,8 +288,8 @@ def load_site(path, environ=os.environ):
     for number, name in enumerate(names):
         alike = [other for other in names[:number] if entity_slug(other) == entity_slug(name)]
         if alike:
-            raise UserError(f"{path}: camera names {alike[0]!r} and {name!r} make the same Home Assistant entity "
-                            f"ids ({entity_slug(name)}); rename one")
+            raise UserError(f"{path}: camera names {alike[0]!r} and {name!r} make the same topics, file names and "
+                            f"Home Assistant ids ({entity_slug(name)}); rename one")
     mqtt = None
     if "mqtt" in data:
         options = dict(_checked(data["mqtt"], MQTT_KEYS, f"{path}: [mqtt]"))

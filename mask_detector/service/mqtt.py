@@ -32,6 +32,7 @@ from collections import deque
 import paho.mqtt.client as paho
 
 from mask_detector import installed_version
+from mask_detector.files import safe_name
 from mask_detector.service.config import entity_slug
 
 # Home Assistant entities of each camera: (component, what, name, template on the state message, options).
@@ -66,7 +67,8 @@ EXPIRE_PERIODS = 3
 
 
 def topics(prefix, camera):
-    base = f"{prefix}/{camera}"
+    """A camera's topics: its name made safe (no /, + or #, no space: files.safe_name)."""
+    base = f"{prefix}/{safe_name(camera)}"
     return {"events": f"{base}/events", "state": f"{base}/state", "availability": f"{base}/availability",
             "snapshot": f"{base}/snapshot"}
 
@@ -93,7 +95,7 @@ def discovery_configs(settings, camera, state_every=10.0, zones=(), snapshots=Fa
     if not settings.discovery_prefix:
         return {}
     names = topics(settings.prefix, camera)
-    node = f"mask_detector_{camera}"
+    node = f"mask_detector_{safe_name(camera)}"
     origin = {"name": "face-mask-detector"}
     device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
               "model": "MobileNetV2 mask classifier"}
@@ -153,7 +155,7 @@ class MqttPublisher:
         self._available = True  # what availability says while connected: the camera is starting or streaming
         # A client id of its own: a broker drops a client when another connects with the same id, and two services
         # (or a service and its restarted self) with a camera of one name would take turns throwing each other off.
-        client_id = client_id or f"mask-detector-{camera}-{secrets.token_hex(4)}"
+        client_id = client_id or f"mask-detector-{safe_name(camera)}-{secrets.token_hex(4)}"
         self._client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id)
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password)

@@ -77,11 +77,16 @@ def test_home_assistant_reads_each_entity_from_a_real_state_message():
     assert (image["image_topic"], image["content_type"], image["default_entity_id"]) == (
         f"{PREFIX}/door/snapshot", "image/jpeg", "image.mask_detector_door_last_alert")
     assert not any("/image/" in topic for topic in configs)
-    # An entity id takes lower-case letters, digits and _ only; the unique id and the topics keep the name.
-    front = discovery_configs(MqttSettings(prefix=PREFIX), "Front-door")
-    config = front["homeassistant/sensor/mask_detector_Front-door/people/config"]
-    assert config["default_entity_id"] == "sensor.mask_detector_front_door_people"
-    assert config["unique_id"] == "mask_detector_Front-door_people"
+    # A name with spaces, a slash, + or # and accents: topics, ids and entity ids take it made safe; the device
+    # shows it as written.
+    name = "Café #2 / Front door+"
+    assert topics(PREFIX, name)["state"] == f"{PREFIX}/Cafe-2-Front-door/state"
+    front = discovery_configs(MqttSettings(prefix=PREFIX), name)
+    config = front["homeassistant/sensor/mask_detector_Cafe-2-Front-door/people/config"]
+    assert config["default_entity_id"] == "sensor.mask_detector_cafe_2_front_door_people"
+    assert config["unique_id"] == "mask_detector_Cafe-2-Front-door_people"
+    assert config["state_topic"] == f"{PREFIX}/Cafe-2-Front-door/state"
+    assert config["device"]["name"] == f"Mask detector {name}"
 
 
 def test_each_count_zone_has_its_people_and_compliance_in_home_assistant():
