@@ -181,13 +181,13 @@ class LiveRun:
         if self.zones:
             self.zones.black_out(frame.image)  # before the detector, the pictures and the cut test see it
         faces, doubtful = self.pipeline.face_detector.find(frame.image)
-        ignored = []
+        # Every face that is no one's (doubtful, or in an ignore zone) is still hidden where privacy hides faces.
+        self.doubtful = list(doubtful)
         if self.zones:
             outside = ~self.zones.ignored([face.box for face in faces], frame.image.shape)
-            ignored = [face.box for face, keep in zip(faces, outside) if not keep]
+            self.doubtful += [face.box for face, keep in zip(faces, outside) if not keep]
             faces = [face for face, keep in zip(faces, outside) if keep]
             doubtful = [box for box, keep in zip(doubtful, ~self.zones.ignored(doubtful, frame.image.shape)) if keep]
-        self.doubtful = list(doubtful) + ignored
         boxes = [face.box for face in faces]
         cut = self.cuts(frame.image)
         tracks, gone = self.tracker.update(boxes, frame.time, doubtful, cut, looks_of(frame.image, boxes))

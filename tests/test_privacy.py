@@ -83,6 +83,23 @@ def test_a_blurred_video_shows_no_face_in_any_frame(samples, tmp_path, face_dete
     assert frames == 12
 
 
+def test_faces_in_an_ignore_zone_are_no_people_but_are_hidden_all_the_same(samples, tmp_path, face_detector):
+    clip = make_clip([with_faces(samples, 6)], tmp_path / "clip.mp4", frames_per_photo=6)
+    output = tmp_path / "blurred.avi"
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--privacy", "blur",
+                        "--zone", "poster:ignore:0,0 1,0 1,1 0,1", "--output", output)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert " people 0 (" in result.stdout  # no one is a person in the zone ...
+    written, frames = cv2.VideoCapture(str(output)), 0
+    while True:
+        ok, frame = written.read()
+        if not ok:
+            break
+        frames += 1
+        assert face_detector.detect(frame) == [], f"a face found in frame {frames}"  # ... and every face is hidden
+    assert frames == 6
+
+
 def test_stats_writes_no_picture_anywhere(samples, tmp_path):
     photos = [with_faces(samples, 1), with_faces(samples, 3)]
     result = run_script("detect_mask_image.py", "--image", *photos, "--no-display", "--privacy", "stats",
