@@ -159,12 +159,16 @@ class Channel:
     def waiting(self):
         return self._queue.unfinished_tasks
 
+    def close(self):
+        """Send nothing more (a try under way ends within its timeout)."""
+        self._stopping.set()
+
     def stop(self, grace):
         """Give what waits ``grace`` seconds to go, then stop; what is still waiting is counted as dropped."""
         deadline = time.monotonic() + grace
         while self.waiting() and time.monotonic() < deadline:
             time.sleep(0.05)
-        self._stopping.set()
+        self.close()
         self._thread.join(timeout=self.settings.timeout + 1)
         with self._lock:
             self.dropped += self._queue.qsize()

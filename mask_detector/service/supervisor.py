@@ -173,8 +173,12 @@ class Supervisor:
     def _stop_notifying(self):
         """What waits to be sent gets some seconds to go; what was dropped or failed is said."""
         deadline = time.monotonic() + FLUSH_SECONDS
+        while time.monotonic() < deadline and any(channel.waiting() for channel in self.channels):
+            time.sleep(0.05)
+        for channel in self.channels:  # all at once: the tries under way end together, within one timeout
+            channel.close()
         for channel in self.channels:
-            channel.stop(max(0.0, deadline - time.monotonic()))
+            channel.stop(0)
             if channel.dropped or channel.failed:
                 self.say(f"notifications by {channel.kind} to {channel.name}: {channel.sent} sent, "
                          f"{channel.failed} failed, {channel.dropped} dropped")
