@@ -123,6 +123,7 @@ class Channel:
             except queue.Full:
                 try:
                     self._queue.get_nowait()
+                    self._queue.task_done()  # dropped: no longer waiting to be sent
                     with self._lock:
                         self.dropped += 1
                 except queue.Empty:
