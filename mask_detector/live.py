@@ -97,7 +97,7 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
                             settings.camera)
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
                     settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds,
-                    zones=ZoneMap(settings.zones).counted)
+                    zones=settings.zones.counted)
     return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones)
 
 

@@ -101,9 +101,7 @@ def looks_of(image, boxes, side=LOOK_SIDE):
         # Each face made grey on its own: a few faces cost a tenth of making the whole frame grey.
         crop = image[y1:y2, x1:x2]
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop
-        patch = cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
-        mean, spread = cv2.meanStdDev(patch)
-        looks.append((patch - mean[0, 0]) / (spread[0, 0] + 0.02))
+        looks.append(_standardised(cv2.resize(crop, (side, side), interpolation=cv2.INTER_AREA)))
     return looks
 
 
@@ -114,7 +112,7 @@ def likeness(look, other):
 
 def _blend(look, new):
     """A track's look after a new sighting: mostly the sightings before, so one blurred frame changes it little."""
-    return new if look is None else _standardised((0.7 * look + 0.3 * new).reshape(1, -1))[0]
+    return new if look is None else _standardised(0.7 * look + 0.3 * new)
 
 
 @dataclass
@@ -187,8 +185,7 @@ class FaceTracker:
         if live and len(boxes):
             predicted = np.array([track.predicted_box(now) for track in live])
             lost = np.array([track.missed > 0 for track in live])
-            # Where a lost track's face was, moved as the whole view has moved since (a pan, a zoom's drift).
-            carried = np.array([track.box + np.tile(self.scene - track.scene_at, 2) for track in live])
+            carried = np.array([self._carried(track) for track in live])
             pairs = [(live[t], b) for t, b in self._pairs(predicted, boxes, lost, carried)]
             self._follow_scene([(track, boxes[b]) for track, b in pairs if not track.missed])
         jumped = self._jumps(pairs, boxes, now, looks)
@@ -243,10 +240,14 @@ class FaceTracker:
         left = [b for b in range(len(boxes)) if b not in used]
         if looks is None or not waiting or not left:
             return []
-        carried = np.array([track.box + np.tile(self.scene - track.scene_at, 2) for track in waiting])
+        carried = np.array([self._carried(track) for track in waiting])
         alike = np.array([[likeness(track.look, looks[b]) for b in left] for track in waiting])
         alike = np.where(near(carried, boxes[left], self.look_reach), alike, -1.0)
         return [(waiting[t], left[b]) for t, b in greedy_pairs(alike, self.least_likeness)]
+
+    def _carried(self, track):
+        """Where a track's face was last seen, moved as the whole view has moved since (a pan, a zoom's drift)."""
+        return track.box + np.tile(self.scene - track.scene_at, 2)
 
     def _follow_scene(self, continued):
         """Add this frame's move of the whole view (the median move of the faces followed from the last frame)
@@ -348,14 +349,18 @@ class CutDetector:
             for left in range(r, r + columns * width, width):
                 block = thumbnail[top:top + height, left:left + width]
                 around = last[top - r:top + height + r, left - r:left + width + r]
-                correlation = cv2.matchTemplate(around, block, cv2.TM_CCOEFF_NORMED).max()
-                same += correlation >= self.least_correlation or (block.std() < self.plain and around.std() < self.plain)
+                # The spreads only when the pattern does not match: most blocks of a move do.
+                same += (cv2.matchTemplate(around, block, cv2.TM_CCOEFF_NORMED).max() >= self.least_correlation
+                         or block.std() < self.plain and around.std() < self.plain)
         return same / (rows * columns)
 
 
 def _standardised(values):
-    """Each row of the last axis at mean 0, spread 1 (a floor keeps plain rows from blowing up)."""
-    return (values - values.mean(axis=-1, keepdims=True)) / (values.std(axis=-1, keepdims=True) + 0.02)
+    """``values`` as a flat float32 vector at mean 0 and spread 1 (a floor keeps a plain patch from blowing up);
+    OpenCV's mean and spread, since numpy's overhead on such small arrays is most of the cost."""
+    values = np.asarray(values, dtype=np.float32).ravel()
+    mean, spread = cv2.meanStdDev(values)
+    return (values - mean[0, 0]) / (spread[0, 0] + 0.02)
 
 
 def common_shift(track_boxes, boxes):

@@ -134,6 +134,11 @@ class Zones(tuple):
 
     parse = staticmethod(Zone.parse)
 
+    @property
+    def counted(self):
+        """The names of the count zones."""
+        return tuple(zone.name for zone in self if zone.kind == "count")
+
     def __str__(self):
         return " ".join(f"{zone.name}:{zone.kind}:" + " ".join(f"{x:g},{y:g}" for x, y in zone.points)
                         for zone in self) or "none"
@@ -143,7 +148,7 @@ class ZoneMap:
     """A camera's zones in pixels of its frames (the polygons made again when the frame size changes)."""
 
     def __init__(self, zones=()):
-        self.zones = tuple(zones)
+        self.zones = Zones(zones)
         self._size = None
         self._polygons = []  # (Zone, int32 polygon in pixels)
 
@@ -165,25 +170,25 @@ class ZoneMap:
         if private:
             cv2.fillPoly(image, private, BLACK)
 
-    def ignored(self, boxes, shape):
-        """Per box (x1, y1, x2, y2), whether its centre lies in an ignore or a private zone of frames of ``shape``."""
+    def containing(self, boxes, shape, kinds):
+        """Per box (x1, y1, x2, y2), the set of names of the zones of ``kinds`` its centre lies in, in frames of
+        ``shape``."""
+        chosen = [(zone.name, polygon) for zone, polygon in self.polygons(shape) if zone.kind in kinds]
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        unseen = [polygon for zone, polygon in self.polygons(shape) if zone.kind in ("ignore", "private")]
-        centres = (boxes[:, :2] + boxes[:, 2:]) / 2
-        return np.array([any(cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0 for polygon in unseen)
-                         for x, y in centres], dtype=bool)
+        return [{name for name, polygon in chosen if cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0}
+                for x, y in (boxes[:, :2] + boxes[:, 2:]) / 2]
+
+    def ignored(self, boxes, shape):
+        """Per box, whether its centre lies in an ignore or a private zone: a face that is no person."""
+        return np.array([bool(names) for names in self.containing(boxes, shape, ("ignore", "private"))], dtype=bool)
 
     @property
     def counted(self):
-        """The names of the count zones."""
-        return tuple(zone.name for zone in self.zones if zone.kind == "count")
+        return self.zones.counted
 
     def counted_in(self, boxes, shape):
-        """Per box, the set of names of the count zones its centre lies in, in frames of ``shape``."""
-        counting = [(zone.name, polygon) for zone, polygon in self.polygons(shape) if zone.kind == "count"]
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        return [{name for name, polygon in counting if cv2.pointPolygonTest(polygon, (float(x), float(y)), False) >= 0}
-                for x, y in (boxes[:, :2] + boxes[:, 2:]) / 2]
+        """Per box, the set of names of the count zones its centre lies in."""
+        return self.containing(boxes, shape, ("count",))
 
     def draw(self, image):
         """Each zone's outline and name on ``image`` (private zones are black already)."""

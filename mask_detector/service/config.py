@@ -221,13 +221,18 @@ def _camera(table, number, defaults, environ, path):
     except UserError:
         raise UserError(f"{where}: source: {redact(values['source'])!r} is neither a camera index, an existing video "
                         f"file nor a stream URL") from None
-    # A setting of a kind of its own (zones) is made from its checked site value.
-    values = {key: CAMERA_KEYS[key].kind.from_site(value) if hasattr(CAMERA_KEYS[key].kind, "from_site") else value
-              for key, value in values.items()}
+    values = _of_their_kinds(values, LiveSettings, PipelineSettings)
     pipeline_keys = {field.name for field in dataclasses.fields(PipelineSettings)}
     pipeline = {key: values.pop(key) for key in list(values) if key in pipeline_keys}
     pipeline = dataclasses.replace(LIVE, **pipeline)
     return LiveSettings(pipeline=pipeline, **values)
+
+
+def _of_their_kinds(values, *classes):
+    """Checked site values, each setting of a kind of its own (zones, headers) made from its site value."""
+    kinds = {declared.name: declared.kind for cls in classes for declared in settings_of(cls)}
+    return {key: kinds[key].from_site(value) if hasattr(kinds[key], "from_site") else value
+            for key, value in values.items()}
 
 
 def _notification(table, number, environ, path, cameras):
@@ -249,9 +254,7 @@ def _notification(table, number, environ, path, cameras):
             raise UserError(f"{where}: the environment variable {variable} is not set")
         secrets[header] = environ[variable]
     values["headers"] = values.get("headers", {}) | secrets
-    kinds = {declared.name: declared.kind for declared in settings_of(NotifySettings)}
-    return NotifySettings(**{key: kinds[key].from_site(value) if hasattr(kinds[key], "from_site") else value
-                             for key, value in values.items()})
+    return NotifySettings(**_of_their_kinds(values, NotifySettings))
 
 
 def _read_toml(path):

@@ -38,21 +38,20 @@ from mask_detector.service.config import entity_slug
 # Home Assistant entities of each camera: (component, what, name, template on the state message, options).
 # Totals only grow (state_class total_increasing: statistics and the energy-style graphs take them as counters);
 # diagnostic entities show apart from the main ones on the device's page.
-PEOPLE = {"unit_of_measurement": "people"}
+PEOPLE_NOW = {"unit_of_measurement": "people", "state_class": "measurement"}
+PEOPLE_TOTAL = {"unit_of_measurement": "people", "state_class": "total_increasing"}
+# None before anyone was judged: the sensor is then unknown, not 0 %.
+PERCENT = {"unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 1}
 SENSORS = (
-    ("sensor", "people_in_view", "People in view", "{{ value_json.people_in_view }}",
-     PEOPLE | {"state_class": "measurement"}),
+    ("sensor", "people_in_view", "People in view", "{{ value_json.people_in_view }}", PEOPLE_NOW),
     ("sensor", "people_without_mask", "People without a mask in view",
-     "{{ value_json.people_without_mask_in_view }}", PEOPLE | {"state_class": "measurement"}),
-    ("sensor", "people", "People", "{{ value_json.people }}", PEOPLE | {"state_class": "total_increasing"}),
-    ("sensor", "people_no_mask", "People without a mask", "{{ value_json.people_no_mask }}",
-     PEOPLE | {"state_class": "total_increasing"}),
+     "{{ value_json.people_without_mask_in_view }}", PEOPLE_NOW),
+    ("sensor", "people", "People", "{{ value_json.people }}", PEOPLE_TOTAL),
+    ("sensor", "people_no_mask", "People without a mask", "{{ value_json.people_no_mask }}", PEOPLE_TOTAL),
     ("sensor", "people_incorrect", "People wearing a mask wrongly", "{{ value_json.people_incorrect }}",
-     PEOPLE | {"state_class": "total_increasing"}),
+     PEOPLE_TOTAL),
     ("sensor", "alerts", "Alerts", "{{ value_json.alerts }}", {"state_class": "total_increasing"}),
-    # None before anyone was judged: the sensor is then unknown, not 0 %.
-    ("sensor", "compliance", "Mask compliance", "{{ value_json.compliance_percent }}",
-     {"unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 1}),
+    ("sensor", "compliance", "Mask compliance", "{{ value_json.compliance_percent }}", PERCENT),
     ("binary_sensor", "alert", "No-mask alert", "{{ value_json.alert }}", {"device_class": "problem"}),
     ("sensor", "fps", "Frames per second", "{{ value_json.fps }}",
      {"unit_of_measurement": "fps", "state_class": "measurement", "suggested_display_precision": 1,
@@ -80,10 +79,9 @@ def zone_sensors(zones):
         value = f"value_json.zones['{zone}']"
         what = f"zone_{entity_slug(zone)}"
         sensors += [
-            ("sensor", f"{what}_people", f"People in {zone}", f"{{{{ {value}.people }}}}",
-             PEOPLE | {"state_class": "total_increasing"}),
+            ("sensor", f"{what}_people", f"People in {zone}", f"{{{{ {value}.people }}}}", PEOPLE_TOTAL),
             ("sensor", f"{what}_compliance", f"Mask compliance in {zone}", f"{{{{ {value}.compliance_percent }}}}",
-             {"unit_of_measurement": "%", "state_class": "measurement", "suggested_display_precision": 1}),
+             PERCENT),
         ]
     return tuple(sensors)
 
@@ -99,25 +97,29 @@ def discovery_configs(settings, camera, state_every=10.0, zones=(), snapshots=Fa
     origin = {"name": "face-mask-detector"}
     device = {"identifiers": [node], "name": f"Mask detector {camera}", "manufacturer": "face-mask-detector",
               "model": "MobileNetV2 mask classifier"}
-    if installed_version():
-        origin["sw_version"] = device["sw_version"] = installed_version()
+    version = installed_version()
+    if version:
+        origin["sw_version"] = device["sw_version"] = version
+
+    def entity(component, what, name):
+        """What every entity's config says: its names, where it reads whether it is there, its device."""
+        return {"name": name, "unique_id": f"{node}_{what}",
+                "default_entity_id": f"{component}.{entity_slug(node)}_{what}",
+                "availability_topic": names["availability"], "device": device, "origin": origin}
+
     configs = {}
     for component, what, name, template, options in SENSORS + zone_sensors(zones):
         options = dict(options)
-        config = {"name": name, "unique_id": f"{node}_{what}", "default_entity_id": f"{component}.{entity_slug(node)}_{what}",
-                  "state_topic": names["state"], "value_template": template,
-                  "expire_after": round(EXPIRE_PERIODS * state_every), "device": device, "origin": origin}
-        if options.pop("availability", True):
-            config["availability_topic"] = names["availability"]
+        config = entity(component, what, name) | {"state_topic": names["state"], "value_template": template,
+                                                  "expire_after": round(EXPIRE_PERIODS * state_every)}
+        if not options.pop("availability", True):
+            del config["availability_topic"]
         if component == "binary_sensor":
             config |= {"payload_on": "ON", "payload_off": "OFF"}
         configs[f"{settings.discovery_prefix}/{component}/{node}/{what}/config"] = config | options
     if snapshots:
-        configs[f"{settings.discovery_prefix}/image/{node}/last_alert/config"] = {
-            "name": "Last alert", "unique_id": f"{node}_last_alert",
-            "default_entity_id": f"image.{entity_slug(node)}_last_alert", "image_topic": names["snapshot"],
-            "content_type": "image/jpeg", "availability_topic": names["availability"], "device": device,
-            "origin": origin}
+        configs[f"{settings.discovery_prefix}/image/{node}/last_alert/config"] = entity(
+            "image", "last_alert", "Last alert") | {"image_topic": names["snapshot"], "content_type": "image/jpeg"}
     return configs
 
 
@@ -186,10 +188,6 @@ class MqttPublisher:
             status = f"{self.settings.discovery_prefix}/status"
             client.message_callback_add(status, self._on_home_assistant_status)
             client.subscribe(status, qos=1)
-        with self._lock:
-            retained = dict(self._retained)
-        for topic, payload in retained.items():
-            client.publish(topic, payload, qos=1, retain=True)
         # What waited goes first, in order; what comes meanwhile keeps waiting behind it, until none is left
         # and the connection is declared open (checked and set under the lock that senders take).
         while True:
@@ -203,18 +201,18 @@ class MqttPublisher:
                 client.publish(topic, payload, qos=1)
 
     def _announce(self, client):
-        """Home Assistant's discovery configs, retained."""
+        """Home Assistant's discovery configs, then the latest retained messages (state, snapshot), retained."""
         for topic, config in discovery_configs(self.settings, self.camera, self.state_every, self.zones,
                                                self.snapshots).items():
             client.publish(topic, json.dumps(config), qos=1, retain=True)
+        with self._lock:
+            retained = dict(self._retained)
+        for topic, payload in retained.items():
+            client.publish(topic, payload, qos=1, retain=True)
 
     def _on_home_assistant_status(self, client, userdata, message):
         if message.payload == b"online":
             self._announce(client)
-            with self._lock:
-                retained = dict(self._retained)
-            for topic, payload in retained.items():
-                client.publish(topic, payload, qos=1, retain=True)
 
     def _on_connect_fail(self, client, userdata):
         # paho calls this while it handles the error: the error is the one being handled.
@@ -250,16 +248,17 @@ class MqttPublisher:
         self._send(self.topics["events"], json.dumps(event))
 
     def state(self, state):
-        payload = json.dumps(state)
-        with self._lock:
-            self._retained[self.topics["state"]] = payload
-        self._send(self.topics["state"], payload, retain=True)
+        self._retain(self.topics["state"], json.dumps(state))
 
     def snapshot(self, jpeg):
         """The last alert's snapshot (JPEG bytes), retained: Home Assistant's image entity shows it."""
+        self._retain(self.topics["snapshot"], jpeg)
+
+    def _retain(self, topic, payload):
+        """Send ``payload`` retained, and keep it to send again on every connection."""
         with self._lock:
-            self._retained[self.topics["snapshot"]] = jpeg
-        self._send(self.topics["snapshot"], jpeg, retain=True)
+            self._retained[topic] = payload
+        self._send(topic, payload, retain=True)
 
     def available(self, available):
         """Say the camera is online (starting or streaming) or offline (its stream is down), when that changes."""

@@ -32,7 +32,7 @@ class Supervisor:
         self.site, self.cameras, self.say = site, cameras, say
         self._settings = {settings.camera: settings for settings in site.cameras}
         self.states = {settings.camera: CameraState(settings.camera, zones={
-            zone.name: PeopleCounts() for zone in settings.zones if zone.kind == "count"}) for settings in site.cameras}
+            name: PeopleCounts() for name in settings.zones.counted}) for settings in site.cameras}
         self.events = self.stats = None
         self.publishers, self.publishing = {}, {}
         self.channels = []  # notify.Channel of each [[notify]] table
@@ -191,15 +191,12 @@ class Supervisor:
         seconds = now - self._stats_at
         for name, state in self.states.items():
             people_before, zones_before = self._stats_people[name]
-            came = state.people - people_before
-            # Per count zone, the people who came in it, as the camera's line counts them.
-            zones = {zone: (counts - zones_before.get(zone, PeopleCounts())) for zone, counts in state.zones.items()}
-            zones = {zone: {key: n for key, n in counts.to_json().items() if key != "people"}
-                     | {"compliance": counts.compliance_json()["compliance"]} for zone, counts in zones.items()}
+            # Per count zone too, the people who came in it, as the camera's line counts them.
+            zones = {zone: _came(counts - zones_before.get(zone, PeopleCounts()))
+                     for zone, counts in state.zones.items()}
             self.stats.write({
                 "camera": name, "time": round(time.time(), 3), "seconds": round(seconds, 1),
-                **{key: n for key, n in came.to_json().items() if key != "people"},
-                "compliance": came.compliance_json()["compliance"], **({"zones": zones} if zones else {}),
+                **_came(state.people - people_before), **({"zones": zones} if zones else {}),
                 "fps": round(state.report.fps, 2), "stream": state.stream,
                 "uptime": round(min(1.0, self._up_seconds[name] / max(seconds, 1e-9)), 4),
                 "restarts": state.restarts,
@@ -207,6 +204,12 @@ class Supervisor:
             self._up_seconds[name] = 0.0
             self._stats_people[name] = copy.deepcopy((state.people, state.zones))
         self._stats_at = now
+
+
+def _came(counts):
+    """A statistics line's figures of the people who came in its period: by label, and compliance."""
+    return ({key: n for key, n in counts.to_json().items() if key != "people"}
+            | {"compliance": counts.compliance_json()["compliance"]})
 
 
 def run_service(site, ray=None, out=sys.stdout):
