@@ -23,10 +23,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from make_clips import motion_blur  # noqa: E402
 from mask_detector.cli import at_least  # noqa: E402
 from mask_detector.data import find_images, locate_faces, split_without_leaks  # noqa: E402
 from mask_detector.errors import UserError, run_cli  # noqa: E402
@@ -39,13 +41,8 @@ def sighting(image, box, rng):
     top, left, height, width = box
     scale = rng.uniform(24, 96) / max(height, width)
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    if rng.random() < 0.3:  # motion blur: a streak along a random line
-        length = int(rng.integers(3, 8))
-        kernel = np.zeros((length, length), np.float32)
-        kernel[length // 2] = 1.0
-        rotation = cv2.getRotationMatrix2D(((length - 1) / 2, (length - 1) / 2), float(rng.uniform(0, 180)), 1.0)
-        kernel = cv2.warpAffine(kernel, rotation, (length, length))
-        small = cv2.filter2D(small, -1, kernel / max(kernel.sum(), 1e-6))
+    if rng.random() < 0.3:  # motion blur, as the tracking clips make it
+        small = motion_blur(small, int(rng.integers(3, 8)), float(rng.uniform(0, 180)))
     small = cv2.convertScaleAbs(small, alpha=float(rng.uniform(0.33, 1.0)))
     ok, encoded = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, int(rng.integers(40, 90))])
     small = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
