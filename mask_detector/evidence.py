@@ -9,7 +9,8 @@ next ``after`` seconds are added, then the clip is written on a thread of its
 own, so the live loop never waits for an encoder. Frames are kept as JPEG
 bytes, which holds memory to some 50 kB a 640x480 frame.
 
-Each clip is drawn like the annotated video: boxes and labels. With the
+Each clip is drawn like the annotated video: boxes and labels; it is an
+.mp4 in H.264 (video.VideoOutput), which a web browser plays. With the
 faces hidden (privacy.hides_faces), every face is pixelated; the flagged
 person's too, unless ``evidence_faces``. Beside each clip, ``<clip>.json``
 tells the camera, the person, the alert's time and every frame's time.
