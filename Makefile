@@ -22,8 +22,9 @@ live: setup
 	$(PY) detect_mask_video.py
 
 test: setup $(VENV_CV4)/.installed $(VENV)/.installed-ray
-	@{ command -v Xvfb && command -v xdotool && command -v mosquitto && command -v systemd-analyze; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool mosquitto systemd >/dev/null; } \
-		|| echo "Xvfb, xdotool, mosquitto or systemd-analyze not found: the window and service tests need them (apt-get install xvfb xdotool mosquitto systemd)"
+	@{ command -v Xvfb && command -v xdotool && command -v mosquitto && command -v systemd-analyze && command -v chromium && command -v chromedriver; } >/dev/null \
+		|| { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq xvfb xdotool mosquitto systemd chromium chromium-driver >/dev/null; } \
+		|| echo "Xvfb, xdotool, mosquitto, systemd-analyze, chromium or chromedriver not found: the window, service and web page tests need them (apt-get install xvfb xdotool mosquitto systemd chromium chromium-driver)"
 	$(PY) -m pytest tests
 
 setup: $(VENV)/.installed assets $(FLOAT16_MODEL)

@@ -37,7 +37,7 @@ WINDOW = "Face mask detector (q quits)"
 
 
 # With --config, the cameras' settings are in the site file: only these flags go with it.
-SERVICE_FLAGS = {"config", "ray", "metrics_port", "stats", "events", "verbose", "no_display"}
+SERVICE_FLAGS = {"config", "ray", "metrics_port", "stats", "web", "events", "verbose", "no_display"}
 
 
 def parse_args(argv):
@@ -53,7 +53,7 @@ def parse_args(argv):
     add_live_arguments(parser)
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
-    add_setting_flags(parser, SiteSettings(), names=("metrics_port", "stats"))
+    add_setting_flags(parser, SiteSettings(), names=("metrics_port", "stats", "web"))
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="with --config: one Ray actor per camera; 'local' starts Ray here, or a cluster address")
     args = parser.parse_args(argv)
@@ -61,8 +61,9 @@ def parse_args(argv):
     if args.config and set(given) - SERVICE_FLAGS:
         flag = "--" + sorted(set(given) - SERVICE_FLAGS)[0].replace("_", "-")
         parser.error(f"{flag} goes in the site file with --config (each camera's settings are there)")
-    if not args.config and set(given) & {"ray", "metrics_port", "stats"}:
-        parser.error("--ray, --metrics-port and --stats run with --config (a site file of cameras)")
+    if not args.config and set(given) & {"ray", "metrics_port", "stats", "web"}:
+        parser.error("--ray, --metrics-port, --stats and --web run with --config (a site file of cameras; one "
+                     "[[camera]] for a single camera)")
     return args
 
 
@@ -94,9 +95,9 @@ def main(argv=None):
           + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
           file=sys.stderr if outputs.json_to_stdout else sys.stdout)
     if outputs.video_writer_codec == "mp4v":
-        print(f"note: {args.output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play: this "
-              f"OpenCV build has no H.264 encoder; convert it (ffmpeg -i IN -c:v libx264 OUT) or write .avi",
-              file=sys.stderr)
+        print(f"note: {args.output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play: PyAV or its "
+              f"H.264 encoder is missing (pip install -r requirements.txt); convert it (ffmpeg -i IN -c:v libx264 "
+              f"OUT) or write .avi", file=sys.stderr)
     if source.warning:
         print(f"warning: {source.warning}", file=sys.stderr)
     if source.kind == "file" and is_still_image(args.source):
@@ -117,12 +118,12 @@ def _service(args):
     from dataclasses import replace
 
     from mask_detector.files import check_writable
-    from mask_detector.service.config import load_site
+    from mask_detector.service.config import check_web, load_site
     from mask_detector.service.supervisor import run_service
 
     site = load_site(args.config)
-    site = replace(site, events=args.events or site.events, stats=args.stats or site.stats,
-                   metrics_port=args.metrics_port or site.metrics_port)
+    site = check_web(replace(site, events=args.events or site.events, stats=args.stats or site.stats,
+                             metrics_port=args.metrics_port or site.metrics_port, web=args.web or site.web))
     for path in (site.events, site.stats):
         if path:
             check_writable(path)

@@ -236,10 +236,11 @@ class LiveRun:
         if self.people.evidence:
             self.people.evidence.close()
 
-    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0, watch=None):
+    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0, watch=None, picture=None):
         """Every frame of ``source``: track, label, report as asked; return the LiveCounts.
 
         ``watch``, if given, is called after each frame with the LiveCounts so far and the frame's FaceResults.
+        ``picture``, if given, takes the drawn frame when it wants one (service.camera.LivePicture): drawn only then.
         """
         counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
@@ -264,10 +265,13 @@ class LiveRun:
                             {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
                         )
                     fps = frame_rate.tick()
-                    if writer or window:
+                    shown = picture is not None and picture.wanted()
+                    if writer or window or shown:
                         self.draw(frame, faces, fps)
                     if writer:
                         writer.write(frame.image, frame.time)
+                    if shown:
+                        picture.take(frame.image)
                     counts.frames += 1
                     counts.recent_fps = fps
                     if watch:

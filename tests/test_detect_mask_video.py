@@ -172,7 +172,7 @@ def test_a_face_not_classified_has_no_label_and_a_still_image_is_pointed_to_the_
 
 
 def test_an_mp4_output_says_when_browsers_cannot_play_it(samples, tmp_path):
-    """Issue 20 (smaller): H.264 where the OpenCV build encodes it, else mp4v, and a note that says so."""
+    """H.264 through PyAV, else mp4v, and a note that says so."""
     clip = make_clip(samples[:1], tmp_path / "clip.mp4", size=(320, 240), frames_per_photo=3)
     output = tmp_path / "annotated.mp4"
     result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--output", output)

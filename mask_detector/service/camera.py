@@ -1,10 +1,12 @@
 """One camera's run, in a process of its own or a Ray actor: the source, the pipeline, and what it reports.
 
-A run sends three kinds of message to whoever supervises it, each a tuple
+A run sends four kinds of message to whoever supervises it, each a tuple
 (kind, camera, body): ("event", camera, event) at once for each alert and
 each person who left view, ("report", camera, CameraReport) every second and
-at the end, and ("error", camera, text) when it cannot go on. It counts
-nothing across its runs: the supervisor does, from these messages.
+at the end, ("picture", camera, JPEG bytes) of the drawn frame while someone
+watches the web page's live view, and ("error", camera, text) when it cannot
+go on. It counts nothing across its runs: the supervisor does, from these
+messages.
 """
 
 import signal
@@ -16,6 +18,37 @@ from mask_detector.errors import Terminated, UserError
 from mask_detector.service.state import CameraReport
 
 HEARTBEAT_SECONDS = 1.0
+# The live picture's width at most, and its JPEG quality: enough to see who is there on a phone or a desktop,
+# some 30-50 kB a picture.
+PICTURE_WIDTH, PICTURE_QUALITY = 800, 80
+
+
+class LivePicture:
+    """The drawn frame as JPEG for the web page's live view: made only while someone watches, ``fps`` a second.
+
+    ``watched_until`` is a callable giving the time.time() until which someone watches (the supervisor moves it
+    on while a live view is open).
+    """
+
+    def __init__(self, camera, send, watched_until, fps):
+        self.camera, self.send, self.watched_until = camera, send, watched_until
+        self.interval = 1.0 / fps
+        self._taken = -self.interval
+
+    def wanted(self):
+        return time.monotonic() - self._taken >= self.interval and self.watched_until() > time.time()
+
+    def take(self, image):
+        import cv2
+
+        self._taken = time.monotonic()
+        height, width = image.shape[:2]
+        if width > PICTURE_WIDTH:
+            image = cv2.resize(image, (PICTURE_WIDTH, round(height * PICTURE_WIDTH / width)),
+                               interpolation=cv2.INTER_AREA)
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, PICTURE_QUALITY])
+        if ok:
+            self.send(("picture", self.camera, encoded.tobytes()))
 
 
 class _EventSink:
@@ -30,11 +63,13 @@ class _EventSink:
         self.send(("event", self.camera, {"camera": self.camera, "at": round(time.time(), 3)} | event))
 
 
-def run_camera(settings, send, stopping=None):
+def run_camera(settings, send, stopping=None, watched_until=None, picture_fps=4.0):
     """A camera's whole run (live.LiveSettings ``settings``), its messages to ``send`` (a callable).
 
     Returns when the source ends; raises UserError when it cannot start or its stream is lost, and
     Terminated, after the run is wound up (people left, clips written), once ``stopping`` (an Event) is set.
+    With ``watched_until`` (see LivePicture), it sends live pictures, ``picture_fps`` a second at most, unless
+    its privacy allows no picture.
     """
     from mask_detector.live import new_live_run
     from mask_detector.pipeline import load_pipeline
@@ -71,7 +106,10 @@ def run_camera(settings, send, stopping=None):
                 for seconds in run.take_classifier_seconds():
                     report.count_latency(seconds)
 
-            counts = run.run(source, watch=watch)
+            picture = None
+            if watched_until is not None and settings.privacy != "stats":
+                picture = LivePicture(settings.camera, send, watched_until, picture_fps)
+            counts = run.run(source, watch=watch, picture=picture)
             report.frames, report.dropped = counts.frames, counts.dropped + source.dropped
             report.stream, report.people_in_view, report.people_without_mask_in_view = "ended", 0, 0
             if counts.interruption:
@@ -90,14 +128,18 @@ def _copy(report):
     return CameraReport(**{**vars(report), "latency": list(report.latency)})
 
 
-def camera_process(settings, messages):
-    """A local camera process's main: Ctrl-C is the supervisor's to handle; SIGTERM ends the run cleanly."""
+def camera_process(settings, messages, watched=None, picture_fps=4.0):
+    """A local camera process's main: Ctrl-C is the supervisor's to handle; SIGTERM ends the run cleanly.
+
+    ``watched``: a shared multiprocessing Value, the time.time() until which someone watches its live picture.
+    """
     from mask_detector.errors import stop_on_sigterm
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_on_sigterm()
     try:
-        run_camera(settings, messages.put)
+        run_camera(settings, messages.put, watched_until=None if watched is None else (lambda: watched.value),
+                   picture_fps=picture_fps)
     except UserError as error:
         messages.put(("error", settings.camera, str(error)))
         sys.exit(3)

@@ -146,6 +146,15 @@ class NotifySettings:
         return f"NotifySettings({self.kind}={self.name!r})"
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+def host_and_port(address):
+    """("host", port) of a checked HOST:PORT (web); an IPv6 host without its brackets."""
+    host, _, port = address.rpartition(":")
+    return host.strip("[]"), int(port)
+
+
 @dataclasses.dataclass(frozen=True)
 class SiteSettings:
     cameras: tuple = ()  # LiveSettings, each with its name
@@ -161,6 +170,22 @@ class SiteSettings:
     state_every: float = setting(STATE_EVERY_SECONDS, "seconds between state messages (a change is sent at once)",
                                  least=1, flag=False)
     stats_every: float = setting(STATS_EVERY_SECONDS, "seconds between lines of stats", least=1, flag=False)
+    # The web page and its API (service/web.py). The script takes --web too, which replaces the site file's.
+    web: str | None = setting(None, "with --config: serve the web page and its API at HOST:PORT (127.0.0.1:8080: "
+                              "this machine only; any other address needs web_password)", str, metavar="HOST:PORT",
+                              pattern=r"(\[[0-9a-fA-F:.]+\]|[^\s:\[\]]+):\d{1,5}",
+                              pattern_text="HOST:PORT, such as 127.0.0.1:8080 or [::1]:8080")
+    # A secret is named, never written: the site file gives web_password_env, the environment variable holding it.
+    web_password: str | None = setting(None, "with web: the password the page asks for", str, flag=False,
+                                       environment="only")
+    web_session_hours: float = setting(12.0, "with web_password: hours a login lasts", least=0.01, flag=False)
+    web_fps: float = setting(4.0, "with web: live pictures a second at most, made only while someone watches",
+                             least=0.2, most=10, flag=False)
+    database: str = setting("events.db", "with web: the SQLite file that keeps every event and statistics line "
+                            "across restarts, for the page", flag=False)
+
+    def __repr__(self):  # never print the web password, even in a traceback
+        return f"SiteSettings(cameras={[camera.camera for camera in self.cameras]}, web={self.web!r})"
 
 
 # The keys of each part of a site file, from the settings' declarations.
@@ -302,6 +327,24 @@ def load_site(path, environ=os.environ):
         raise UserError(f"{path}: notify: expected [[notify]] tables, one per channel")
     notify = tuple(_notification(table, number, environ, path, names) for number, table in enumerate(tables, 1))
     # Seconds are floats whichever way the file writes them.
-    timing = {key: float(service[key]) for key in ("state_every", "stats_every") if key in service}
-    return SiteSettings(cameras, mqtt, notify, **{key: value for key, value in service.items() if key not in timing},
-                        **timing)
+    timing = {key: float(service[key]) for key in ("state_every", "stats_every", "web_session_hours", "web_fps")
+              if key in service}
+    service = _from_environment({key: value for key, value in service.items() if key not in timing},
+                                f"{path}: [service]", environ)
+    return check_web(SiteSettings(cameras, mqtt, notify, **service, **timing), f"{path}: [service]: web")
+
+
+def check_web(site, where="--web"):
+    """``site``, unless its web address cannot be served as it says: a UserError of one line."""
+    if not site.web:
+        return site
+    problem = SERVICE_KEYS["web"].problem(site.web)
+    if problem:
+        raise UserError(f"{where}: {problem}")
+    host, port = host_and_port(site.web)
+    if not 1 <= port <= 65535:
+        raise UserError(f"{where}: expected a port from 1 to 65535, got {port}")
+    if host not in LOOPBACK_HOSTS and not site.web_password:
+        raise UserError(f"{where}: {site.web} answers other machines: it needs a password (web_password_env, "
+                        f"the environment variable that holds it), or serve it on 127.0.0.1")
+    return site

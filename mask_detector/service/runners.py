@@ -8,8 +8,9 @@ the cameras' messages (camera.py) and its own, each (kind, camera, body):
     ("restart", camera, pause)  the camera stopped and starts again after ``pause`` seconds
     ("ended", camera, None)     its source ended: it is not started again
 
-``stop()`` stops every camera and returns their last messages. The
-supervisor counts; a runner only runs.
+``stop()`` stops every camera and returns their last messages;
+``watch(camera, until)`` has a camera send live pictures (camera.LivePicture)
+until the time.time() ``until``. The supervisor counts; a runner only runs.
 """
 
 import dataclasses
@@ -65,11 +66,19 @@ class _Process:
 class LocalCameras:
     """Each camera in a process of its own, watched: one that crashes, hangs or loses its stream is started again."""
 
-    def __init__(self, cameras, say):
+    def __init__(self, cameras, say, picture_fps=None):
         self.say = say
         self.context = multiprocessing.get_context("spawn")  # a forked TensorFlow or OpenCV can hang
         self.messages = self.context.Queue()
         self.cameras = {settings.camera: _Process(settings) for settings in cameras}
+        self.picture_fps = picture_fps  # None: no live pictures (no web page)
+        # Per camera, the time until which someone watches its live picture, shared with its process (and the
+        # processes that replace it).
+        self.watched = {name: self.context.Value("d", 0.0) for name in self.cameras} if picture_fps else {}
+
+    def watch(self, name, until):
+        if name in self.watched:
+            self.watched[name].value = until
 
     @property
     def ended(self):
@@ -86,7 +95,8 @@ class LocalCameras:
             if camera.ended or camera.process is not None or now < camera.due:
                 continue
             camera.process = self.context.Process(target=camera_process, name=f"camera {name}", daemon=True,
-                                                  args=(camera.settings, self.messages))
+                                                  args=(camera.settings, self.messages, self.watched.get(name),
+                                                        self.picture_fps or 1.0))
             camera.process.start()
             self.say(f"camera {name}: started (process {camera.process.pid})")
             camera.started = camera.heard = now
@@ -153,11 +163,13 @@ class CameraActor:
     actor again when its process dies (``max_restarts``), on whichever node has room.
     """
 
-    def __init__(self, settings, folder):
+    def __init__(self, settings, folder, picture_fps=None):
         import os
 
         os.chdir(folder)  # relative paths in the site file are from the driver's folder, as for local cameras
         self.settings = settings
+        self.picture_fps = picture_fps
+        self.watched_until = 0.0  # see watch
         self.messages = queue.Queue()
         self.ended = False
         self.stopping = threading.Event()
@@ -168,7 +180,8 @@ class CameraActor:
         while True:
             started, failed = time.monotonic(), False
             try:
-                run_camera(self.settings, self.messages.put, self.stopping)
+                run_camera(self.settings, self.messages.put, self.stopping,
+                           (lambda: self.watched_until) if self.picture_fps else None, self.picture_fps or 1.0)
             except UserError as error:
                 failed = True
                 self.messages.put(("error", self.settings.camera, str(error)))
@@ -185,6 +198,10 @@ class CameraActor:
     def stop(self):
         """Wind the camera's run up, as SIGTERM does a local camera's: people leave, clips are written."""
         self.stopping.set()
+
+    def watch(self, until):
+        """Send live pictures until the time.time() ``until`` (they come with the next polls)."""
+        self.watched_until = until
 
     def poll(self):
         """The messages since the last poll."""
@@ -204,14 +221,14 @@ class RayCameras:
     driver counts that as a restart.
     """
 
-    def __init__(self, cameras, say):
+    def __init__(self, cameras, say, picture_fps=None):
         import os
 
         import ray
 
         self.say = say
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(CameraActor)
-        self.actors = {settings.camera: remote.remote(settings, os.getcwd()) for settings in cameras}
+        self.actors = {settings.camera: remote.remote(settings, os.getcwd(), picture_fps) for settings in cameras}
         self.ended_cameras = set()
         self._received = dict.fromkeys(self.actors, 0)  # frames received in each camera's run, as last reported
         self._polled = 0.0
@@ -239,6 +256,10 @@ class RayCameras:
                 continue
         self.ended_cameras |= {name for kind, name, _ in taken if kind == "ended"}
         return taken
+
+    def watch(self, name, until):
+        if name not in self.ended_cameras:
+            self.actors[name].watch.remote(until)
 
     def _restarts_by_ray(self, messages):
         """``messages`` with a restart before the first report of a camera whose actor Ray started again.

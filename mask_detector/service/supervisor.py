@@ -7,7 +7,8 @@ events file, the state message, the statistics and /metrics agree at every
 moment), its restarts from the runner, and its frames from each run's
 reports over the runs before. It publishes each camera's events and state
 to MQTT, from this process that outlives the cameras, writes --stats once a
-minute and serves /metrics.
+minute, serves /metrics and, with ``web``, keeps every event and statistics
+line in SQLite (event_store.py) and serves the web page (web.py).
 """
 
 import contextlib
@@ -23,6 +24,8 @@ from mask_detector.service.state import CameraState, StatePublishing
 
 # At the end, seconds a broker that is away gets to come back and take the messages waiting for it.
 FLUSH_SECONDS = 10.0
+# Seconds between two removals of the database's rows past a camera's keep_days (as its files go).
+FORGET_EVERY_SECONDS = 3600.0
 
 
 class Supervisor:
@@ -33,7 +36,8 @@ class Supervisor:
         self._settings = {settings.camera: settings for settings in site.cameras}
         self.states = {settings.camera: CameraState(settings.camera, zones={
             name: PeopleCounts() for name in settings.zones.counted}) for settings in site.cameras}
-        self.events = self.stats = None
+        self.events = self.stats = self.store = None
+        self._forgot_at = -float("inf")
         self.publishers, self.publishing = {}, {}
         self.channels = []  # notify.Channel of each [[notify]] table
         self._reported = {name: 0.0 for name in self.states}  # monotonic time of each camera's last report
@@ -54,6 +58,7 @@ class Supervisor:
                     for message in self.cameras.poll(0.2):
                         self.handle(*message)
                     self._write_stats()
+                    self._forget_when_due()
             except KeyboardInterrupt as interruption:
                 for message in self.cameras.stop():
                     self.handle(*message)
@@ -75,6 +80,15 @@ class Supervisor:
                 server = serve_metrics(self.states, self.site.metrics_port, self.site.metrics_host, self.build(),
                                        self.channels)
                 stack.callback(server.shutdown)
+            web = None
+            if self.site.web:
+                from mask_detector.service.event_store import EventStore
+                from mask_detector.service.web import Web
+
+                web = Web(self.site, self)  # the port first, as for metrics
+                self.store = EventStore(self.site.database)
+                stack.callback(self.store.close)
+                stack.callback(web.stop)  # before the database closes
             if self.site.events:
                 self.events = stack.enter_context(JsonLines(self.site.events, streaming=True))
             if self.site.stats:
@@ -83,6 +97,9 @@ class Supervisor:
             stack.callback(self._disconnect)
             self.channels += [Channel(settings, self.say) for settings in self.site.notify]
             stack.callback(self._stop_notifying)
+            if web:
+                web.start(self.store)
+                self.say(f"web page on {web.address}/")
             yield self
 
     def build(self):
@@ -108,11 +125,16 @@ class Supervisor:
             if body.frames > state.report.frames:
                 state.last_frame_at = time.time()
             state.report = body
+        elif kind == "picture":
+            state.picture, state.picture_at = body, time.time()
+            return  # nothing the state message says
         elif kind == "event":
             # Counted before it is written: whoever reads it in the events file finds it on /metrics too.
             state.count_event(body)
             if self.events:
                 self.events.write(body)
+            if self.store:
+                self.store.add_event(body)
             if name in self.publishers:
                 self.publishers[name].event(body)
                 self._publish_snapshot(name, body)
@@ -186,7 +208,7 @@ class Supervisor:
     def _write_stats(self, force=False):
         """Per camera, a line a minute (stats_every): people who came by label, compliance, fps, time streaming."""
         now = time.monotonic()
-        if not self.stats or (not force and now - self._stats_at < self.site.stats_every):
+        if not (self.stats or self.store) or (not force and now - self._stats_at < self.site.stats_every):
             return
         seconds = now - self._stats_at
         for name, state in self.states.items():
@@ -194,16 +216,31 @@ class Supervisor:
             # Per count zone too, the people who came in it, as the camera's line counts them.
             zones = {zone: _came(counts - zones_before.get(zone, PeopleCounts()))
                      for zone, counts in state.zones.items()}
-            self.stats.write({
+            line = {
                 "camera": name, "time": round(time.time(), 3), "seconds": round(seconds, 1),
                 **_came(state.people - people_before), **({"zones": zones} if zones else {}),
                 "fps": round(state.report.fps, 2), "stream": state.stream,
                 "uptime": round(min(1.0, self._up_seconds[name] / max(seconds, 1e-9)), 4),
                 "restarts": state.restarts,
-            })
+            }
+            if self.stats:
+                self.stats.write(line)
+            if self.store:
+                self.store.add_stats(line)
             self._up_seconds[name] = 0.0
             self._stats_people[name] = copy.deepcopy((state.people, state.zones))
         self._stats_at = now
+
+
+    def _forget_when_due(self):
+        """The database's rows past each camera's keep_days removed, at the start and once an hour."""
+        now = time.monotonic()
+        if not self.store or now - self._forgot_at < FORGET_EVERY_SECONDS:
+            return
+        self._forgot_at = now
+        for name, settings in self._settings.items():
+            if settings.keep_days is not None:
+                self.store.forget_before(name, time.time() - settings.keep_days * 86400)
 
 
 def _came(counts):
@@ -220,8 +257,9 @@ def run_service(site, ray=None, out=sys.stdout):
     def say(text):
         print(text, file=out, flush=True)
 
+    picture_fps = site.web_fps if site.web else None  # live pictures for the web page only
     if not ray:
-        return Supervisor(site, LocalCameras(site.cameras, say), say).run()
+        return Supervisor(site, LocalCameras(site.cameras, say, picture_fps), say).run()
     from mask_detector.ray_cluster import connect_ray, require_ray
 
     require_ray(ray)
@@ -231,7 +269,7 @@ def run_service(site, ray=None, out=sys.stdout):
 
     cameras = None
     try:
-        cameras = RayCameras(site.cameras, say)
+        cameras = RayCameras(site.cameras, say, picture_fps)
         return Supervisor(site, cameras, say).run()
     finally:
         if cameras:
