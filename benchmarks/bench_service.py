@@ -1,18 +1,27 @@
 """The service (detect_mask_video.py --config) with cameras streaming from this machine: how many it carries,
 and whether it holds for ten minutes.
 
-    python benchmarks/bench_service.py                      # capacity, then the 10-minute soak
-    python benchmarks/bench_service.py --soak-seconds 120   # a shorter soak
+    python benchmarks/bench_service.py                      # the ceiling, then the 10-minute soak
+    python benchmarks/bench_service.py --no-soak --scene door --no-motion   # a quiet door, the motion test on and off
+    python benchmarks/bench_service.py --no-soak --cameras 4 6 --web-browsers 2   # what the web page costs
 
 Each camera is a looping 640x480 MJPEG stream served over HTTP from this
-process at 10 fps: a person without a mask for two seconds, then nobody for
-two, so that people come and alerts are raised all along. Mosquitto runs on
-a free local port, with a durable subscriber.
+process at 10 fps, in one of three scenes (--scene): busy, a person without
+a mask all the time; half, a person for two seconds and nobody for two; door,
+a person for two seconds in twenty. Mosquitto runs on a free local port, with
+a durable subscriber.
 
-Capacity: 1, 2, 3, ... cameras with max_fps 10, each run for --seconds; a
-count is carried while every camera processes at least 95 % of the frames
-it receives (the rest are dropped, never queued). Every frame received must
-be processed or counted as dropped.
+Capacity: a count of cameras with max_fps 10 is carried while every camera
+processes at least 95 % of the frames it receives over --seconds (the rest
+are dropped, never queued; every frame received must be processed or
+counted as dropped). The ceiling is found by doubling the count from
+--first-cameras until one falls short, then halving the gap. --no-motion
+measures with the motion test off too (`motion = false`); --web-browsers N
+with the web page served and N headless Chromium windows (Debian's chromium
+and chromium-driver) each watching a camera's live view. --cameras measures
+the counts given, the setups taking turns at each. Each row gives the
+service's CPU time (supervisor and cameras) per frame processed and the
+supervisor's own resident memory.
 
 Soak: --soak-cameras cameras for --soak-seconds, the broker stopped for 10 s
 in the middle. Resident memory (the service and its camera processes) and
@@ -22,6 +31,7 @@ message on MQTT is measured.
 """
 
 import argparse
+import dataclasses
 import http.server
 import json
 import os
@@ -43,14 +53,26 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 FPS = 10
+# A count of cameras is carried while every camera processes at least this share of the frames it receives.
+CARRIED = 0.95
 PREFIX = "bench"
 
 
-def scene():
-    """JPEG frames: two seconds of a person without a mask (a sample photo), two seconds of nobody."""
+# Seconds of a person without a mask, then of nobody, in each scene's loop.
+SCENES = {"busy": (2, 0), "half": (2, 2), "door": (2, 18)}
+
+
+def scene(name="half"):
+    """JPEG frames of a scene: a person without a mask (a sample photo) for some seconds, then nobody (a street
+    photo with no one in it, with a camera's noise, so that an empty view is not a flat grey)."""
     person = cv2.resize(cv2.imread(str(ROOT / "samples" / "maksssksksss716.jpg")), (640, 480))
-    empty = np.full((480, 640, 3), 90, np.uint8)
-    return [cv2.imencode(".jpg", image)[1].tobytes() for image in [person] * 2 * FPS + [empty] * 2 * FPS]
+    street = cv2.GaussianBlur(cv2.resize(cv2.imread(str(ROOT / "samples" / "maksssksksss244.jpg")), (640, 480)),
+                              (61, 61), 0)  # blurred past any face: a view with no one to find
+    rng = np.random.default_rng(0)
+    there, away = SCENES[name]
+    images = [person] * there * FPS + [
+        np.clip(street + rng.normal(0, 3, street.shape), 0, 255).astype(np.uint8) for _ in range(away * FPS)]
+    return [cv2.imencode(".jpg", image)[1].tobytes() for image in images]
 
 
 class Streams:
@@ -120,18 +142,20 @@ class Broker:
         self.process.wait(30)
 
 
-def write_site(folder, urls, broker_port, metrics_port):
+def write_site(folder, urls, broker_port, metrics_port, web_port=None, motion=True):
     cameras = "".join(f'[[camera]]\nname = "cam{i}"\nsource = "{url}"\n' for i, url in enumerate(urls, 1))
     site = Path(folder) / "site.toml"
+    web = f'web = "127.0.0.1:{web_port}"\ndatabase = "{folder}/events.db"\n' if web_port else ""
     site.write_text(f"""[service]
 events = "{folder}/events.jsonl"
 metrics_port = {metrics_port}
-state_every = 5
+{web}state_every = 5
 [mqtt]
 host = "127.0.0.1"
 port = {broker_port}
 prefix = "{PREFIX}"
 [defaults]
+motion = {str(motion).lower()}
 max_fps = {FPS}
 alert_cooldown = 0
 reconnect_for = 600
@@ -172,48 +196,167 @@ def wait_for_metrics(port, cameras, limit=120):
     sys.exit("error: the service did not start processing within 2 minutes")
 
 
-def capacity(frames, seconds, most):
-    """Rows (cameras, slowest camera's fps, frames received, processed, dropped) up to the first that falls short."""
-    rows = []
-    for count in range(1, most + 1):
-        with tempfile.TemporaryDirectory() as folder:
-            streams, broker = Streams(count, frames), Broker(folder)
-            broker.start()
-            metrics_port = free_port()
-            service = start_service(write_site(folder, streams.urls(), broker.port, metrics_port), folder)
-            try:
-                first = wait_for_metrics(metrics_port, count)
+def watching(web_port, count, browsers):
+    """``browsers`` headless Chromium windows, each on a camera's page (its live view), in an ExitStack."""
+    import contextlib
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    from support.browser import chromium
+
+    stack = contextlib.ExitStack()
+    for number in range(browsers):
+        driver = stack.enter_context(chromium(800, 600))
+        driver.get(f"http://127.0.0.1:{web_port}/cameras/cam{number % count + 1}")
+        deadline = time.monotonic() + 60
+        while not driver.execute_script("return document.getElementById('live')?.naturalWidth"):
+            if time.monotonic() > deadline:
+                sys.exit("error: a browser's live view showed no picture within 60 s")
+            time.sleep(0.5)
+    return stack
+
+
+def browser_processes():
+    """The process ids of Chromium and its driver."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip().startswith(("chromium", "chrome")):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def cpu_seconds(pids):
+    """User and system CPU seconds of ``pids`` so far (those still running)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What a capacity run serves: the motion test on or off, and the web page with browsers watching it."""
+
+    motion: bool = True
+    browsers: int = 0
+
+    def __str__(self):
+        return (f"motion {'on' if self.motion else 'off'}"
+                + (f", the web page served and {self.browsers} browsers watching live views" if self.browsers else ""))
+
+
+@dataclasses.dataclass
+class Row:
+    cameras: int
+    slowest_fps: float
+    share: float  # the slowest camera's share of the frames it received that it processed
+    received: float
+    processed: float
+    dropped: float
+    cpu_ms: float  # the service's CPU time (supervisor and cameras) per frame processed, in the measured stretch
+    supervisor_kb: int
+
+    @property
+    def carried(self):
+        return self.share >= CARRIED
+
+
+def run_count(frames, count, seconds, setup):
+    """A Row of ``count`` cameras served as ``setup`` says, measured for ``seconds``."""
+    import contextlib
+
+    with tempfile.TemporaryDirectory() as folder:
+        streams, broker = Streams(count, frames), Broker(folder)
+        broker.start()
+        metrics_port, web_port = free_port(), free_port() if setup.browsers else None
+        site = write_site(folder, streams.urls(), broker.port, metrics_port, web_port, setup.motion)
+        service = start_service(site, folder)
+        try:
+            wait_for_metrics(metrics_port, count)
+            with watching(web_port, count, setup.browsers) if setup.browsers else contextlib.nullcontext():
+                first, cpu_before = scrape(metrics_port), cpu_seconds(service_processes(service.pid))
+                browsers_before = cpu_seconds(browser_processes())
                 start = time.monotonic()
                 time.sleep(seconds)  # the measured stretch: the rates are the counters' differences over it
-                last = scrape(metrics_port)
+                last, cpu = scrape(metrics_port), cpu_seconds(service_processes(service.pid)) - cpu_before
                 elapsed = time.monotonic() - start
-            finally:
-                stop_service(service)
-                broker.stop()
-                streams.close()
-        cams = [f"cam{i}" for i in range(1, count + 1)]
+                supervisor_kb = memory_and_files(service.pid, children=False)[0]
+                if setup.browsers:
+                    used = cpu_seconds(browser_processes()) - browsers_before
+                    print(f"  the browsers took {used:.1f} CPU seconds of the {elapsed * os.cpu_count():.0f} the "
+                          f"machine had meanwhile", file=sys.stderr, flush=True)
+        finally:
+            stop_service(service)
+            broker.stop()
+            streams.close()
+    cams = [f"cam{i}" for i in range(1, count + 1)]
 
-        def grown(name, cam):
-            return last[(name, cam)] - first[(name, cam)]
+    def grown(name, cam):
+        return last[(name, cam)] - first[(name, cam)]
 
-        rates = [grown("mask_detector_frames_total", cam) / elapsed for cam in cams]
-        shares = [grown("mask_detector_frames_total", cam) / max(1.0, grown("mask_detector_frames_received_total", cam))
-                  for cam in cams]
-        received = sum(last[("mask_detector_frames_received_total", cam)] for cam in cams)
-        processed = sum(last[("mask_detector_frames_total", cam)] for cam in cams)
-        dropped = sum(last[("mask_detector_frames_dropped_total", cam)] for cam in cams)
-        rows.append((count, min(rates), min(shares), received, processed, dropped))
-        print(f"{count} camera(s): slowest {min(rates):.2f} fps, {min(shares):.1%} of its frames; received "
-              f"{received:.0f}, processed {processed:.0f}, dropped {dropped:.0f}", file=sys.stderr, flush=True)
-        if min(shares) < 0.95:
+    shares = [grown("mask_detector_frames_total", cam) / max(1.0, grown("mask_detector_frames_received_total", cam))
+              for cam in cams]
+    row = Row(count, min(grown("mask_detector_frames_total", cam) / elapsed for cam in cams), min(shares),
+              *(sum(last[(f"mask_detector_{name}_total", cam)] for cam in cams)
+                for name in ("frames_received", "frames", "frames_dropped")),
+              1000 * cpu / max(1.0, sum(grown("mask_detector_frames_total", cam) for cam in cams)), supervisor_kb)
+    print(f"{count} camera(s), {setup}: slowest {row.slowest_fps:.2f} fps, {row.share:.1%} of its frames; "
+          f"{row.cpu_ms:.1f} ms of CPU a frame; supervisor {supervisor_kb / 1024:.0f} MB", file=sys.stderr, flush=True)
+    return row
+
+
+def ceiling(frames, seconds, setup, first=2, most=64):
+    """The Rows of the counts tried to find the most cameras ``setup`` carries: doubling from ``first`` until a
+    count falls short (or ``most``), then halving the gap between the last carried and the first not."""
+    rows = {}
+
+    def carried(count):
+        if count not in rows:
+            rows[count] = run_count(frames, count, seconds, setup)
+        return rows[count].carried
+
+    low, high = 0, None
+    count = first
+    while count <= most:
+        if not carried(count):
+            high = count
             break
+        low, count = count, count * 2
+    if high is None:
+        return [rows[count] for count in sorted(rows)]
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if carried(middle) else (low, middle)
+    return [rows[count] for count in sorted(rows)]
+
+
+def counts_in_turn(frames, seconds, counts, setups):
+    """{setup: Rows} of each of ``counts`` for every setup, the setups taking turns at each count: compared
+    under the same load of the machine."""
+    rows = {setup: [] for setup in setups}
+    for count in counts:
+        for setup in setups:
+            rows[setup].append(run_count(frames, count, seconds, setup))
     return rows
 
 
-def memory_and_files(pid):
-    """(resident kB, open files) of ``pid`` and its children together."""
-    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+def service_processes(pid):
+    """The service's process and its children (the cameras)."""
+    return [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
                                                    text=True).stdout.split()]
+
+
+def memory_and_files(pid, children=True):
+    """(resident kB, open files) of ``pid`` and its children together (or of ``pid`` alone)."""
+    pids = [pid] + [int(p) for p in subprocess.run(["pgrep", "-P", str(pid)], capture_output=True,
+                                                   text=True).stdout.split() if children]
     resident = files = 0
     for one in pids:
         try:
@@ -275,10 +418,32 @@ def soak(frames, cameras, seconds):
             "first_state_seconds": first_state[0] - started if first_state else None}
 
 
+def print_rows(rows, seconds, setup, scene_name):
+    carried = max([row.cameras for row in rows if row.carried], default=0)
+    print(f"capacity, scene {scene_name}, {setup}: {FPS} fps 640x480 MJPEG cameras, {os.cpu_count()} cores, "
+          f"{seconds:g} s each")
+    print("| cameras | slowest camera: fps, share of its frames processed | frames received | processed | "
+          "dropped | unaccounted | service CPU per frame | supervisor's memory |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row.cameras} | {row.slowest_fps:.2f}, {row.share:.1%} | {row.received:.0f} | "
+              f"{row.processed:.0f} | {row.dropped:.0f} | {row.received - row.processed - row.dropped:.0f} | "
+              f"{row.cpu_ms:.1f} ms | {row.supervisor_kb / 1024:.0f} MB |")
+    print(f"carried at {FPS} fps each: {carried} camera(s), {carried / os.cpu_count():.1f} per core", flush=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=40, help="measured stretch of each capacity run")
-    parser.add_argument("--most-cameras", type=int, default=8)
+    parser.add_argument("--scene", choices=sorted(SCENES), default="half",
+                        help="busy: a person all the time; half: 2 s of a person, 2 s of nobody; door: 2 s in 20")
+    parser.add_argument("--first-cameras", type=int, default=2, help="the first count tried")
+    parser.add_argument("--most-cameras", type=int, default=64, help="the most cameras tried")
+    parser.add_argument("--cameras", type=int, nargs="+",
+                        help="measure these counts only, the setups taking turns at each, instead of the ceiling")
+    parser.add_argument("--no-motion", action="store_true", help="also measure with the motion test off")
+    parser.add_argument("--web-browsers", type=int, default=0,
+                        help="also measure with the web page and this many browsers watching live views")
     parser.add_argument("--soak-cameras", type=int, default=4)
     parser.add_argument("--soak-seconds", type=float, default=600, help="at least 120: a minute, then the broker's stop")
     parser.add_argument("--no-capacity", action="store_true")
@@ -286,18 +451,17 @@ def main():
     args = parser.parse_args()
     if shutil.which("mosquitto") is None:
         sys.exit("error: mosquitto is needed (apt-get install mosquitto)")
-    frames = scene()
+    frames = scene(args.scene)
     if not args.no_capacity:
-        rows = capacity(frames, args.seconds, args.most_cameras)
-        carried = max([count for count, _, share, *_ in rows if share >= 0.95], default=0)
-        print(f"capacity, {FPS} fps 640x480 MJPEG cameras, {os.cpu_count()} cores, {args.seconds:g} s each")
-        print("| cameras | slowest camera: fps, share of its frames processed | frames received | processed | "
-              "dropped | unaccounted |")
-        print("|---|---|---|---|---|---|")
-        for count, slowest, share, received, processed, dropped in rows:
-            print(f"| {count} | {slowest:.2f}, {share:.1%} | {received:.0f} | {processed:.0f} | {dropped:.0f} | "
-                  f"{received - processed - dropped:.0f} |")
-        print(f"carried at {FPS} fps each: {carried} camera(s), {carried / os.cpu_count():.1f} per core", flush=True)
+        setups = [Setup()] + [Setup(motion=False)] * args.no_motion + [Setup(browsers=args.web_browsers)] * bool(
+            args.web_browsers)
+        if args.cameras:
+            found = counts_in_turn(frames, args.seconds, args.cameras, setups)
+        else:
+            found = {setup: ceiling(frames, args.seconds, setup, args.first_cameras, args.most_cameras)
+                     for setup in setups}
+        for setup, rows in found.items():
+            print_rows(rows, args.seconds, setup, args.scene)
     if not args.no_soak:
         result = soak(frames, args.soak_cameras, args.soak_seconds)
         growth = result["memory_kb"][1] / result["memory_kb"][0] - 1

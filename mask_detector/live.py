@@ -19,6 +19,7 @@ from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, EvidenceClips
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT, VIOLATIONS
+from mask_detector.motion import MotionDetector
 from mask_detector.people import People
 from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
@@ -75,6 +76,12 @@ class LiveSettings:
     max_fps: float | None = setting(None, "process at most this many frames a second; the others are dropped, so "
                                     "a camera never lags behind (default: every frame the machine keeps up with)",
                                     float, least=0.1)
+    motion: bool = setting(True, "look for faces only while something moves or someone is followed, and every "
+                           "--idle-seconds besides: an empty view costs a fraction of a view with people; --no-motion: "
+                           "on every frame", negatable=True)
+    idle_seconds: float = setting(1.0, "with --motion: seconds between two looks for faces while nothing moves and "
+                                  "no one is followed (someone who came in standing still is found within this)",
+                                  least=0.05)
 
     @property
     def camera(self):
@@ -98,7 +105,8 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
     people = People(pipeline.classifier.class_names, settings.person_frames, settings.alert_cooldown, events,
                     settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds,
                     zones=settings.zones.counted)
-    return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones)
+    return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones,
+                   motion=settings.motion, idle_seconds=settings.idle_seconds)
 
 
 @dataclass
@@ -154,8 +162,13 @@ class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
     def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off", max_fps=None,
-                 zones=()):
+                 zones=(), motion=True, idle_seconds=1.0):
         self.pipeline = pipeline
+        self.motion = MotionDetector() if motion else None
+        self.idle_seconds = idle_seconds
+        self._looked_at = -float("inf")  # the frame time of the detector's last run
+        self._last_doubtful = []  # its doubtful faces then: still there while nothing moves
+        self.looks = 0  # frames the detector ran on
         self.zones = ZoneMap(zones)
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
         self.least_interval = 1.0 / max_fps if max_fps else 0.0
@@ -180,7 +193,7 @@ class LiveRun:
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
         if self.zones:
             self.zones.black_out(frame.image)  # before the detector, the pictures and the cut test see it
-        faces, doubtful = self.pipeline.face_detector.find(frame.image)
+        faces, doubtful = self._find(frame)
         # Every face that is no one's (doubtful, or in an ignore zone) is still hidden where privacy hides faces.
         self.doubtful = list(doubtful)
         if self.zones:
@@ -207,6 +220,19 @@ class LiveRun:
         self.people.update(tracks, frame, self.doubtful)
         self.people.left(gone)
         return [self._face(face, track) for face, track in zip(faces, tracks)]
+
+    def _find(self, frame):
+        """(faces, doubtful boxes) of the frame, as the detector finds them. While nothing moves and no one is
+        followed, it runs only every idle_seconds: a view that did not change holds no new face, and its doubtful
+        faces (hidden where privacy hides faces) are where they were."""
+        moved = self.motion(frame.image) if self.motion else True  # every frame: the background follows the view
+        if moved or self.tracker.tracks or frame.time - self._looked_at >= self.idle_seconds:
+            self._looked_at = frame.time
+            self.looks += 1
+            faces, doubtful = self.pipeline.face_detector.find(frame.image)
+            self._last_doubtful = list(doubtful)
+            return faces, doubtful
+        return [], list(self._last_doubtful)
 
     def _face(self, face, track):
         """The face with its person's label: the vote's once decided, else the likeliest class so far."""

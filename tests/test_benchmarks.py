@@ -171,3 +171,17 @@ def test_fit_looks_prints_the_fitted_likeness_beside_the_trackers():
     shares = [(float(row[1]), float(row[2])) for row in rows]
     assert all(0 <= same <= 1 and 0 <= different <= 1 for same, different in shares)
     assert shares[0][1] <= 0.34 and shares[0][0] > shares[0][1]  # a face is liker itself than others
+
+
+def test_service_benchmark_prints_its_capacity_with_and_without_the_web_page_watched():
+    result = run_script("benchmarks/bench_service.py", "--no-soak", "--cameras", 1, "--seconds", 3,
+                        "--web-browsers", 1, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    tables = result.stdout.split("capacity, ")[1:]
+    assert len(tables) == 2 and "browsers watching" in tables[1] and "browsers" not in tables[0]
+    for table in tables:
+        row = next(line for line in table.splitlines() if line.startswith("| 1 |"))
+        received, processed, dropped, unaccounted = (float(cell) for cell in row.split("|")[3:7])
+        assert processed > 0 and unaccounted == received - processed - dropped
+        cpu, memory = (cell.strip() for cell in row.split("|")[7:9])
+        assert float(cpu.removesuffix(" ms")) > 0 and memory.endswith("MB")

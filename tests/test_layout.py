@@ -10,7 +10,7 @@ from support.scripts import ROOT
 # Low to high: a module imports only modules of its own layer or below (docs/development.md, "Layers").
 LAYERS = (
     {"mask_detector", "errors", "quiet", "labels", "boxes", "pose", "files", "settings"},
-    {"judging", "counts", "assets", "privacy", "video", "display", "zones"},
+    {"judging", "counts", "assets", "privacy", "video", "display", "zones", "motion"},
     {"faces", "classifier"},
     {"pipeline", "data", "tracking"},
     {"photos", "evaluation", "export", "training", "synthetic", "people", "evidence"},

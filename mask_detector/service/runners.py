@@ -9,8 +9,9 @@ the cameras' messages (camera.py) and its own, each (kind, camera, body):
     ("ended", camera, None)     its source ended: it is not started again
 
 ``stop()`` stops every camera and returns their last messages;
-``watch(camera, until)`` has a camera send live pictures (camera.LivePicture)
-until the time.time() ``until``. The supervisor counts; a runner only runs.
+``watch(camera, until)`` has a camera make live pictures (camera.LivePicture)
+until the time.time() ``until``, and ``picture(camera)`` gives the last one.
+The supervisor counts; a runner only runs.
 """
 
 import dataclasses
@@ -20,7 +21,7 @@ import threading
 import time
 
 from mask_detector.errors import Terminated, UserError
-from mask_detector.service.camera import camera_process, run_camera
+from mask_detector.service.camera import SharedPicture, camera_process, run_camera
 
 FIRST_PAUSE, LONGEST_PAUSE, STEADY_SECONDS = 1.0, 60.0, 60.0
 # A camera that sends nothing this long, or receives frames it does not process, is taken as hung.
@@ -75,10 +76,14 @@ class LocalCameras:
         # Per camera, the time until which someone watches its live picture, shared with its process (and the
         # processes that replace it).
         self.watched = {name: self.context.Value("d", 0.0) for name in self.cameras} if picture_fps else {}
+        self.pictures = {name: SharedPicture(self.context) for name in self.watched}
 
     def watch(self, name, until):
         if name in self.watched:
             self.watched[name].value = until
+
+    def picture(self, name):
+        return self.pictures[name].get() if name in self.pictures else (None, 0.0)
 
     @property
     def ended(self):
@@ -96,7 +101,7 @@ class LocalCameras:
                 continue
             camera.process = self.context.Process(target=camera_process, name=f"camera {name}", daemon=True,
                                                   args=(camera.settings, self.messages, self.watched.get(name),
-                                                        self.picture_fps or 1.0))
+                                                        self.picture_fps or 1.0, self.pictures.get(name)))
             camera.process.start()
             self.say(f"camera {name}: started (process {camera.process.pid})")
             camera.started = camera.heard = now
@@ -147,13 +152,15 @@ class LocalCameras:
         for camera in cameras:
             if camera.process.is_alive():
                 camera.process.terminate()
-        deadline = time.monotonic() + 10
+        # Their messages are read while they wind up: a process does not end before what it put is taken.
+        taken, deadline = [], time.monotonic() + 10
+        while time.monotonic() < deadline and any(camera.process.is_alive() for camera in cameras):
+            taken += self._read(0.1)
         for camera in cameras:
-            camera.process.join(max(0.1, deadline - time.monotonic()))
             if camera.process.is_alive():
                 camera.process.kill()
-                camera.process.join()
-        return self._read(0.5)
+            camera.process.join()
+        return taken + self._read(0.5)
 
 
 class CameraActor:
@@ -170,6 +177,7 @@ class CameraActor:
         self.settings = settings
         self.picture_fps = picture_fps
         self.watched_until = 0.0  # see watch
+        self._picture = None  # the last live picture not yet polled: only the last goes to the driver
         self.messages = queue.Queue()
         self.ended = False
         self.stopping = threading.Event()
@@ -181,7 +189,7 @@ class CameraActor:
             started, failed = time.monotonic(), False
             try:
                 run_camera(self.settings, self.messages.put, self.stopping,
-                           (lambda: self.watched_until) if self.picture_fps else None, self.picture_fps or 1.0)
+                           (lambda: self.watched_until) if self.picture_fps else None, self.picture_fps or 1.0, self)
             except UserError as error:
                 failed = True
                 self.messages.put(("error", self.settings.camera, str(error)))
@@ -200,12 +208,17 @@ class CameraActor:
         self.stopping.set()
 
     def watch(self, until):
-        """Send live pictures until the time.time() ``until`` (they come with the next polls)."""
+        """Make live pictures until the time.time() ``until`` (the last comes with the next poll)."""
         self.watched_until = until
 
+    def put(self, jpeg):
+        """A live picture (as SharedPicture.put)."""
+        self._picture = jpeg
+
     def poll(self):
-        """The messages since the last poll."""
-        taken = []
+        """The messages since the last poll, and the last live picture since then."""
+        picture, self._picture = self._picture, None
+        taken = [("picture", self.settings.camera, picture)] if picture else []
         while True:
             try:
                 taken.append(self.messages.get_nowait())
@@ -230,6 +243,7 @@ class RayCameras:
         remote = ray.remote(num_cpus=1, max_restarts=-1, max_task_retries=0)(CameraActor)
         self.actors = {settings.camera: remote.remote(settings, os.getcwd(), picture_fps) for settings in cameras}
         self.ended_cameras = set()
+        self.pictures = {}  # camera -> (its last live picture, the time.time() it came)
         self._received = dict.fromkeys(self.actors, 0)  # frames received in each camera's run, as last reported
         self._polled = 0.0
         self._stopped = False
@@ -261,6 +275,9 @@ class RayCameras:
         if name not in self.ended_cameras:
             self.actors[name].watch.remote(until)
 
+    def picture(self, name):
+        return self.pictures.get(name, (None, 0.0))
+
     def _restarts_by_ray(self, messages):
         """``messages`` with a restart before the first report of a camera whose actor Ray started again.
 
@@ -268,6 +285,9 @@ class RayCameras:
         """
         said = []
         for kind, name, body in messages:
+            if kind == "picture":
+                self.pictures[name] = (body, time.time())
+                continue  # kept here, for the web page: nothing the supervisor counts
             if kind == "restart":
                 self._received[name] = 0
             elif kind == "report":

@@ -67,8 +67,6 @@ class CameraState:
     restarts: int = 0
     mqtt_dropped: int = 0
     last_frame_at: float | None = None  # time.time() of the first report that said more frames were processed
-    picture: bytes | None = None  # the last live picture (JPEG) the camera drew for the web page
-    picture_at: float = 0.0  # time.time() it came
 
     @property
     def stream(self):

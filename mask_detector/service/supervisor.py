@@ -125,9 +125,6 @@ class Supervisor:
             if body.frames > state.report.frames:
                 state.last_frame_at = time.time()
             state.report = body
-        elif kind == "picture":
-            state.picture, state.picture_at = body, time.time()
-            return  # nothing the state message says
         elif kind == "event":
             # Counted before it is written: whoever reads it in the events file finds it on /metrics too.
             state.count_event(body)

@@ -40,6 +40,9 @@ COOKIE = "mask_detector_session"
 WRONG_PASSWORD_SECONDS = 1.0
 # Paths open without a login: the login itself, the page's files, and the probes of a supervisor (systemd, Docker).
 OPEN_PATHS = ("/login", "/healthz", "/readyz", "/static/")
+# An event's snapshot and clip never change once written: a browser keeps them rather than asking each time a
+# list of alerts is drawn again.
+KEPT = {"Cache-Control": "private, max-age=86400, immutable"}
 SECURITY_HEADERS = {
     # Every script and style comes from the service: an injected one would not run.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
@@ -165,8 +168,7 @@ class Web:
 
     def picture(self, name):
         """(JPEG bytes, time.time() it came) of the camera's last live picture, or (None, 0)."""
-        state = self.supervisor.states[name]
-        return state.picture, state.picture_at
+        return self.supervisor.cameras.picture(name)
 
     def camera_name(self, camera_id):
         """The name of the camera of ``camera_id``; 404 when there is none."""
@@ -413,12 +415,12 @@ def _picture_routes(app, web):
     @app.get("/api/events/{event_id}/snapshot.jpg", tags=["events"], summary="An alert's snapshot (JPEG)",
              response_class=FileResponse)
     def snapshot(event_id: int):
-        return FileResponse(web.evidence(event_id, "snapshot"), media_type="image/jpeg")
+        return FileResponse(web.evidence(event_id, "snapshot"), media_type="image/jpeg", headers=KEPT)
 
     @app.get("/api/events/{event_id}/clip.mp4", tags=["events"], summary="An alert's clip (H.264 MP4)",
              response_class=FileResponse)
     def clip(event_id: int):
-        return FileResponse(web.evidence(event_id, "clip"), media_type="video/mp4")
+        return FileResponse(web.evidence(event_id, "clip"), media_type="video/mp4", headers=KEPT)
 
 
 def _not_found(text, status=404):

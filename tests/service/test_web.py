@@ -416,8 +416,11 @@ def watched_until():  # asked at each frame due a picture: nobody watches for th
     if len(asked) == 20:
         messages.append(("watched", None, None))
     return time.time() + 60 if len(asked) >= 20 else 0.0
+class Pictures:
+    def put(self, jpeg):
+        messages.append(("picture", None, jpeg))
 run_camera(LiveSettings(source={str(clip)!r}, name="c"), messages.append, watched_until=watched_until,
-           picture_fps=1000)
+           picture_fps=1000, picture=Pictures())
 kinds = [kind for kind, *_ in messages]
 print(json.dumps([kinds.index("watched") if "watched" in kinds else -1,
                   [i for i, kind in enumerate(kinds) if kind == "picture"]]))

@@ -110,8 +110,12 @@ function cameraPage() {
   const video = document.getElementById("clip");
   const caption = document.getElementById("clip-caption");
   every(2, async () => fillCamera(document.body, await getJSON("/api/cameras/" + encodeURIComponent(id))));
+  let newest = null;
   every(5, async () => {
     const found = await getJSON("/api/events?kind=alert&limit=50&camera=" + encodeURIComponent(id));
+    const top = found.events.length ? found.events[0].id : 0;
+    if (top === newest) return;  // nothing new: the list, its pictures and a clip playing stay as they are
+    newest = top;
     const list = document.getElementById("timeline");
     const items = found.events.map((event) => {
       const item = element("li");
@@ -180,6 +184,7 @@ function eventsPage() {
   const video = document.getElementById("clip");
   const size = 25;
   let offset = 0;
+  let lastShown = "";
   const query = new URLSearchParams(location.search);
   for (const name of ["camera", "kind", "label"]) {
     if (query.get(name)) form.elements[name].value = query.get(name);
@@ -194,6 +199,9 @@ function eventsPage() {
       if (form.elements[name].value) asked.set(name, new Date(form.elements[name].value).getTime() / 1000);
     }
     const found = await getJSON("/api/events?" + asked);
+    const shown = asked + " " + found.total + " " + (found.events.length ? found.events[0].id : 0);
+    if (shown === lastShown) return;  // the same page as before: nothing to draw again
+    lastShown = shown;
     body.replaceChildren(...found.events.map((event) => {
       const row = element("tr");
       row.dataset.event = event.id;
