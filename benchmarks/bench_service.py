@@ -63,32 +63,38 @@ SCENES = {"busy": (2, 0), "half": (2, 2), "door": (2, 18)}
 
 
 def scene(name="half"):
-    """JPEG frames of a scene: a person without a mask (a sample photo) for some seconds, then nobody (a street
-    photo with no one in it, with a camera's noise, so that an empty view is not a flat grey)."""
+    """JPEG frames of a scene: a person without a mask (a sample photo) for some seconds, then nobody: a room of
+    soft colours and a few straight edges, with a camera's noise, in which the face detector finds no one."""
     person = cv2.resize(cv2.imread(str(ROOT / "samples" / "maksssksksss716.jpg")), (640, 480))
-    street = cv2.GaussianBlur(cv2.resize(cv2.imread(str(ROOT / "samples" / "maksssksksss244.jpg")), (640, 480)),
-                              (61, 61), 0)  # blurred past any face: a view with no one to find
     rng = np.random.default_rng(0)
+    room = cv2.resize(rng.integers(60, 200, (6, 8, 3), dtype=np.uint8), (640, 480), interpolation=cv2.INTER_CUBIC)
+    for _ in range(6):  # a door, shelves, a window
+        x, y = int(rng.integers(0, 560)), int(rng.integers(0, 400))
+        cv2.rectangle(room, (x, y), (x + int(rng.integers(40, 160)), y + int(rng.integers(40, 200))),
+                      tuple(int(c) for c in rng.integers(30, 220, 3)), -1)
     there, away = SCENES[name]
     images = [person] * there * FPS + [
-        np.clip(street + rng.normal(0, 3, street.shape), 0, 255).astype(np.uint8) for _ in range(away * FPS)]
+        np.clip(room + rng.normal(0, 3, room.shape), 0, 255).astype(np.uint8) for _ in range(away * FPS)]
     return [cv2.imencode(".jpg", image)[1].tobytes() for image in images]
 
 
 class Streams:
-    """MJPEG cameras on 127.0.0.1, each its own port, each frame sent at its time (10 fps), looping."""
+    """MJPEG cameras on 127.0.0.1, each its own port, each frame sent at its time (10 fps), looping; each camera
+    starts its loop at a place of its own, so that people come to the cameras at different times, as at a site."""
 
     def __init__(self, count, frames):
         self.servers = []
-        for _ in range(count):
+        for index in range(count):
             class Camera(http.server.BaseHTTPRequestHandler):
+                first = index * len(frames) // count
+
                 def do_GET(self):
                     self.send_response(200)
                     self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
                     self.end_headers()
                     start, number = time.monotonic(), 0
                     while True:
-                        jpeg = frames[number % len(frames)]
+                        jpeg = frames[(self.first + number) % len(frames)]
                         try:
                             self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
                                              % len(jpeg) + jpeg + b"\r\n")

@@ -38,6 +38,15 @@ _KERAS_CONVOLUTIONS = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D")
 _KERAS_SCALING = ("Rescaling", "Normalization")
 
 
+def compute_threads():
+    """Threads the classifier computes with: OMP_NUM_THREADS where a process was given its share of the cores
+    (photo workers, a service's cameras: parallel.use_threads), else every core."""
+    try:
+        return max(1, int(os.environ["OMP_NUM_THREADS"]))
+    except (KeyError, ValueError):
+        return os.cpu_count() or 1
+
+
 def crop_faces(image_bgr, boxes, size):
     """Cut each box out of a BGR image and return RGB crops of ``size`` x ``size``.
 
@@ -262,7 +271,7 @@ class MaskClassifier:
 
         try:
             with native_stderr_silenced():  # its "Created ... XNNPACK delegate" line
-                interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count())
+                interpreter = Interpreter(model_path=str(path), num_threads=compute_threads())
                 interpreter.allocate_tensors()
         except (ValueError, RuntimeError) as error:
             raise UserError(f"cannot load model {path}: {first_line(error)}") from None

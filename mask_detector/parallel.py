@@ -62,16 +62,22 @@ def _start_worker(settings, threads, spoken):
         _pipeline = _worker_pipeline(settings, threads)
 
 
+def use_threads(threads):
+    """This process computes with ``threads`` threads (OpenCV, TensorFlow, LiteRT): its share of the cores, when
+    several processes share them. Call it before the pipeline is loaded."""
+    import cv2
+
+    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
+    cv2.setNumThreads(threads)
+
+
 def _worker_pipeline(settings, threads):
     """A worker's pipeline, on its share of the cores so that N workers do not fight over them.
 
     Or the UserError that stopped it (a missing model, say), kept to be raised
     by each photo, so that the main process tells it as it would tell its own.
     """
-    import cv2
-
-    os.environ["TF_NUM_INTRAOP_THREADS"] = os.environ["OMP_NUM_THREADS"] = str(threads)
-    cv2.setNumThreads(threads)
+    use_threads(threads)
     try:
         return load_pipeline(settings)
     except UserError as error:

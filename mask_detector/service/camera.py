@@ -160,16 +160,19 @@ def _copy(report):
     return CameraReport(**{**vars(report), "latency": list(report.latency)})
 
 
-def camera_process(settings, messages, watched=None, picture_fps=4.0, picture=None):
+def camera_process(settings, messages, watched=None, picture_fps=4.0, picture=None, threads=None):
     """A local camera process's main: Ctrl-C is the supervisor's to handle; SIGTERM ends the run cleanly.
 
     ``watched``: a shared multiprocessing Value, the time.time() until which someone watches its live picture;
-    ``picture``: the SharedPicture it draws it into.
+    ``picture``: the SharedPicture it draws it into; ``threads``: its share of the cores (parallel.use_threads).
     """
     from mask_detector.errors import stop_on_sigterm
+    from mask_detector.parallel import use_threads
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop_on_sigterm()
+    if threads:
+        use_threads(threads)
     try:
         run_camera(settings, messages.put, watched_until=None if watched is None else (lambda: watched.value),
                    picture_fps=picture_fps, picture=picture)

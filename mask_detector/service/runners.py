@@ -16,6 +16,7 @@ The supervisor counts; a runner only runs.
 
 import dataclasses
 import multiprocessing
+import os
 import queue
 import threading
 import time
@@ -77,6 +78,8 @@ class LocalCameras:
         # processes that replace it).
         self.watched = {name: self.context.Value("d", 0.0) for name in self.cameras} if picture_fps else {}
         self.pictures = {name: SharedPicture(self.context) for name in self.watched}
+        # Each camera's share of the cores: threads that wait for each other's turn only cost more.
+        self.threads = max(1, (os.cpu_count() or 1) // len(self.cameras))
 
     def watch(self, name, until):
         if name in self.watched:
@@ -101,7 +104,8 @@ class LocalCameras:
                 continue
             camera.process = self.context.Process(target=camera_process, name=f"camera {name}", daemon=True,
                                                   args=(camera.settings, self.messages, self.watched.get(name),
-                                                        self.picture_fps or 1.0, self.pictures.get(name)))
+                                                        self.picture_fps or 1.0, self.pictures.get(name),
+                                                        self.threads))
             camera.process.start()
             self.say(f"camera {name}: started (process {camera.process.pid})")
             camera.started = camera.heard = now
@@ -171,8 +175,9 @@ class CameraActor:
     """
 
     def __init__(self, settings, folder, picture_fps=None):
-        import os
+        from mask_detector.parallel import use_threads
 
+        use_threads(1)  # the one CPU the actor asked Ray for
         os.chdir(folder)  # relative paths in the site file are from the driver's folder, as for local cameras
         self.settings = settings
         self.picture_fps = picture_fps
@@ -235,8 +240,6 @@ class RayCameras:
     """
 
     def __init__(self, cameras, say, picture_fps=None):
-        import os
-
         import ray
 
         self.say = say

@@ -1,6 +1,5 @@
 """mask_detector/service/metrics.py: each camera's state on /metrics, scraped over HTTP."""
 
-import socket
 import urllib.request
 
 import pytest
@@ -11,7 +10,7 @@ from mask_detector.service.metrics import serve_metrics
 from mask_detector.service.state import CameraReport, CameraState
 from support.broker import free_port
 from support.scripts import assert_one_line_error, run_script
-from support.service import metrics, sample
+from support.service import metrics, sample, taken_port
 
 
 def test_a_scrape_gives_each_camera_s_state_over_all_its_runs():
@@ -69,20 +68,14 @@ def test_the_build_the_last_frame_zones_and_health_are_served_on_loopback():
 
 
 def test_a_port_in_use_is_one_line():
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port("127.0.0.1") as port:
         with pytest.raises(UserError) as refused:
             serve_metrics({}, port, host="127.0.0.1")
     assert str(refused.value).startswith(f"cannot serve metrics on 127.0.0.1:{port}: ")
 
 
 def test_a_port_in_use_stops_the_service_before_it_writes_anything(tmp_path):
-    with socket.socket() as taken:
-        taken.bind(("0.0.0.0", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port() as port:
         site = tmp_path / "site.toml"
         site.write_text(f"[service]\nevents = 'events.jsonl'\nstats = 'stats.jsonl'\nmetrics_port = {port}\n"
                         f"[[camera]]\nname = 'door'\nsource = '0'\n")

@@ -27,7 +27,7 @@ from support.broker import Mosquitto, free_port
 from support.browser import chromium
 from support.scripts import ROOT, assert_one_line_error, run_script, script_env, wait_until
 from support.servers import MjpegServer
-from support.service import PREFIX, Service, lines, photo
+from support.service import PREFIX, Service, lines, photo, taken_port
 from test_supervisor import Run
 
 PASSWORD = "correct horse 7"
@@ -376,12 +376,7 @@ def test_a_web_page_for_other_machines_needs_a_password(tmp_path):
 
 
 def test_a_taken_port_stops_the_service_before_it_writes_anything(tmp_path, clip):
-    import socket
-
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
+    with taken_port("127.0.0.1") as port:
         site = tmp_path / "site.toml"
         site.write_text(f"[service]\nweb = '127.0.0.1:{port}'\nevents = 'events.jsonl'\n"
                         f"[[camera]]\nname = 'a'\nsource = '{clip}'\n")

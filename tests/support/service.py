@@ -1,8 +1,10 @@
 """What the service tests share: scenes, reading the files and /metrics, the service as a background process."""
 
+import contextlib
 import json
 import re
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -26,6 +28,15 @@ def photo_clip(samples, path, frames=30):
         writer.write(photo(samples, "maksssksksss716.jpg"))
     writer.release()
     return path
+
+
+@contextlib.contextmanager
+def taken_port(host="0.0.0.0"):
+    """A port another program listens on, for as long as the block runs."""
+    with socket.socket() as taken:
+        taken.bind((host, 0))
+        taken.listen()
+        yield taken.getsockname()[1]
 
 
 def lines(path):
