@@ -167,7 +167,9 @@ class LiveRun:
         self.motion = MotionDetector() if motion else None
         self.idle_seconds = idle_seconds
         self._looked_at = -float("inf")  # the frame time of the detector's last run
-        self._last_doubtful = []  # its doubtful faces then: still there while nothing moves
+        # What it found then, still there while nothing moves: doubtful faces, and faces that are no one's (in an ignore
+        # zone: no track keeps the detector running for them), all hidden where privacy hides faces.
+        self._last_found = ([], [])
         self.looks = 0  # frames the detector ran on
         self.zones = ZoneMap(zones)
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
@@ -223,16 +225,16 @@ class LiveRun:
 
     def _find(self, frame):
         """(faces, doubtful boxes) of the frame, as the detector finds them. While nothing moves and no one is
-        followed, it runs only every idle_seconds: a view that did not change holds no new face, and its doubtful
-        faces (hidden where privacy hides faces) are where they were."""
+        followed, it runs only every idle_seconds: a view that did not change holds no new face, and the faces it
+        found last that no one follows (doubtful, or in an ignore zone) are where they were."""
         moved = self.motion(frame.image) if self.motion else True  # every frame: the background follows the view
         if moved or self.tracker.tracks or frame.time - self._looked_at >= self.idle_seconds:
             self._looked_at = frame.time
             self.looks += 1
             faces, doubtful = self.pipeline.face_detector.find(frame.image)
-            self._last_doubtful = list(doubtful)
+            self._last_found = (list(faces), list(doubtful))
             return faces, doubtful
-        return [], list(self._last_doubtful)
+        return list(self._last_found[0]), list(self._last_found[1])
 
     def _face(self, face, track):
         """The face with its person's label: the vote's once decided, else the likeliest class so far."""
