@@ -53,6 +53,9 @@ def parse_args(argv):
     add_live_arguments(parser)
     parser.add_argument("--no-display", action="store_true", help="do not open a window")
     parser.add_argument("--max-frames", type=at_least(0), default=0, help="stop after this many frames (0: no limit)")
+    parser.add_argument("--profile", action="store_true", help="at the end, say where a frame's time went, stage by "
+                        "stage (decode, motion, detect, carry, track, align, classify, ...), in the summary line and "
+                        "--json's summary")
     add_setting_flags(parser, SiteSettings(), names=("metrics_port", "stats", "web"))
     parser.add_argument("--ray", metavar="ADDRESS",
                         help="with --config: one Ray actor per camera; 'local' starts Ray here, or a cluster address")
@@ -90,10 +93,13 @@ def main(argv=None):
         with outputs.open():
             run = new_live_run(settings, pipeline, outputs.events, source.fps)
             writer = outputs.video_writer(source.fps)
-            counts = run.run(source, outputs.json_lines, writer, None if args.no_display else WINDOW, args.max_frames)
+            counts = run.run(source, outputs.json_lines, writer, None if args.no_display else WINDOW, args.max_frames,
+                             profile=args.profile)
+    said = sys.stderr if outputs.json_to_stdout else sys.stdout
     print(counts.summary_line() + (f", written {args.output}" if args.output and counts.frames else "")
-          + (f" ({counts.stopped_by})" if counts.stopped_by else ""),
-          file=sys.stderr if outputs.json_to_stdout else sys.stdout)
+          + (f" ({counts.stopped_by})" if counts.stopped_by else ""), file=said)
+    if args.profile:
+        print(counts.profile_line(), file=said)
     if outputs.video_writer_codec == "mp4v":
         print(f"note: {args.output} is MPEG-4 Part 2 video (mp4v), which most web browsers do not play: PyAV or its "
               f"H.264 encoder is missing (pip install -r requirements.txt); convert it (ffmpeg -i IN -c:v libx264 "

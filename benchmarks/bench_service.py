@@ -3,6 +3,8 @@ and whether it holds for ten minutes.
 
     python benchmarks/bench_service.py                      # the ceiling, then the 10-minute soak
     python benchmarks/bench_service.py --no-soak --scene door --no-motion   # a quiet door, the motion test on and off
+    python benchmarks/bench_service.py --no-soak --scene busy --every-frame   # the detector's interval on and off
+    python benchmarks/bench_service.py --no-capacity --no-soak --profile --scene half   # one camera's stages
     python benchmarks/bench_service.py --no-soak --cameras 4 6 --web-browsers 2   # what the web page costs
 
 Each camera is a looping 640x480 MJPEG stream served over HTTP from this
@@ -16,12 +18,16 @@ processes at least 95 % of the frames it receives over --seconds (the rest
 are dropped, never queued; every frame received must be processed or
 counted as dropped). The ceiling is found by doubling the count from
 --first-cameras until one falls short, then halving the gap. --no-motion
-measures with the motion test off too (`motion = false`); --web-browsers N
-with the web page served and N headless Chromium windows (Debian's chromium
-and chromium-driver) each watching a camera's live view. --cameras measures
+measures with the motion test off too (`motion = false`); --every-frame
+with the face detector on every frame while people are followed
+(`detect_every = 1`); --web-browsers N with the web page served and N
+headless Chromium windows (Debian's chromium and chromium-driver) each
+watching a camera's live view. --profile first runs one camera of the
+scene in this process, as a service camera runs (one thread, max_fps 10),
+and says where its frames' time goes, stage by stage. --cameras measures
 the counts given, the setups taking turns at each. Each row gives the
-service's CPU time (supervisor and cameras) per frame processed and the
-supervisor's own resident memory.
+service's CPU time (supervisor and cameras) per frame processed, the
+supervisor's own resident memory and a camera process's.
 
 Soak: --soak-cameras cameras for --soak-seconds, the broker stopped for 10 s
 in the middle. Resident memory (the service and its camera processes) and
@@ -148,7 +154,7 @@ class Broker:
         self.process.wait(30)
 
 
-def write_site(folder, urls, broker_port, metrics_port, web_port=None, motion=True):
+def write_site(folder, urls, broker_port, metrics_port, web_port=None, motion=True, detect_every=None):
     cameras = "".join(f'[[camera]]\nname = "cam{i}"\nsource = "{url}"\n' for i, url in enumerate(urls, 1))
     site = Path(folder) / "site.toml"
     web = f'web = "127.0.0.1:{web_port}"\ndatabase = "{folder}/events.db"\n' if web_port else ""
@@ -162,6 +168,7 @@ port = {broker_port}
 prefix = "{PREFIX}"
 [defaults]
 motion = {str(motion).lower()}
+{f"detect_every = {detect_every}" if detect_every else ""}
 max_fps = {FPS}
 alert_cooldown = 0
 reconnect_for = 600
@@ -248,13 +255,16 @@ def cpu_seconds(pids):
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-    """What a capacity run serves: the motion test on or off, and the web page with browsers watching it."""
+    """What a capacity run serves: the motion test on or off, the detector's interval, and the web page with
+    browsers watching it."""
 
     motion: bool = True
+    detect_every: int | None = None  # None: the default
     browsers: int = 0
 
     def __str__(self):
         return (f"motion {'on' if self.motion else 'off'}"
+                + (f", detect_every {self.detect_every}" if self.detect_every else "")
                 + (f", the web page served and {self.browsers} browsers watching live views" if self.browsers else ""))
 
 
@@ -268,6 +278,7 @@ class Row:
     dropped: float
     cpu_ms: float  # the service's CPU time (supervisor and cameras) per frame processed, in the measured stretch
     supervisor_kb: int
+    camera_kb: int  # a camera process's resident memory, the mean of them
 
     @property
     def carried(self):
@@ -282,7 +293,8 @@ def run_count(frames, count, seconds, setup):
         streams, broker = Streams(count, frames), Broker(folder)
         broker.start()
         metrics_port, web_port = free_port(), free_port() if setup.browsers else None
-        site = write_site(folder, streams.urls(), broker.port, metrics_port, web_port, setup.motion)
+        site = write_site(folder, streams.urls(), broker.port, metrics_port, web_port, setup.motion,
+                          setup.detect_every)
         service = start_service(site, folder)
         try:
             wait_for_metrics(metrics_port, count)
@@ -294,6 +306,7 @@ def run_count(frames, count, seconds, setup):
                 last, cpu = scrape(metrics_port), cpu_seconds(service_processes(service.pid)) - cpu_before
                 elapsed = time.monotonic() - start
                 supervisor_kb = memory_and_files(service.pid, children=False)[0]
+                camera_kb = (memory_and_files(service.pid)[0] - supervisor_kb) // count
                 if setup.browsers:
                     used = cpu_seconds(browser_processes()) - browsers_before
                     print(f"  the browsers took {used:.1f} CPU seconds of the {elapsed * os.cpu_count():.0f} the "
@@ -312,9 +325,11 @@ def run_count(frames, count, seconds, setup):
     row = Row(count, min(grown("mask_detector_frames_total", cam) / elapsed for cam in cams), min(shares),
               *(sum(last[(f"mask_detector_{name}_total", cam)] for cam in cams)
                 for name in ("frames_received", "frames", "frames_dropped")),
-              1000 * cpu / max(1.0, sum(grown("mask_detector_frames_total", cam) for cam in cams)), supervisor_kb)
+              1000 * cpu / max(1.0, sum(grown("mask_detector_frames_total", cam) for cam in cams)), supervisor_kb,
+              camera_kb)
     print(f"{count} camera(s), {setup}: slowest {row.slowest_fps:.2f} fps, {row.share:.1%} of its frames; "
-          f"{row.cpu_ms:.1f} ms of CPU a frame; supervisor {supervisor_kb / 1024:.0f} MB", file=sys.stderr, flush=True)
+          f"{row.cpu_ms:.1f} ms of CPU a frame; supervisor {supervisor_kb / 1024:.0f} MB, a camera "
+          f"{camera_kb / 1024:.0f} MB", file=sys.stderr, flush=True)
     return row
 
 
@@ -424,17 +439,37 @@ def soak(frames, cameras, seconds):
             "first_state_seconds": first_state[0] - started if first_state else None}
 
 
+def profile_camera(frames, seconds, setup):
+    """The LiveCounts of one camera of the scene run in this process for ``seconds``, as a service's camera runs
+    (max_fps, one thread), ``setup``'s motion test and interval: where its frames' time goes (LiveCounts.profile)."""
+    from mask_detector.live import LiveSettings, new_live_run
+    from mask_detector.parallel import use_threads
+    from mask_detector.pipeline import load_pipeline
+    from mask_detector.video import FrameSource
+
+    use_threads(1)
+    streams = Streams(1, frames)
+    try:
+        settings = LiveSettings(source=streams.urls()[0], max_fps=FPS, motion=setup.motion,
+                                **({"detect_every": setup.detect_every} if setup.detect_every else {}))
+        pipeline = load_pipeline(settings.pipeline)
+        with FrameSource(settings.source, settings.timeout, settings.reconnect_for) as source:
+            return new_live_run(settings, pipeline).run(source, max_frames=round(seconds * FPS))
+    finally:
+        streams.close()
+
+
 def print_rows(rows, seconds, setup, scene_name):
     carried = max([row.cameras for row in rows if row.carried], default=0)
     print(f"capacity, scene {scene_name}, {setup}: {FPS} fps 640x480 MJPEG cameras, {os.cpu_count()} cores, "
           f"{seconds:g} s each")
     print("| cameras | slowest camera: fps, share of its frames processed | frames received | processed | "
-          "dropped | unaccounted | service CPU per frame | supervisor's memory |")
-    print("|---|---|---|---|---|---|---|---|")
+          "dropped | unaccounted | service CPU per frame | supervisor's memory | a camera's memory |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for row in rows:
         print(f"| {row.cameras} | {row.slowest_fps:.2f}, {row.share:.1%} | {row.received:.0f} | "
               f"{row.processed:.0f} | {row.dropped:.0f} | {row.received - row.processed - row.dropped:.0f} | "
-              f"{row.cpu_ms:.1f} ms | {row.supervisor_kb / 1024:.0f} MB |")
+              f"{row.cpu_ms:.1f} ms | {row.supervisor_kb / 1024:.0f} MB | {row.camera_kb / 1024:.0f} MB |")
     print(f"carried at {FPS} fps each: {carried} camera(s), {carried / os.cpu_count():.1f} per core", flush=True)
 
 
@@ -448,8 +483,14 @@ def main():
     parser.add_argument("--cameras", type=int, nargs="+",
                         help="measure these counts only, the setups taking turns at each, instead of the ceiling")
     parser.add_argument("--no-motion", action="store_true", help="also measure with the motion test off")
+    parser.add_argument("--every-frame", action="store_true",
+                        help="also measure with the face detector on every frame while people are followed "
+                        "(detect_every = 1)")
     parser.add_argument("--web-browsers", type=int, default=0,
                         help="also measure with the web page and this many browsers watching live views")
+    parser.add_argument("--profile", action="store_true",
+                        help="first, one camera of the scene in this process for --seconds, for each setup: where "
+                        "its frames' time goes, stage by stage")
     parser.add_argument("--soak-cameras", type=int, default=4)
     parser.add_argument("--soak-seconds", type=float, default=600, help="at least 120: a minute, then the broker's stop")
     parser.add_argument("--no-capacity", action="store_true")
@@ -458,9 +499,15 @@ def main():
     if shutil.which("mosquitto") is None:
         sys.exit("error: mosquitto is needed (apt-get install mosquitto)")
     frames = scene(args.scene)
+    setups = ([Setup()] + [Setup(motion=False)] * args.no_motion + [Setup(detect_every=1)] * args.every_frame
+              + [Setup(browsers=args.web_browsers)] * bool(args.web_browsers))
+    if args.profile:
+        print(f"one camera, scene {args.scene}, {args.seconds:g} s: ms a frame by stage (decode: the reader "
+              f"thread's CPU; the others: the loop's time)")
+        for setup in setups:
+            if not setup.browsers:  # the one camera runs in this process, with no web page
+                print(f"| {setup} | {profile_camera(frames, args.seconds, setup).profile_line()} |", flush=True)
     if not args.no_capacity:
-        setups = [Setup()] + [Setup(motion=False)] * args.no_motion + [Setup(browsers=args.web_browsers)] * bool(
-            args.web_browsers)
         if args.cameras:
             found = counts_in_turn(frames, args.seconds, args.cameras, setups)
         else:

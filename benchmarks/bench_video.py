@@ -11,6 +11,8 @@ bench_pipeline.py, 900 frames each) and measures, in one run, taking turns:
   "first frame" is the time from starting the process to its first JSON
   line (`--json -`): imports, model loading, opening the clip and the first
   frame's work.
+A second table says where a frame's time goes in the script's runs, stage
+by stage (its --profile): medians of milliseconds a frame.
 A file is read as fast as it is processed, so these are end-to-end rates:
 decode, detect, track, classify, draw. Medians over the runs.
 """
@@ -43,9 +45,9 @@ def write_clip(frame, path, count):
 
 
 def run_script(clip, extra):
-    """(frames per second, seconds to the first frame, people) of one run of the live script."""
+    """(frames per second, seconds to the first frame, people, its profile) of one run of the live script."""
     command = [sys.executable, str(ROOT / "detect_mask_video.py"), "--source", str(clip), "--no-display",
-               "--json", "-", *extra]
+               "--json", "-", "--profile", *extra]
     start = time.perf_counter()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     first_line = process.stdout.readline()
@@ -57,7 +59,7 @@ def run_script(clip, extra):
     if process.wait() != 0 or not last.startswith('{"summary"'):
         sys.exit(f"error: the live script failed on {clip.name}: {stderr.strip()[-500:]}")
     summary = json.loads(last)["summary"]
-    return summary["fps"], first_frame, summary["people"]
+    return summary["fps"], first_frame, summary["people"], summary["profile"]
 
 
 def run_classic(pipeline, clip, most_frames):
@@ -106,7 +108,7 @@ def main():
             for kind, clip in clips.items():
                 if classic:
                     results.setdefault(("classic (SSD + model.predict, every frame)", kind), []).append(
-                        (run_classic(classic, clip, args.classic_frames), None, None))
+                        (run_classic(classic, clip, args.classic_frames), None, None, None))
                 for name, extra in runs.items():
                     results.setdefault((name, kind), []).append(run_script(clip, extra))
             print(f"round {round_number + 1}/{args.repeats} done", file=sys.stderr, flush=True)
@@ -124,6 +126,25 @@ def main():
             people = [v[2] for v in values if v[2] is not None]
             print(f"| {name} | {kind} | {fps:.0f} | {f'{statistics.median(first):.2f}' if first else ''} "
                   f"| {people[0] if people else ''} | {f'{fps / base:.1f}x' if base else ''} |", flush=True)
+    print_profiles(results)
+
+
+def print_profiles(results):
+    """Where a frame's time goes in each run of the script: medians of its --profile's milliseconds a frame."""
+    rows = {key: [v[3] for v in values] for key, values in results.items() if values[0][3] is not None}
+    if not rows:
+        return
+    stages = list(next(iter(rows.values()))[0]["stages_ms"])
+    print("\nms a frame, by stage (the script's --profile; decode is its reader thread's CPU, the rest the loop's "
+          "time; CPU is the process's, every thread)")
+    print("| pipeline | clip | " + " | ".join(stages) + " | sum | CPU | detector on |")
+    print("|---|---|" + "---|" * (len(stages) + 3))
+    for (name, kind), profiles in rows.items():
+        cells = [statistics.median(p["stages_ms"][stage] for p in profiles) for stage in stages]
+        cells += [statistics.median(p["stages_total_ms"] for p in profiles),
+                  statistics.median(p["cpu_ms"] for p in profiles)]
+        share = statistics.median(p["detector_share"] for p in profiles)
+        print(f"| {name} | {kind} | " + " | ".join(f"{cell:.1f}" for cell in cells) + f" | {100 * share:.0f} % |")
 
 
 if __name__ == "__main__":

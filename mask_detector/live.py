@@ -17,6 +17,7 @@ from mask_detector import display
 from mask_detector.counts import PeopleCounts
 from mask_detector.errors import Terminated, UserError, interrupts_deferred
 from mask_detector.evidence import AFTER_SECONDS, BEFORE_SECONDS, Evidence, EvidenceClips
+from mask_detector.faces import Face
 from mask_detector.files import JsonLines, check_writable
 from mask_detector.labels import TEXT, VIOLATIONS
 from mask_detector.motion import MotionDetector
@@ -24,9 +25,18 @@ from mask_detector.people import People
 from mask_detector.pipeline import LIVE, FaceResult, PipelineSettings, pose_of
 from mask_detector.privacy import PRIVACY_MODES, hides_faces, pixelate
 from mask_detector.settings import setting
-from mask_detector.tracking import CutDetector, FaceTracker, looks_of
+from mask_detector.tracking import CutDetector, FaceCarrier, FaceTracker, looks_of
 from mask_detector.zones import ZoneMap, Zones
 from mask_detector.video import RECONNECT_SECONDS, TIMEOUT_SECONDS, VideoOutput, camera_name, describe_source
+
+
+# Frames between two looks of the face detector while everyone in view is followed (LiveSettings.detect_every).
+DETECT_EVERY = 3
+# A frame's stages, in order: decode (the source's reader thread, CPU), motion (and the private zones blacked out),
+# detect (the face detector), carry (faces carried between two looks), track (the cut test and the tracker), align
+# (the classifier's crops), classify, people (counts, alerts, evidence), report (JSON lines, whoever watches), draw
+# (boxes, panel, privacy's blur), write (the video written, the picture shown or served).
+STAGES = ("decode", "motion", "detect", "carry", "track", "align", "classify", "people", "report", "draw", "write")
 
 
 @dataclass(frozen=True)
@@ -82,6 +92,10 @@ class LiveSettings:
     idle_seconds: float = setting(1.0, "with --motion: seconds between two looks for faces while nothing moves and "
                                   "no one is followed (someone who came in standing still is found within this)",
                                   least=0.05)
+    detect_every: int = setting(DETECT_EVERY, "while everyone in view is followed, look for faces on every N-th frame "
+                                "only and carry the faces by their pixels in between; the detector looks at once on a "
+                                "cut, a face lost, or (with --motion) something moving where no one is; 1: on every "
+                                "frame", least=1)
 
     @property
     def camera(self):
@@ -106,7 +120,7 @@ def new_live_run(settings, pipeline, events=None, fps=0.0):
                     settings.on_alert, evidence, settings.alert_timeout, pipeline.judging, settings.person_seconds,
                     zones=settings.zones.counted)
     return LiveRun(pipeline, people, privacy=settings.privacy, max_fps=settings.max_fps, zones=settings.zones,
-                   motion=settings.motion, idle_seconds=settings.idle_seconds)
+                   motion=settings.motion, idle_seconds=settings.idle_seconds, detect_every=settings.detect_every)
 
 
 @dataclass
@@ -122,16 +136,37 @@ class LiveCounts:
     # The classes the model knows: a two-class model never says `incorrect`, so no count of it is given.
     class_names: tuple = ("mask", "no_mask", "incorrect")
     zones: dict = field(default_factory=dict)  # count zone -> PeopleCounts of the people seen in it
+    # Where the time went (--profile): the process's CPU seconds, the frames the detector ran on, each stage's seconds.
+    cpu_seconds: float = 0.0
+    looks: int = 0
+    stage_seconds: dict = field(default_factory=dict)
 
     @property
     def fps(self):
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
-    def summary(self):
+    def summary(self, profile=False):
+        """The run's figures for its JSON summary line; with ``profile``, where the time went as well."""
         zones = {name: counts.to_json(self.class_names) | counts.compliance_json()
                  for name, counts in self.zones.items()}
         return ({"frames": self.frames, "seconds": round(self.seconds, 3), "fps": round(self.fps, 2)}
-                | self.people.to_json(self.class_names) | ({"zones": zones} if zones else {}))
+                | self.people.to_json(self.class_names) | ({"zones": zones} if zones else {})
+                | ({"profile": self.profile()} if profile else {}))
+
+    def profile(self):
+        """Milliseconds a frame by stage (STAGES), the process's CPU a frame, and the share of frames the detector
+        ran on. Each stage but decode is the loop's own time in it; decode is CPU on the reader's thread; the
+        process's CPU counts as well the threads the libraries compute on."""
+        frames = max(self.frames, 1)
+        stages = {stage: round(1000 * self.stage_seconds.get(stage, 0.0) / frames, 2) for stage in STAGES}
+        return {"stages_ms": stages, "stages_total_ms": round(sum(stages.values()), 2),
+                "cpu_ms": round(1000 * self.cpu_seconds / frames, 2), "detector_share": round(self.looks / frames, 3)}
+
+    def profile_line(self):
+        profile = self.profile()
+        stages = ", ".join(f"{stage} {ms:.1f}" for stage, ms in profile["stages_ms"].items())
+        return (f"ms a frame: {stages} (sum {profile['stages_total_ms']:.1f}; the process's CPU "
+                f"{profile['cpu_ms']:.1f}); the face detector ran on {100 * profile['detector_share']:.0f} % of frames")
 
     def summary_line(self):
         people = self.people
@@ -158,19 +193,42 @@ class FrameRate:
         return self.value
 
 
+class StageClock:
+    """Where a frame's time goes: the seconds spent in each stage of the frames so far (--profile). Each lap adds
+    the time since the last one to a stage."""
+
+    def __init__(self):
+        self.seconds = dict.fromkeys(STAGES, 0.0)
+        self._last = time.perf_counter()
+
+    def restart(self):
+        self._last = time.perf_counter()
+
+    def lap(self, stage):
+        now = time.perf_counter()
+        self.seconds[stage] += now - self._last
+        self._last = now
+
+
 class LiveRun:
     """The per-frame work of the live script; ``run`` loops it over a source."""
 
     def __init__(self, pipeline, people, classify_per_frame=3, keep_lost=1.0, privacy="off", max_fps=None,
-                 zones=(), motion=True, idle_seconds=1.0):
+                 zones=(), motion=True, idle_seconds=1.0, detect_every=DETECT_EVERY):
         self.pipeline = pipeline
         self.motion = MotionDetector() if motion else None
         self.idle_seconds = idle_seconds
+        self.detect_every = detect_every
+        self.carrier = FaceCarrier()
         self._looked_at = -float("inf")  # the frame time of the detector's last run
-        # What it found then, still there while nothing moves: doubtful faces, and faces that are no one's (in an ignore
-        # zone: no track keeps the detector running for them), all hidden where privacy hides faces.
+        self._since_look = 0  # frames since the detector's last run
+        # What the detector found at its last run, (faces, doubtful boxes), and where they are now (carried, or
+        # where they were while nothing moves): doubtful faces and faces that are no one's (in an ignore zone: no
+        # track keeps the detector running for them) are hidden where privacy hides faces all the same.
+        self._detected = ([], [])
         self._last_found = ([], [])
         self.looks = 0  # frames the detector ran on
+        self.clock = StageClock()
         self.zones = ZoneMap(zones)
         # Frames closer in time than this to the last one processed are dropped: a camera never lags behind.
         self.least_interval = 1.0 / max_fps if max_fps else 0.0
@@ -186,16 +244,27 @@ class LiveRun:
         self.people = people
         self.classify_per_frame = classify_per_frame
 
-    def _due(self, tracks):
-        """The indices of the faces to classify now: undecided people first, then the longest unasked."""
+    def _due(self, tracks, looked):
+        """The indices of the faces to classify now: undecided people first, then the longest unasked. Between
+        two looks, only undecided people: a carried face's crop is as good, and a decided vote can wait for the
+        next look. (Asking decided people every 0.5 s only, on the tracking benchmark's clips, flagged 8 mask
+        wearers where every look flagged 5: a vote that decided early needs the answers after to change its mind.)"""
         order = sorted(range(len(tracks)), key=lambda i: (tracks[i].vote.label is not None, tracks[i].last_classified))
+        if not looked:
+            order = [i for i in order if tracks[i].vote.label is None]
         return order[:self.classify_per_frame]
 
     def step(self, frame):
         """Track and label the faces of one Frame; their FaceResults, in detection order."""
+        clock = self.clock
         if self.zones:
             self.zones.black_out(frame.image)  # before the detector, the pictures and the cut test see it
-        faces, doubtful = self._find(frame)
+        moved = self.motion(frame.image) if self.motion else True  # every frame: the background follows the view
+        clock.lap("motion")
+        # A view in which nothing moved was not cut (a cut moves most of it): the cut test runs only on motion.
+        cut = self.cuts(frame.image) if moved else False
+        clock.lap("track")
+        faces, doubtful, looked = self._find(frame, cut, moved)
         # Every face that is no one's (doubtful, or in an ignore zone) is still hidden where privacy hides faces.
         self.doubtful = list(doubtful)
         if self.zones:
@@ -204,15 +273,20 @@ class LiveRun:
             faces = [face for face, keep in zip(faces, outside) if keep]
             doubtful = [box for box, keep in zip(doubtful, ~self.zones.ignored(doubtful, frame.image.shape)) if keep]
         boxes = [face.box for face in faces]
-        cut = self.cuts(frame.image)
-        tracks, gone = self.tracker.update(boxes, frame.time, doubtful, cut, looks_of(frame.image, boxes))
+        # Looks are taken where the detector framed the faces: a carried box is placed by the look itself.
+        looks = looks_of(frame.image, boxes) if looked else None
+        tracks, gone = self.tracker.update(boxes, frame.time, doubtful, cut, looks)
         if self.zones.counted:
             for track, names in zip(tracks, self.zones.counted_in(boxes, frame.image.shape)):
                 track.zones |= names
-        due = self._due(tracks)
+        clock.lap("track")
+        due = self._due(tracks, looked)
         if due:
             started = time.perf_counter()
-            answers = self.pipeline.classify(frame.image, [faces[i] for i in due])
+            crops = self.pipeline.crops(frame.image, [faces[i] for i in due])
+            clock.lap("align")
+            answers = self.pipeline.classify_crops(crops)
+            clock.lap("classify")
             self.classifier_seconds.append(time.perf_counter() - started)
             for i, probabilities in zip(due, answers):
                 if probabilities is not None:
@@ -221,20 +295,63 @@ class LiveRun:
                     tracks[i].last_classified = frame.time
         self.people.update(tracks, frame, self.doubtful)
         self.people.left(gone)
-        return [self._face(face, track) for face, track in zip(faces, tracks)]
+        results = [self._face(face, track) for face, track in zip(faces, tracks)]
+        clock.lap("people")
+        return results
 
-    def _find(self, frame):
-        """(faces, doubtful boxes) of the frame, as the detector finds them. While nothing moves and no one is
-        followed, it runs only every idle_seconds: a view that did not change holds no new face, and the faces it
-        found last that no one follows (doubtful, or in an ignore zone) are where they were."""
-        moved = self.motion(frame.image) if self.motion else True  # every frame: the background follows the view
-        if moved or self.tracker.tracks or frame.time - self._looked_at >= self.idle_seconds:
-            self._looked_at = frame.time
+    def _find(self, frame, cut, moved):
+        """(faces, doubtful boxes, whether the detector ran) of the frame. While everyone in view is followed, the
+        detector runs every detect_every frames, the faces carried in between; while someone followed is lost, on
+        every frame with motion; while nothing moves, every detect_every frames if anyone is followed (lost), else
+        every idle_seconds: a view that did not change holds no new face, and the faces it found last that no one
+        follows (doubtful, or in an ignore zone) are where they were."""
+        self._since_look += 1
+        carried = self._carry(frame, cut, moved)
+        if carried is not None:
+            self._last_found = carried
+            self.clock.lap("carry")
+            return list(carried[0]), list(carried[1]), False
+        # Someone followed but not carried (a track lost, a face not found again): a look on every frame where
+        # anything moves, else every detect_every frames, as nothing came back into a view that did not change.
+        followed = bool(self.tracker.tracks) and self._since_look >= self.detect_every
+        if moved or cut or followed or frame.time - self._looked_at >= self.idle_seconds:
+            self._looked_at, self._since_look = frame.time, 0
             self.looks += 1
             faces, doubtful = self.pipeline.face_detector.find(frame.image)
-            self._last_found = (list(faces), list(doubtful))
-            return faces, doubtful
-        return list(self._last_found[0]), list(self._last_found[1])
+            self.clock.lap("detect")
+            self._detected = self._last_found = (list(faces), list(doubtful))
+            if self.detect_every > 1 and faces:
+                self.carrier.start(frame.image, [face.box for face in faces] + list(doubtful))
+                self.clock.lap("carry")
+            return faces, doubtful, True
+        return list(self._last_found[0]), list(self._last_found[1]), False
+
+    def _carry(self, frame, cut, moved):
+        """(faces, doubtful boxes) carried from the last frame, when the detector may skip this one: it found
+        faces at its last run, fewer than detect_every frames ago, every track is followed (none lost, none cut
+        from), nothing moved where no one is (a person's face and the body below it) and every face was found
+        again. Else None."""
+        faces, doubtful = self._last_found
+        if (self.detect_every <= 1 or self._since_look >= self.detect_every or cut or not faces
+                or any(track.missed or track.before_cut for track in self.tracker.tracks.values())):
+            return None
+        last = [face.box for face in faces] + list(doubtful)
+        if moved and self.motion is not None:
+            height = frame.image.shape[0]
+            people = [(x1 - (x2 - x1), y1 - (y2 - y1) / 2, x2 + (x2 - x1), height) for x1, y1, x2, y2 in last]
+            if self.motion.moved_outside(people, frame.image.shape):
+                return None
+        found = self.carrier(frame.image, last)
+        if found is None:
+            return None
+        detected_faces, detected_doubtful = self._detected
+        boxes = [tuple(round(v) for v in box) for box in found]
+        carried_faces = []
+        for face, box in zip(detected_faces, boxes):
+            shift = (box[0] - face.box[0], box[1] - face.box[1])
+            landmarks = None if face.landmarks is None else face.landmarks + shift
+            carried_faces.append(Face(box, face.score, landmarks))
+        return carried_faces, boxes[len(detected_faces):]
 
     def _face(self, face, track):
         """The face with its person's label: the vote's once decided, else the likeliest class so far."""
@@ -264,15 +381,18 @@ class LiveRun:
         if self.people.evidence:
             self.people.evidence.close()
 
-    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0, watch=None, picture=None):
+    def run(self, source, json_lines=None, writer=None, window=None, max_frames=0, watch=None, picture=None,
+            profile=False):
         """Every frame of ``source``: track, label, report as asked; return the LiveCounts.
 
+        ``profile``: the JSON summary says where the time went (LiveCounts.profile).
         ``watch``, if given, is called after each frame with the LiveCounts so far and the frame's FaceResults.
         ``picture``, if given, takes the drawn frame when it wants one (service.camera.LivePicture): drawn only then.
         """
         counts = LiveCounts(class_names=self.class_names)
         frame_rate = FrameRate()
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
+        clock = self.clock
         due = None  # the time (the source's) from which the next frame is taken, with --max-fps
         try:
             for frame in source:
@@ -284,28 +404,35 @@ class LiveRun:
                     due = max(frame.time, due or frame.time) + self.least_interval
                 # A frame's JSON line, its video frame and its count are all done, or none is.
                 with interrupts_deferred():
+                    clock.restart()  # the wait for the frame is no stage's: its decoding is timed where it is done
                     faces = self.step(frame)
                     if self.people.evidence:
                         self.people.evidence.add(frame, faces, self.doubtful)  # before anything is drawn on it
                         self.people.evidence.sweep_when_due()
+                        clock.lap("people")
                     if json_lines:
                         json_lines.write(
                             {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
                         )
                     fps = frame_rate.tick()
                     shown = picture is not None and picture.wanted()
+                    clock.lap("report")
                     if writer or window or shown:
                         self.draw(frame, faces, fps)
+                        clock.lap("draw")
                     if writer:
                         writer.write(frame.image, frame.time)
                     if shown:
                         picture.take(frame.image)
                     counts.frames += 1
                     counts.recent_fps = fps
+                    clock.lap("write")
                     if watch:
                         watch(counts, faces)
+                        clock.lap("report")
                 if window:
                     counts.stopped_by = display.show_frame(window, frame.image)
+                    clock.lap("write")
                     if counts.stopped_by:
                         break
                 if max_frames and counts.frames >= max_frames:
@@ -315,6 +442,9 @@ class LiveRun:
             counts.interruption = interruption
         finally:
             counts.seconds = time.perf_counter() - start
+            counts.cpu_seconds = time.process_time() - cpu_start
+            counts.looks = self.looks
+            counts.stage_seconds = dict(self.clock.seconds, decode=getattr(source, "read_seconds", 0.0))
             self.finish()
             if window:
                 display.close_windows()
@@ -322,7 +452,7 @@ class LiveRun:
         counts.zones = self.people.zone_counts()
         counts.alerts = len(self.people.alerts)
         if json_lines:
-            json_lines.write({"summary": counts.summary()})
+            json_lines.write({"summary": counts.summary(profile)})
         return counts
 
     def draw(self, frame, faces, fps):

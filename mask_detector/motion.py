@@ -43,6 +43,7 @@ class MotionDetector:
         self.height, self.threshold, self.least_share, self.blend = height, threshold, least_share, blend
         self.background = None
         self.share = 0.0  # the share of the view that moved in the last frame, for whoever measures it
+        self._now, self._last = None, None  # the small copies of this frame and the last
         self._kernel = np.ones((3, 3), np.uint8)
 
     def _small(self, image):
@@ -58,6 +59,7 @@ class MotionDetector:
 
     def __call__(self, image):
         small = self._small(image)
+        self._last, self._now = self._now, small
         if self.background is None or self.background.shape != small.shape:
             self.background, self.share = small, 1.0
             return True
@@ -68,3 +70,16 @@ class MotionDetector:
             return True
         cv2.accumulateWeighted(small, self.background, self.blend)
         return self.share >= self.least_share
+
+    def moved_outside(self, areas, shape):
+        """Whether something changed since the last frame outside ``areas`` (boxes x1, y1, x2, y2 in pixels of a frame
+        of ``shape``) as much as counts as motion: someone came in where no one is followed. Against the last frame,
+        not the background: a person walking leaves a trail in the background for a second or two, where the
+        background shows again, which is no one."""
+        if self._last is None or self._last.shape != self._now.shape:
+            return True
+        changed = cv2.erode((cv2.absdiff(self._now, self._last) > self.threshold).astype(np.uint8), self._kernel)
+        scale = changed.shape[0] / shape[0]
+        for x1, y1, x2, y2 in np.asarray(areas, dtype=np.float64).reshape(-1, 4) * scale:
+            changed[max(int(y1), 0):max(int(np.ceil(y2)), 0), max(int(x1), 0):max(int(np.ceil(x2)), 0)] = 0
+        return float(changed.mean()) >= self.least_share

@@ -149,8 +149,12 @@ class MaskPipeline:
 
     def classify(self, image, faces):
         """Each face's class probabilities (name -> probability), or None where its crop is empty."""
+        return self.classify_crops(self.crops(image, faces))
+
+    def classify_crops(self, crops):
+        """Each crop's (``crops``) class probabilities (name -> probability), or None where it is empty."""
         names = self.classifier.class_names
-        rows = self.classifier.predict_probabilities(self.crops(image, faces))
+        rows = self.classifier.predict_probabilities(crops)
         return [None if np.isnan(row).any() else dict(zip(names, map(float, row))) for row in rows]
 
     def __call__(self, image):

@@ -95,6 +95,7 @@ class FrameSource:
         self.reconnections = 0
         self.frames_received = 0  # frames taken from the source
         self.dropped = 0  # frames of a live source replaced by a newer one before the run took them
+        self.read_seconds = 0.0  # CPU time the reader thread spent taking frames (decoding): a profile's first stage
         self._last_read = time.monotonic()
         # Told once opened: whether the source announces its length (a file, or a URL to one), and how many frames.
         self.finite = self.kind == "file"
@@ -157,7 +158,9 @@ class FrameSource:
         seconds = -1.0
         while not self._stop.is_set():
             try:
+                started = time.thread_time()
                 ok, image = self._capture.read()
+                self.read_seconds += time.thread_time() - started
             except Exception as error:  # whatever happens, END must follow, or the reader waits forever
                 self.error = f"cannot read from {self.name}: {first_line(error)}"
                 break

@@ -175,13 +175,16 @@ def test_fit_looks_prints_the_fitted_likeness_beside_the_trackers():
 
 def test_service_benchmark_prints_its_capacity_with_and_without_the_web_page_watched():
     result = run_script("benchmarks/bench_service.py", "--no-soak", "--cameras", 1, "--seconds", 3,
-                        "--web-browsers", 1, timeout=900)
+                        "--every-frame", "--web-browsers", 1, "--profile", timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
+    profiles = [line for line in result.stdout.splitlines() if "| ms a frame: decode" in line]
+    assert [line.split("|")[1].strip() for line in profiles] == ["motion on", "motion on, detect_every 1"]
     tables = result.stdout.split("capacity, ")[1:]
-    assert len(tables) == 2 and "browsers watching" in tables[1] and "browsers" not in tables[0]
+    assert len(tables) == 3 and "detect_every 1" in tables[1] and "browsers watching" in tables[2]
+    assert "browsers" not in tables[0] + tables[1] and "detect_every" not in tables[0] + tables[2]
     for table in tables:
         row = next(line for line in table.splitlines() if line.startswith("| 1 |"))
         received, processed, dropped, unaccounted = (float(cell) for cell in row.split("|")[3:7])
         assert processed > 0 and unaccounted == received - processed - dropped
-        cpu, memory = (cell.strip() for cell in row.split("|")[7:9])
-        assert float(cpu.removesuffix(" ms")) > 0 and memory.endswith("MB")
+        cpu, memory, camera_memory = (cell.strip() for cell in row.split("|")[7:10])
+        assert float(cpu.removesuffix(" ms")) > 0 and memory.endswith("MB") and camera_memory.endswith("MB")

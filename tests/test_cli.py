@@ -13,7 +13,8 @@ WITHOUT_DEFAULT = {
     "all": {"--help", "--verbose"},
     "detect_mask_image.py": {"--image", "--recursive", "--output", "--json", "--no-display", "--ray", "--restart"},
     "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--clips", "--evidence-faces",
-                             "--keep-days", "--no-display", "--config", "--metrics-port", "--stats", "--web", "--ray"},
+                             "--keep-days", "--no-display", "--config", "--metrics-port", "--stats", "--web", "--ray",
+                             "--profile"},
     "train_mask_detector.py": set(),
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
     "export_tflite.py": set(),
@@ -78,7 +79,7 @@ def test_each_flag_lands_on_its_own_setting():
     given = {"source": "clip.mp4", "on_alert": "true", "alert_timeout": 7.5, "snapshots": "shots", "clips": "clips",
              "clip_before": 2.5, "clip_after": 8.0, "privacy": "blur", "evidence_faces": True, "keep_days": 3.0,
              "person_frames": 4, "person_seconds": 0.8, "alert_cooldown": 1.5, "timeout": 2.0, "reconnect_for": 6.0, "max_fps": 12.0,
-             "motion": False, "idle_seconds": 0.5,
+             "motion": False, "idle_seconds": 0.5, "detect_every": 5,
              "model": "m.h5", "face_detector": "ssd", "confidence": 0.6, "detect_size": 320, "single_scale": False,
              "preprocess": "none", "zones": Zones([Zone("tv", "ignore", ((0.0, 0.0), (0.5, 0.0), (0.5, 0.5)))])}
     argv = []

@@ -249,10 +249,31 @@ def test_a_count_zone_counts_the_people_seen_in_it(samples, tmp_path):
     for record in records[:-1]:
         for face in record["faces"]:
             centres.setdefault(face["track_id"], []).append((face["box"][0] + face["box"][2]) / 2)
-    on_the_left = [e for e in persons if min(centres[e["track_id"]]) < 320]
+    on_the_left = [e for e in persons if min(centres[e["track_id"]]) <= 320]  # a zone holds its edge
     assert 0 < len(on_the_left) < len(persons) == summary["people"]
     people = {key: n for key, n in summary.items() if key.startswith("people")}
     assert {key: n for key, n in summary["zones"]["all"].items() if key.startswith("people")} == people
     assert summary["zones"]["left"]["people"] == len(on_the_left)
     assert summary["zones"]["left"]["people_no_mask"] == sum(e["label"] == "no_mask" and e["judged"] for e in on_the_left)
     assert all(sorted(e["zones"]) == (["all", "left"] if e in on_the_left else ["all"]) for e in persons)
+
+
+def test_profile_says_where_a_frame_s_time_went(tmp_path, samples, default_model):
+    """A still photo for 30 frames: the detector looks on every third once its faces are followed, and each stage's
+    time is said."""
+    clip = make_clip([photo_with(samples, 3)], tmp_path / "still.mp4", frames_per_photo=30)
+    result = run_script("detect_mask_video.py", "--source", clip, "--no-display", "--json", tmp_path / "frames.jsonl",
+                        "--profile")
+    assert result.returncode == 0, result.stderr
+    profile = json_lines(tmp_path / "frames.jsonl")[-1]["summary"]["profile"]
+    stages = profile["stages_ms"]
+    assert list(stages) == ["decode", "motion", "detect", "carry", "track", "align", "classify", "people", "report",
+                            "draw", "write"]
+    assert stages["detect"] > 0 and stages["classify"] > 0 and stages["carry"] > 0
+    # The stages but decode (done on the reader's thread) are parts of the loop's time.
+    summary = json_lines(tmp_path / "frames.jsonl")[-1]["summary"]
+    assert 0 < profile["stages_total_ms"] - stages["decode"] <= 1000 * summary["seconds"] / summary["frames"]
+    assert profile["detector_share"] == pytest.approx(1 / 3, abs=0.05)
+    line = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"ms a frame: decode [\d.]+, motion [\d.]+, .*, write [\d.]+ \(sum [\d.]+; the process's CPU "
+                        r"[\d.]+\); the face detector ran on 3\d % of frames", line), line

@@ -3,11 +3,13 @@
 import json
 
 import cv2
+import numpy as np
 import pytest
 
 from support.media import make_clip
 from mask_detector.counts import PeopleCounts
 from mask_detector.errors import UserError
+from mask_detector.boxes import iou_matrix
 from mask_detector.files import JsonLines
 from mask_detector.live import LiveCounts, LiveOutputs, LiveRun
 from mask_detector.people import People
@@ -174,3 +176,60 @@ def test_the_window_says_who_is_in_view_as_the_service_does(pipeline, clip):
         assert panels[-1][2].startswith("total: 0 people")
         run.finish()
         assert run.panel_lines([], fps=10.0)[2].startswith("total: 4 people")
+
+
+def walking_scene(samples, frames=30, newcomer_at=None):
+    """A plain room, a person (the face of maksssksksss716.jpg, 106 px wide) walking across it 8 px a frame, and
+    from frame ``newcomer_at`` a second one standing on the right; frames at 10 fps."""
+    image = cv2.resize(cv2.imread(str(photo(samples, "maksssksksss716.jpg"))), (640, 480))
+    person = cv2.resize(image[100:480, 144:517], None, fx=0.5, fy=0.5)  # the face and the body below it
+    room = np.full((480, 640, 3), (150, 160, 170), np.uint8)
+    cv2.rectangle(room, (500, 40), (620, 220), (90, 80, 60), -1)  # a door
+    rng = np.random.default_rng(0)
+    scene = []
+    for index in range(frames):
+        frame = room.copy()
+        x = 40 + 8 * index
+        frame[290:290 + person.shape[0], x:x + person.shape[1]] = person
+        if newcomer_at is not None and index >= newcomer_at:
+            frame[290:290 + person.shape[0], 440:440 + person.shape[1]] = person
+        noisy = np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8)
+        scene.append(Frame(noisy, index, index / 10))
+    return scene
+
+
+def test_between_two_looks_the_detector_skips_frames_and_the_faces_are_carried(pipeline, samples):
+    run = LiveRun(pipeline, People(pipeline.classifier.class_names, judging=pipeline.judging), detect_every=3)
+    scene = walking_scene(samples)
+    steps = []
+    for frame in scene:
+        found = [face.box for face in pipeline.face_detector.find(frame.image)[0]]  # what a look would find
+        steps.append((run.step(frame), found))
+    # Three answers decide; then the person is asked again at each look only.
+    (track,) = run.tracker.tracks.values()
+    assert track.vote.answers == 3 + sum(1 for index in range(3, len(scene)) if index % 3 == 0)
+    run.finish()
+    assert all(len(faces) == 1 and len(found) == 1 for faces, found in steps)
+    assert len({faces[0].track_id for faces, _ in steps}) == 1
+    # The detector ran on a third of the frames; the faces carried between are where it would have found them.
+    assert run.looks == len(scene) // 3
+    overlaps = iou_matrix(np.array([faces[0].box for faces, _ in steps], float),
+                          np.array([found[0] for _, found in steps], float)).diagonal()
+    assert overlaps.min() >= 0.8, overlaps.round(2)
+    # Decided after three answers as on every frame: an undecided person is asked on frames carried too.
+    assert [faces[0].decided for faces, _ in steps[:4]] == [False, False, True, True]
+    assert steps[-1][0][0].label == "no_mask"
+
+
+def test_someone_coming_in_where_no_one_is_followed_is_looked_for_at_once(pipeline, samples):
+    scene = walking_scene(samples, frames=12, newcomer_at=7)
+    for motion, first_seen in ((True, 7), (False, 9)):  # without the motion test, at the next look
+        run = LiveRun(pipeline, People(pipeline.classifier.class_names, judging=pipeline.judging), motion=motion,
+                      detect_every=3)
+        counts = [len(run.step(frame)) for frame in scene]
+        assert counts.index(2) == first_seen, (motion, counts)
+        run.finish()
+    every = LiveRun(pipeline, People(pipeline.classifier.class_names, judging=pipeline.judging), detect_every=1)
+    for frame in scene:
+        every.step(frame)
+    assert every.looks == len(scene)

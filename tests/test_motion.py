@@ -1,5 +1,6 @@
 """mask_detector/motion.py on real photos: camera noise, compression, a dimming light and a shaking camera are no
-motion; a person coming in is, and so is a cut, after which the still view is quiet again."""
+motion; a person coming in is, and so is a cut, after which the still view is quiet again; motion outside the
+people followed is told from theirs."""
 
 import cv2
 import numpy as np
@@ -58,3 +59,25 @@ def test_a_cut_is_motion_once(samples):
                                                                                 "maksssksksss716.jpg"))
     moved = motion_in(first + second)
     assert moved[0] and not any(moved[1:10]) and moved[10] and not any(moved[11:])
+
+
+def test_motion_where_someone_is_followed_is_told_from_motion_elsewhere(samples):
+    rng = np.random.default_rng(3)
+    room = cv2.GaussianBlur(photo(samples, "maksssksksss244.jpg"), (31, 31), 0)
+    person = cv2.resize(photo(samples, "maksssksksss716.jpg")[100:300, 250:400], (60, 80))
+    detector = MotionDetector()
+    motion_in(camera_frames(room, 10, rng), detector)
+    walker = (0, 150, 400, 480)  # where the followed person walks: their face and the body below it
+    for x in range(100, 300, 15):
+        frame = camera_frames(room, 1, rng)[0]
+        frame[200:280, x:x + 60] = person
+        assert detector(frame)
+        assert not detector.moved_outside([walker], frame.shape)
+    # Someone else comes in on the right, where no one is followed.
+    frame[200:280, 500:560] = person
+    assert detector(frame) and detector.moved_outside([walker], frame.shape)
+    # Once both stand still, the background still differs where the newcomer came in (motion), but nothing changed
+    # since the last frame outside the walker's place: only that counts, as a walker's trail is no one.
+    for image in camera_frames(frame, 3, rng):
+        assert detector(image)
+        assert not detector.moved_outside([walker], image.shape)

@@ -4,7 +4,7 @@ import cv2
 import numpy as np
 
 from mask_detector.evaluation import load_voc
-from mask_detector.tracking import (LEAST_LIKENESS, CutDetector, FaceTracker, LabelVote, common_shift, likeness,
+from mask_detector.tracking import (LEAST_LIKENESS, CutDetector, FaceCarrier, FaceTracker, LabelVote, common_shift, likeness,
                                     looks_of)
 
 CLASSES = ("mask", "no_mask")
@@ -190,3 +190,29 @@ def test_a_face_back_from_behind_others_further_off_is_known_again_by_its_look(s
     tracker.update([], 0.04, looks=[])
     tracks, _ = tracker.update([back], 0.3, looks=looks_of(image, [other]))
     assert ids(tracks) != ids(before)
+
+
+def test_the_carrier_follows_faces_a_moving_camera_shows_and_loses_one_that_is_gone(samples, voc_dev):
+    image = cv2.imread(str(samples[0]))
+    first = view(image)
+    scale = max(640 / image.shape[1], 480 / image.shape[0])
+    boxes = np.asarray(faces_of(voc_dev, samples[0]), float) * scale
+    # Faces a detector finds in a 640x480 frame, and that stay in it.
+    boxes = boxes[((boxes[:, 2] - boxes[:, 0]) >= 16) & (boxes[:, 0] > 30) & (boxes[:, 2] < 610)]
+    carrier = FaceCarrier()
+    carrier.start(first, boxes)
+    expected = boxes
+    # The view pans 5 px a frame and dims: each face is found where it moved to, to a pixel and a half.
+    for step in range(1, 4):
+        frame = view(image, dx=-5 * step, dy=2 * step, light=1.0 - 0.1 * step)
+        found = carrier(frame, expected)
+        assert found is not None
+        assert np.abs(np.asarray(found) - (boxes + [-5 * step, 2 * step] * 2)).max() <= 1.5
+        expected = np.asarray(found)
+    # One face covered (a wall where it was): that face is lost, so the detector must look.
+    covered = view(image, dx=-15, dy=6)
+    x1, y1, x2, y2 = (expected[0] + [-30, -30, 30, 30]).astype(int)
+    covered[max(y1, 0):y2, max(x1, 0):x2] = (128, 140, 150)
+    assert carrier(covered, expected) is None
+    # Another place altogether: lost as well.
+    assert carrier(view(cv2.imread(str(samples[2]))), expected) is None
