@@ -15,6 +15,7 @@ import argparse
 import datetime
 import os
 import sys
+import time
 from pathlib import Path
 
 from mask_detector import DEFAULT_DATASET, DEFAULT_MODEL, PROJECT_ROOT, plural
@@ -48,6 +49,11 @@ def parse_args(argv):
     parser.add_argument("--locate-faces", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each training image to the face box YuNet gives it, as at run time")
     # The same crop is used at run time (the card says which); faces without landmarks are cut at their box.
+    parser.add_argument("--face-cache", metavar="DIR", default=None,
+                        help="keep the faces located in each image here, by its sha256, so that the next run on the "
+                        "same images skips the face detector (default: mask-detector/faces in the user's cache "
+                        "folder, XDG_CACHE_HOME or ~/.cache)")
+    parser.add_argument("--no-face-cache", action="store_true", help="locate every face anew and keep none")
     parser.add_argument("--crop", choices=("box", "aligned"), default="aligned",
                         help="box: the face detector's box, stretched square; aligned: warped by YuNet's five "
                         "landmarks onto one template (turn, scale and place alike for every face)")
@@ -95,12 +101,17 @@ def main(argv=None):
         check_writable(path)
     from mask_detector.quiet import import_tensorflow
 
+    started = time.perf_counter()  # TensorFlow's import is the first step: some seconds on a small machine
     import_tensorflow()  # first, without its start-up lines; Keras (training) would import it loudly
     from mask_detector import data, training
 
+    steps = training.StepTimes(started)
+    steps.seconds["imports"] = time.perf_counter() - started
     training.set_seed(args.seed)
+    face_cache = None if args.no_face_cache else args.face_cache or data.default_face_cache()
     counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed,
-                                                        locate=args.locate_faces)
+                                                        locate=args.locate_faces, face_cache=face_cache,
+                                                        step=steps.step)
     size, batch = args.image_size, args.batch_size
     aligned = args.crop == "aligned"
     train_data = data.make_dataset(train, size, batch, training=True, seed=args.seed, aligned=aligned)
@@ -114,33 +125,42 @@ def main(argv=None):
     with training.Timer() as timer, training.InterruptBetweenBatches() as interrupt:
         callbacks.append(interrupt)
         try:
-            model = training.build_model(size, classes)
-            history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate, callbacks,
-                                     weights=weights)
+            with steps.step("build"):
+                model = training.build_model(size, classes)
+            with steps.step("train frozen"):
+                history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate,
+                                         callbacks, weights=weights)
             if args.fine_tune_epochs:
-                training.unfreeze_top(model)
-                history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
-                                         args.learning_rate / 100, callbacks, history, weights)
+                with steps.step("fine-tune"):
+                    training.unfreeze_top(model)
+                    history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
+                                             args.learning_rate / 100, callbacks, history, weights)
         except KeyboardInterrupt:
             _exit_interrupted(checkpoint)
 
-    by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
-    # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
-    poses = validation.poses() if validation.landmarks else None
-    calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels, classes,
-                                                                      size, poses)
+    with steps.step("calibrate"):
+        by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
+        # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
+        poses = validation.poses() if validation.landmarks else None
+        calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels,
+                                                                          classes, size, poses)
     _print_judging(calibration, judging)
-    report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
+    with steps.step("test"):
+        report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,
-                               classes, args.crop) | {"calibration": calibration, "judging": judging}
-    written = training.save_outputs(model, history, card, output, args.plot)
-    written.append(training.reliability_path_for(output))
-    training.plot_reliability(before, after, truth, written[-1])
-    checkpoint.path.unlink(missing_ok=True)
+                               classes, args.crop) | {"calibration": calibration, "judging": judging,
+                                                      "seconds_by_step": {name: round(seconds, 1) for name, seconds
+                                                                          in steps.seconds.items()}}
+    with steps.step("write"):
+        written = training.save_outputs(model, history, card, output, args.plot)
+        written.append(training.reliability_path_for(output))
+        training.plot_reliability(before, after, truth, written[-1])
+        checkpoint.path.unlink(missing_ok=True)
     print(f"test accuracy {test_figures['accuracy']:.4f}; {plural(card['epochs_trained'], 'epoch')} "
           f"in {timer.seconds:.0f} s")
     print(f"wrote {', '.join(str(path.resolve()) for path in written)}; TensorBoard logs in {logs.resolve()}")
+    print(steps.line())
     return 0
 
 

@@ -7,9 +7,12 @@ A dataset made from other photos (make_masked_faces.py) lists each image's
 source in ``sources.jsonl``; the split keeps an image on the side of its source.
 """
 
+import contextlib
+import hashlib
 import json
 import math
 import os
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from mask_detector.errors import UserError
-from mask_detector.files import IMAGE_SUFFIXES, read_image, sha256_of, walk_folder
+from mask_detector.files import IMAGE_SUFFIXES, read_image, sha256_of, walk_folder, write_bytes_atomically
 from mask_detector.labels import CLASS_NAMES, FOLDERS, LABEL_OF_NAME, THREE_CLASS_NAMES
 
 # Folder names on disk, and the class (an index into THREE_CLASS_NAMES) each holds.
@@ -263,50 +266,130 @@ def _check_enough(per_class, test_fraction, validation_fraction):
         )
 
 
-def locate_faces(images, report=print):
+def default_face_cache():
+    """The folder located faces are kept in between runs: the user's cache (XDG_CACHE_HOME, else ~/.cache)."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mask-detector" / "faces"
+
+
+class FaceCache:
+    """The faces located in training images, kept by each image's sha256, so that the next run on the same images
+    (another design, another seed) does not run the face detector again: it was the slowest part of reading a
+    dataset. One file per face detector and rule: its name holds a hash of the detector's weights, its settings
+    and RULE, so that a change to any of them starts a file of its own."""
+
+    # Raise when locate_faces or faces_in_crop changes what they give for an image.
+    RULE = 1
+
+    def __init__(self, folder, detector_path, detector_settings):
+        key = hashlib.sha256(f"{sha256_of(detector_path)} {detector_settings} {self.RULE}".encode()).hexdigest()
+        self.path = Path(folder) / f"faces-{key[:16]}.jsonl"
+        self.faces = {}  # image sha256 -> (box (top, left, height, width) or None, landmarks as lists or None)
+        self.added = 0
+        try:
+            lines = self.path.read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError):
+            lines = []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+                self.faces[entry["sha256"]] = (entry["box"], entry["landmarks"])
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut short or edited by hand: that image is located again
+
+    def get(self, digest):
+        """(box, landmarks) of the image of sha256 ``digest``, or None when it was never located."""
+        return self.faces.get(digest)
+
+    def put(self, digest, box, landmarks):
+        self.faces[digest] = (box, landmarks)
+        self.added += 1
+
+    def save(self):
+        """Write the whole file anew, under a temporary name first: a run stopped halfway leaves the last one.
+        Returns why it could not be written, or None: a cache that cannot be kept never stops training."""
+        if not self.added:
+            return None
+        lines = [json.dumps({"sha256": digest, "box": box, "landmarks": landmarks})
+                 for digest, (box, landmarks) in self.faces.items()]
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            write_bytes_atomically(("\n".join(lines) + "\n").encode(), self.path)
+        except OSError as error:
+            return error.strerror or str(error)
+        return None
+
+
+def locate_faces(images, report=print, cache_folder=None):
     """Set each image's face box: the box YuNet gives at run time, which the classifier is trained on.
 
     Training crops come framed by whoever made the dataset, some tight, some
     with the face filling 60 % of the side; at run time the classifier sees
     YuNet's box, forehead included. Cutting every image as YuNet does trains
     it on what it will see. An image with no face, or several, is kept whole.
+    With ``cache_folder``, the faces of images located by an earlier run are
+    taken from its FaceCache, and those located now are added to it.
     """
-    from mask_detector.faces import CROP_DETECT_SIZE, YuNetDetector, faces_in_crop
+    from mask_detector.faces import CROP_DETECT_SIZE, FACE_DETECTOR_DIR, YuNetDetector, faces_in_crop
 
+    started = time.perf_counter()
     # 320 px: training images are face crops, whose faces stay large in a 320 px copy; it is fast.
     detector = YuNetDetector(detect_size=CROP_DETECT_SIZE)
+    cache = None
+    if cache_folder:
+        cache = FaceCache(cache_folder, Path(FACE_DETECTOR_DIR) / "face_detection_yunet_2023mar.onnx",
+                          f"detect_size={detector.detect_size} confidence={detector.confidence} "
+                          f"single_scale={detector.single_scale}")
     images.face_boxes, images.landmarks = [], []
-    for path in images.paths:
-        try:
-            image = read_image(path)  # as training reads it: EXIF orientation applied, as at run time
-        except UserError:
-            image = None
-        faces = [] if image is None else faces_in_crop(detector, image)
-        if len(faces) == 1:
-            x1, y1, x2, y2 = faces[0].box
-            images.face_boxes.append((y1, x1, y2 - y1, x2 - x1))
-            images.landmarks.append(faces[0].landmarks)
-        else:
-            images.face_boxes.append(None)
-            images.landmarks.append(None)
+    # Without a content hash for every image (a list made by hand), nothing is cached.
+    digests = images.hashes if len(images.hashes) == len(images.paths) else [None] * len(images.paths)
+    taken = 0  # images whose faces came from the cache
+    for path, digest in zip(images.paths, digests):
+        known = cache.get(digest) if cache and digest else None
+        taken += known is not None
+        if known is None:
+            try:
+                image = read_image(path)  # as training reads it: EXIF orientation applied, as at run time
+            except UserError:
+                image = None
+            faces = [] if image is None else faces_in_crop(detector, image)
+            if len(faces) == 1:
+                x1, y1, x2, y2 = faces[0].box
+                points = None if faces[0].landmarks is None else np.asarray(faces[0].landmarks, np.float32).tolist()
+                known = ((y1, x1, y2 - y1, x2 - x1), points)
+            else:
+                known = (None, None)
+            if cache and digest and image is not None:  # an unreadable file is tried again next time
+                cache.put(digest, *known)
+        box, landmarks = known
+        images.face_boxes.append(None if box is None else tuple(box))
+        images.landmarks.append(None if landmarks is None else np.asarray(landmarks, np.float32))
+    if cache:
+        problem = cache.save()
+        if problem:
+            report(f"warning: the located faces were not kept in {cache.path}: {problem}")
     located = sum(box is not None for box in images.face_boxes)
     report(f"faces located as the face detector finds them at run time: {located} of {len(images.paths)} images "
-           f"(the rest, with no single face found, are kept whole)")
+           f"(the rest, with no single face found, are kept whole) in {time.perf_counter() - started:.1f} s"
+           + (f", {taken} of them from the cache {cache.path}" if cache else ""))
     return images
 
 
-def load_split(folders, max_per_class=0, seed=42, report=print, locate=True):
+def load_split(folders, max_per_class=0, seed=42, report=print, locate=True, face_cache=None, step=None):
     """Find the images, cap each class if asked, locate their faces, split without leaks; say what was found.
 
     Returns the counts the model card keeps, and the train, validation and
-    test ImageLists.
+    test ImageLists. ``face_cache``: the folder of the FaceCache, or None to locate every face anew. ``step``,
+    if given, times each step: called with its name, it gives a context manager (training.StepTimes.step).
     """
-    images = find_images(folders)
-    skipped = len(images.skipped)
-    if max_per_class:
-        images = limit_per_class(images, max_per_class, seed)
+    step = step or (lambda name: contextlib.nullcontext())
+    with step("find images"):
+        images = find_images(folders)
+        skipped = len(images.skipped)
+        if max_per_class:
+            images = limit_per_class(images, max_per_class, seed)
     if locate:
-        locate_faces(images, report)
+        with step("locate faces"):
+            locate_faces(images, report, face_cache)
     train, validation, test, stats = split_without_leaks(images, seed=seed)
     report(
         f"images: {stats['images']} usable ({images.counts()}), {skipped} skipped, "

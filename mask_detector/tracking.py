@@ -379,7 +379,8 @@ class FaceCarrier:
     def start(self, image, boxes):
         """Take the patch of each face of ``boxes`` in ``image``, a frame the detector ran on."""
         self.patches = []
-        for box, (x1, y1, x2, y2) in zip(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), _pixel_boxes(image, boxes)):
+        exact = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        for box, (x1, y1, x2, y2) in zip(exact, _pixel_boxes(image, boxes)):
             scale = self.side / max(x2 - x1, 1)
             self.patches.append((_grey(image[y1:y2, x1:x2], scale), scale, box, (x1, y1)))
 

@@ -9,6 +9,7 @@
     save_model(model, path); plot_history(history, ...); model_card(...)
 """
 
+import contextlib
 import datetime
 import logging
 import platform
@@ -563,3 +564,25 @@ class Timer:
 
     def __exit__(self, *exc):
         self.seconds = time.perf_counter() - self.start
+
+
+class StepTimes:
+    """The wall time of each step of a training run, said at its end: where the time goes. ``started``: the
+    perf_counter reading the run counts from (the script's first line), so that imports are a step too."""
+
+    def __init__(self, started=None):
+        self.started = time.perf_counter() if started is None else started
+        self.seconds = {}
+
+    @contextlib.contextmanager
+    def step(self, name):
+        begun = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - begun
+
+    def line(self):
+        total = time.perf_counter() - self.started
+        steps = ", ".join(f"{name} {seconds:.1f}" for name, seconds in self.seconds.items())
+        return f"seconds by step: {steps}; other {total - sum(self.seconds.values()):.1f}; all {total:.1f}"

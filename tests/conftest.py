@@ -16,6 +16,21 @@ from support.scripts import SAMPLES, VOC_DEV, require, run_all
 from support.xserver import virtual_display
 
 
+@pytest.fixture(scope="session", autouse=True)
+def own_cache_folder(tmp_path_factory):
+    """The scripts' cache (training's located faces) in a folder of the test run, not the user's."""
+    import os
+
+    folder = tmp_path_factory.mktemp("cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
 @pytest.fixture(scope="session")
 def samples():
     paths = sorted(require(SAMPLES).glob("*.jpg"))

@@ -1,5 +1,7 @@
 """mask_detector/data.py: the leak-free split, the face framing and the augmentation."""
 
+import re
+
 import numpy as np
 
 from support.scripts import DATASET, VOC_DEV, require
@@ -69,8 +71,8 @@ def test_training_faces_are_cut_at_the_box_the_detector_gives_at_run_time(tmp_pa
 
     messages = []
     locate_faces(images, messages.append)
-    assert messages == ["faces located as the face detector finds them at run time: 1 of 2 images "
-                        "(the rest, with no single face found, are kept whole)"]
+    assert re.fullmatch(r"faces located as the face detector finds them at run time: 1 of 2 images \(the rest, "
+                        r"with no single face found, are kept whole\) in [\d.]+ s", messages[0]), messages
     assert images.face_boxes[1] is None
     box_top, box_left, height, width = images.face_boxes[0]
     found_box = np.array([[left + box_left, top + box_top, left + box_left + width, top + box_top + height]])
@@ -136,3 +138,48 @@ def test_a_synthetic_face_keeps_the_pose_it_was_drawn_at_and_a_real_one_the_pose
     assert poses[0] == Pose(61.5, -8.0, 2.0)
     assert abs(poses[1].yaw + 30) < 4
     assert poses[2] is None
+
+
+def test_located_faces_are_kept_by_each_image_s_sha256_and_read_back_as_they_were(tmp_path):
+    import shutil
+
+    from mask_detector.data import FaceCache, ImageList, locate_faces
+    from mask_detector.faces import FACE_DETECTOR_DIR
+    from mask_detector.files import sha256_of
+
+    paths = [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "with_mask").glob("*.jpg"))[:6]]
+    copy = tmp_path / "copy of the first.jpg"  # the same bytes under another name: the same faces
+    shutil.copy(paths[0], copy)
+    paths.append(str(copy))
+
+    def located(cache):
+        messages = []
+        images = ImageList(paths, [0] * 7, [sha256_of(p) for p in paths], ["x"] * 7)
+        locate_faces(images, messages.append, cache)
+        return images, "\n".join(messages)
+
+    fresh, _ = located(None)
+    first, said = located(tmp_path / "cache")
+    # The copy is taken from the cache as soon as its first is located.
+    assert said.endswith(f", 1 of them from the cache {next((tmp_path / 'cache').glob('faces-*.jsonl'))}")
+    again, said = located(tmp_path / "cache")
+    assert ", 7 of them from the cache" in said
+    for images in (first, again):
+        assert images.face_boxes == fresh.face_boxes
+        assert all((a is None and b is None) or np.array_equal(a, b) for a, b in zip(images.landmarks,
+                                                                                         fresh.landmarks))
+    assert sum(box is not None for box in fresh.face_boxes) >= 5
+    # A line cut short (a disk that filled up): that image is located again, the others read.
+    cache_file = next((tmp_path / "cache").glob("faces-*.jsonl"))
+    lines = cache_file.read_text().splitlines()
+    cache_file.write_text("\n".join(lines[:-1] + [lines[-1][:40]]) + "\n")
+    _, said = located(tmp_path / "cache")
+    assert ", 6 of them from the cache" in said  # one image of seven located again
+    # Another detector setting keeps a file of its own.
+    detector = FACE_DETECTOR_DIR / "face_detection_yunet_2023mar.onnx"
+    assert FaceCache(tmp_path, detector, "a").path != FaceCache(tmp_path, detector, "b").path
+    # A cache that cannot be written is said, and training goes on.
+    (tmp_path / "blocked").write_text("a file where the cache folder would be")
+    _, said = located(tmp_path / "blocked" / "cache")
+    assert said.startswith(f"warning: the located faces were not kept in {tmp_path / 'blocked' / 'cache'}")
+    assert ", 1 of them from the cache" in said

@@ -48,6 +48,17 @@ def test_writes_model_card_plot_and_keras_copy(trained):
     assert card["images"]["train"] + card["images"]["validation"] + card["images"]["test"] <= 48
     assert "--max-per-class 24" in card["command"]
     assert 0.0 <= card["test_split"]["accuracy"] <= 1.0
+    # Where the time went, in the card and on the last line; the faces located are kept in the user's cache.
+    steps = card["seconds_by_step"]
+    assert list(steps) == ["imports", "find images", "locate faces", "build", "train frozen", "fine-tune",
+                           "calibrate", "test"]
+    assert all(seconds >= 0 for seconds in steps.values()) and steps["train frozen"] > 0
+    last = result.stdout.strip().splitlines()[-1]
+    assert re.fullmatch(r"seconds by step: imports [\d.]+, find images [\d.]+, locate faces [\d.]+, build [\d.]+, "
+                        r"train frozen [\d.]+, fine-tune [\d.]+, calibrate [\d.]+, test [\d.]+, write [\d.]+; "
+                        r"other [\d.]+; all [\d.]+", last), last
+    assert re.search(r"faces located .* of them from the cache .*/mask-detector/faces/faces-\w+\.jsonl",
+                     result.stdout)
     assert set(card["test_split"]) >= {"accuracy", "balanced_accuracy", "mask", "no_mask"}
     # The classification report and the per-epoch progress are printed.
     assert "precision" in result.stdout and "no_mask" in result.stdout
@@ -240,7 +251,8 @@ def test_defaults_are_in_the_project_wherever_it_runs_from(tmp_path):
         assert f"{DATASET / 'observations'}: using with_mask/, without_mask/" in result.stdout.splitlines()
         written = (f"wrote {tmp_path / 'm.h5'}, {tmp_path / 'm.keras'}, {tmp_path / 'm.json'}, "
                    f"{tmp_path / 'm_training.png'}, {tmp_path / 'm_reliability.png'}")
-        assert result.stdout.splitlines()[-1].startswith(written + "; TensorBoard logs in ")
+        assert result.stdout.splitlines()[-2].startswith(written + "; TensorBoard logs in ")
+        assert result.stdout.splitlines()[-1].startswith("seconds by step: imports ")
         assert Path(logs.group(1)).parent == ROOT / "logs" and any(Path(logs.group(1)).rglob("events.out.*"))
         assert not (tmp_path / "logs").exists() and not (tmp_path / "dataset").exists()
     finally:
