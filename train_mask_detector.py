@@ -25,7 +25,7 @@ from mask_detector.files import check_writable
 
 
 def parse_args(argv):
-    from mask_detector.data import least_images_per_class
+    from mask_detector.data import default_face_cache, least_images_per_class
 
     parser = new_parser(__doc__)
     parser.add_argument("-d", "--dataset", action="append",
@@ -49,10 +49,9 @@ def parse_args(argv):
     parser.add_argument("--locate-faces", action=argparse.BooleanOptionalAction, default=True,
                         help="cut each training image to the face box YuNet gives it, as at run time")
     # The same crop is used at run time (the card says which); faces without landmarks are cut at their box.
-    parser.add_argument("--face-cache", metavar="DIR", default=None,
+    parser.add_argument("--face-cache", metavar="DIR", default=str(default_face_cache()),
                         help="keep the faces located in each image here, by its sha256, so that the next run on the "
-                        "same images skips the face detector (default: mask-detector/faces in the user's cache "
-                        "folder, XDG_CACHE_HOME or ~/.cache)")
+                        "same images skips the face detector (the user's cache folder: XDG_CACHE_HOME or ~/.cache)")
     parser.add_argument("--no-face-cache", action="store_true", help="locate every face anew and keep none")
     parser.add_argument("--crop", choices=("box", "aligned"), default="aligned",
                         help="box: the face detector's box, stretched square; aligned: warped by YuNet's five "
@@ -108,7 +107,7 @@ def main(argv=None):
     steps = training.StepTimes(started)
     steps.seconds["imports"] = time.perf_counter() - started
     training.set_seed(args.seed)
-    face_cache = None if args.no_face_cache else args.face_cache or data.default_face_cache()
+    face_cache = None if args.no_face_cache else args.face_cache
     counts, (train, validation, test) = data.load_split(args.dataset, args.max_per_class, args.seed,
                                                         locate=args.locate_faces, face_cache=face_cache,
                                                         step=steps.step)
@@ -121,23 +120,7 @@ def main(argv=None):
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
     callbacks = training.standard_callbacks(args.patience, logs) + [checkpoint]
     classes = train.class_names
-    weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
-    with training.Timer() as timer, training.InterruptBetweenBatches() as interrupt:
-        callbacks.append(interrupt)
-        try:
-            with steps.step("build"):
-                model = training.build_model(size, classes)
-            with steps.step("train frozen"):
-                history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate,
-                                         callbacks, weights=weights)
-            if args.fine_tune_epochs:
-                with steps.step("fine-tune"):
-                    training.unfreeze_top(model)
-                    history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
-                                             args.learning_rate / 100, callbacks, history, weights)
-        except KeyboardInterrupt:
-            _exit_interrupted(checkpoint)
-
+    model, history, seconds = _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint)
     with steps.step("calibrate"):
         by_size = training.probabilities_by_size(model, validation, size, batch, aligned)
         # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
@@ -148,7 +131,7 @@ def main(argv=None):
     with steps.step("test"):
         report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
     print(report)
-    card = training.model_card(output, args.dataset, args.seed, size, counts, history, timer.seconds, test_figures,
+    card = training.model_card(output, args.dataset, args.seed, size, counts, history, seconds, test_figures,
                                classes, args.crop) | {"calibration": calibration, "judging": judging,
                                                       "seconds_by_step": {name: round(seconds, 1) for name, seconds
                                                                           in steps.seconds.items()}}
@@ -158,10 +141,32 @@ def main(argv=None):
         training.plot_reliability(before, after, truth, written[-1])
         checkpoint.path.unlink(missing_ok=True)
     print(f"test accuracy {test_figures['accuracy']:.4f}; {plural(card['epochs_trained'], 'epoch')} "
-          f"in {timer.seconds:.0f} s")
+          f"in {seconds:.0f} s")
     print(f"wrote {', '.join(str(path.resolve()) for path in written)}; TensorBoard logs in {logs.resolve()}")
     print(steps.line())
     return 0
+
+
+def _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint):
+    """The training phases, each a timed step: build, train frozen, unfreeze and fine-tune; returns (model,
+    history, seconds). Ctrl-C between batches keeps the best checkpoint and stops."""
+    weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
+    with training.Timer() as timer, training.InterruptBetweenBatches() as interrupt:
+        callbacks.append(interrupt)
+        try:
+            with steps.step("build"):
+                model = training.build_model(args.image_size, train.class_names)
+            with steps.step("train frozen"):
+                history = training.train(model, train_data, validation_data, args.epochs, args.learning_rate,
+                                         callbacks, weights=weights)
+            if args.fine_tune_epochs:
+                with steps.step("fine-tune"):
+                    training.unfreeze_top(model)
+                    history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
+                                             args.learning_rate / 100, callbacks, history, weights)
+        except KeyboardInterrupt:
+            _exit_interrupted(checkpoint)
+    return model, history, timer.seconds
 
 
 if __name__ == "__main__":

@@ -404,32 +404,7 @@ class LiveRun:
                     due = max(frame.time, due or frame.time) + self.least_interval
                 # A frame's JSON line, its video frame and its count are all done, or none is.
                 with interrupts_deferred():
-                    clock.restart()  # the wait for the frame is no stage's: its decoding is timed where it is done
-                    faces = self.step(frame)
-                    if self.people.evidence:
-                        self.people.evidence.add(frame, faces, self.doubtful)  # before anything is drawn on it
-                        self.people.evidence.sweep_when_due()
-                        clock.lap("people")
-                    if json_lines:
-                        json_lines.write(
-                            {"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]}
-                        )
-                    fps = frame_rate.tick()
-                    shown = picture is not None and picture.wanted()
-                    clock.lap("report")
-                    if writer or window or shown:
-                        self.draw(frame, faces, fps)
-                        clock.lap("draw")
-                    if writer:
-                        writer.write(frame.image, frame.time)
-                    if shown:
-                        picture.take(frame.image)
-                    counts.frames += 1
-                    counts.recent_fps = fps
-                    clock.lap("write")
-                    if watch:
-                        watch(counts, faces)
-                        clock.lap("report")
+                    self._one_frame(frame, counts, frame_rate.tick, json_lines, writer, window, watch, picture)
                 if window:
                     counts.stopped_by = display.show_frame(window, frame.image)
                     clock.lap("write")
@@ -454,6 +429,34 @@ class LiveRun:
         if json_lines:
             json_lines.write({"summary": counts.summary(profile)})
         return counts
+
+    def _one_frame(self, frame, counts, tick, json_lines, writer, window, watch, picture):
+        """Step, report, draw and write one frame, each stage timed; ``tick`` gives the frame rate to draw."""
+        clock = self.clock
+        clock.restart()  # the wait for the frame is no stage's: its decoding is timed where it is done
+        faces = self.step(frame)
+        if self.people.evidence:
+            self.people.evidence.add(frame, faces, self.doubtful)  # before anything is drawn on it
+            self.people.evidence.sweep_when_due()
+            clock.lap("people")
+        if json_lines:
+            json_lines.write({"frame": frame.index, "time": round(frame.time, 3), "faces": [f.to_json() for f in faces]})
+        fps = tick()
+        shown = picture is not None and picture.wanted()
+        clock.lap("report")
+        if writer or window or shown:
+            self.draw(frame, faces, fps)
+            clock.lap("draw")
+        if writer:
+            writer.write(frame.image, frame.time)
+        if shown:
+            picture.take(frame.image)
+        counts.frames += 1
+        counts.recent_fps = fps
+        clock.lap("write")
+        if watch:
+            watch(counts, faces)
+            clock.lap("report")
 
     def draw(self, frame, faces, fps):
         if self.hide_faces:

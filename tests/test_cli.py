@@ -15,7 +15,7 @@ WITHOUT_DEFAULT = {
     "detect_mask_video.py": {"--output", "--json", "--events", "--on-alert", "--snapshots", "--clips", "--evidence-faces",
                              "--keep-days", "--no-display", "--config", "--metrics-port", "--stats", "--web", "--ray",
                              "--profile"},
-    "train_mask_detector.py": set(),
+    "train_mask_detector.py": {"--no-face-cache"},
     "evaluate_mask_detector.py": {"--voc", "--json", "--update-card"},
     "export_tflite.py": set(),
 }
