@@ -1,6 +1,7 @@
 """Training wall time, peak memory and test accuracy: this project's training against the classic recipe.
 
-    python benchmarks/bench_training.py                 # seed dataset: both; merged datasets: this project
+    python benchmarks/bench_training.py                 # seed dataset: both; make train's data: this project
+    python benchmarks/bench_training.py --no-all-data   # the seed dataset only (some ten minutes)
     python benchmarks/bench_training.py --repeats 3
 
 Each run is a separate process, so its peak memory (maximum resident set
@@ -43,12 +44,12 @@ def run_measured(command):
     return seconds, usage.ru_maxrss / 1024, code  # ru_maxrss is in KiB on Linux
 
 
-def project_run(datasets, scratch, face_cache):
+def project_run(datasets, scratch, face_cache, flags=()):
     """(seconds, peak MB, test accuracy, images, seconds by step) of one training run, its located faces kept in
     ``face_cache``."""
     output = Path(scratch) / "model.h5"
     command = [sys.executable, "train_mask_detector.py", "--output", str(output),
-               "--logdir", str(Path(scratch) / "logs"), "--face-cache", str(face_cache)]
+               "--logdir", str(Path(scratch) / "logs"), "--face-cache", str(face_cache), *flags]
     for dataset in datasets:
         command += ["--dataset", dataset]
     seconds, peak, _ = run_measured(command)
@@ -58,7 +59,7 @@ def project_run(datasets, scratch, face_cache):
             card["seconds_by_step"])
 
 
-def classic_run(datasets, scratch):
+def classic_run(datasets, scratch, face_cache=None, flags=()):
     result_path = Path(scratch) / "classic.json"
     command = [sys.executable, "benchmarks/classic.py", "--json", str(result_path)]
     for dataset in datasets:
@@ -71,55 +72,60 @@ def classic_run(datasets, scratch):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed-dataset", default="dataset/observations")
-    parser.add_argument("--merged-dataset", default="dataset", help="folder of all datasets (default: %(default)s)")
+    parser.add_argument("--all-data", nargs="+", default=["dataset", "dataset_synthetic"],
+                        help="what make train trains on (default: %(default)s)")
+    parser.add_argument("--all-data-flags", default="--image-size 160",
+                        help="make train's other flags (default: %(default)s)")
+    parser.add_argument("--no-all-data", action="store_true", help="leave out the runs on all data (half an hour)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each; medians are printed")
-    parser.add_argument("--classic-on-merged", action="store_true", help="also run the classic recipe on all data")
+    parser.add_argument("--classic-on-all-data", action="store_true", help="also run the classic recipe on all data")
     args = parser.parse_args()
 
     first, cached = "this project, faces not yet located", "this project, faces located by the run before"
-    plans = [
-        ("classic recipe", args.seed_dataset, classic_run),
-        (first, args.seed_dataset, project_run),
-        (cached, args.seed_dataset, project_run),
-        (first, args.merged_dataset, project_run),
-        (cached, args.merged_dataset, project_run),
-    ]
-    if args.classic_on_merged:
-        plans.append(("classic recipe", args.merged_dataset, classic_run))
+    seed, everything = [args.seed_dataset], args.all_data
+    flags = args.all_data_flags.split()
+    plans = [("classic recipe", seed, classic_run, ()), (first, seed, project_run, ()),
+             (cached, seed, project_run, ())]
+    if not args.no_all_data:
+        plans += [(first, everything, project_run, flags), (cached, everything, project_run, flags)]
+    if args.classic_on_all_data:
+        plans.append(("classic recipe", everything, classic_run, ()))
     results = {index: [] for index in range(len(plans))}
     print(f"{os.cpu_count()} CPUs; {args.repeats} run(s) each, medians", flush=True)
     for repeat in range(args.repeats):
         with tempfile.TemporaryDirectory() as face_cache:  # empty for each dataset's first run, then filled
-            for index, (name, dataset, run) in enumerate(plans):
+            for index, (name, datasets, run, extra) in enumerate(plans):
+                faces = Path(face_cache) / "-".join(Path(dataset).name for dataset in datasets)
+                if name == first:
+                    shutil.rmtree(faces, ignore_errors=True)
                 with tempfile.TemporaryDirectory() as scratch:
-                    if run is project_run:
-                        faces = Path(face_cache) / Path(dataset).name
-                        if name == first:
-                            shutil.rmtree(faces, ignore_errors=True)
-                        results[index].append(run([dataset], scratch, faces))
-                    else:
-                        results[index].append(run([dataset], scratch))
+                    results[index].append(run(datasets, scratch, faces, extra))
                 seconds, peak, accuracy, _, _ = results[index][-1]
-                print(f"  run {repeat + 1}: {name} on {dataset}: {seconds:.0f} s, {peak:.0f} MB, "
+                print(f"  run {repeat + 1}: {name} on {' '.join(datasets)}: {seconds:.0f} s, {peak:.0f} MB, "
                       f"accuracy {accuracy:.4f}", file=sys.stderr, flush=True)
+    print_tables(plans, results)
 
+
+def print_tables(plans, results):
+    """The runs' medians, with each run's speed-up over the classic recipe on the same data; then the steps."""
     print("| recipe | dataset | images | wall time s | peak memory MB | test accuracy | speed-up |")
     print("|---|---|---|---|---|---|---|")
     classic_seconds = {}
-    for index, (name, dataset, _) in enumerate(plans):
+    for index, (name, datasets, _, extra) in enumerate(plans):
         seconds, peak, accuracy, images = (statistics.median(r[i] for r in results[index]) for i in range(4))
+        data = " + ".join(datasets) + (f" ({' '.join(extra)})" if extra else "")
         if name == "classic recipe":
-            classic_seconds[dataset] = seconds
-        baseline = classic_seconds.get(dataset)
+            classic_seconds[tuple(datasets)] = seconds
+        baseline = classic_seconds.get(tuple(datasets))
         speedup = f"{baseline / seconds:.1f}x" if baseline and name != "classic recipe" else ""
-        print(f"| {name} | {dataset} | {images:.0f} | {seconds:.0f} | {peak:.0f} | {accuracy:.4f} | {speedup} |")
+        print(f"| {name} | {data} | {images:.0f} | {seconds:.0f} | {peak:.0f} | {accuracy:.4f} | {speedup} |")
     steps = [(plans[index][:2], [r[4] for r in runs]) for index, runs in results.items() if runs[0][4]]
     names = list(steps[0][1][0])
     print("\nseconds by step, this project's runs (medians; the model card's seconds_by_step)")
     print("| run | dataset | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
-    for (name, dataset), cards in steps:
-        print(f"| {name} | {dataset} | "
+    for (name, datasets), cards in steps:
+        print(f"| {name} | {' + '.join(datasets)} | "
               + " | ".join(f"{statistics.median(card.get(step, 0.0) for card in cards):.1f}" for step in names) + " |")
 
 

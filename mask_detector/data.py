@@ -1,4 +1,4 @@
-"""Training data: find the images, split them without leaks, stream them with tf.data.
+"""Training data: find the images, split them without leaks, cut their faces and serve them with tf.data.
 
 A dataset folder holds ``with_mask/`` and ``without_mask/`` (and, for a
 three-class model, ``incorrect_mask/``), or holds several such folders
@@ -504,14 +504,66 @@ def warp_parameters(images, image_size):
 
 
 def make_dataset(images, image_size, batch_size=32, training=False, seed=42, face_side=0, aligned=False):
-    """A tf.data pipeline of (float 0-255 RGB batch, label batch), read from disk each epoch.
+    """A tf.data pipeline of (float 0-255 RGB batch, label batch), read from disk as it goes.
 
     Nothing is held in memory beyond a few batches, so memory does not grow
-    with the number of images. ``face_side`` (not in training) shows every
+    with the number of images: for a split read once (the test split, a
+    calibration sample). ``face_side`` (not in training) shows every
     face as if it were that many pixels wide in a photo (0: as it is).
     ``aligned`` warps each face by its landmarks as classifier.align_faces
     does at run time; images without landmarks are cut at their face box.
+    A split read many times is read once into face_crops and served by crop_batches.
     """
+    dataset = _read_faces(images, image_size, aligned, shuffle_seed=seed if training else None)
+    return _as_batches(dataset, image_size, batch_size, training, face_side)
+
+
+def face_crops(images, image_size, aligned=False, batch_size=64):
+    """Every image read once and cut to its face (aligned, or at its box), as make_dataset cuts it:
+    uint8 (n, size, size, 3), in the order of ``images``.
+
+    Reading and warping a photo costs as much as a training step on it; held
+    as crops, a split is read once for all its epochs and calibration's face
+    sizes (a 160 px crop is 77 kB: 10,000 images take 0.8 GB).
+    """
+    import tensorflow as tf
+
+    crops = np.empty((len(images.paths), image_size, image_size, 3), np.uint8)
+    dataset = _read_faces(images, image_size, aligned).map(
+        lambda image, label: tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8),
+        num_parallel_calls=tf.data.AUTOTUNE)
+    done = 0
+    for batch in dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+        crops[done:done + len(batch)] = batch.numpy()
+        done += len(batch)
+    return crops
+
+
+def crop_batches(crops, labels=None, batch_size=32, training=False, seed=42, face_side=0):
+    """make_dataset's pipeline over face crops held in memory (face_crops): (float 0-255 batch, label batch).
+
+    With ``training``, shuffled and augmented anew each epoch; ``face_side``
+    as make_dataset. The crops are taken by index, so they are not copied into
+    the pipeline (tf.data would hold a second copy of an array it is given).
+    """
+    import tensorflow as tf
+
+    labels = tf.constant(np.zeros(len(crops)) if labels is None else labels, dtype=tf.int32)
+
+    def crop(index):
+        image = tf.numpy_function(lambda i: crops[i], [index], tf.uint8, stateful=False)
+        image.set_shape(crops.shape[1:])
+        return tf.cast(image, tf.float32), tf.gather(labels, index)
+
+    dataset = tf.data.Dataset.range(len(crops))
+    if training:
+        dataset = dataset.shuffle(len(crops), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.map(crop, num_parallel_calls=tf.data.AUTOTUNE)
+    return _as_batches(dataset, crops.shape[1], batch_size, training, face_side)
+
+
+def _read_faces(images, image_size, aligned, shuffle_seed=None):
+    """(float 0-255 face crop, label) per image, read from disk, cut or aligned; shuffled when given a seed."""
     import tensorflow as tf
 
     def align(image, warp):
@@ -538,12 +590,7 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42, fac
     def load(path, face_box, warp, label):
         image = tf.numpy_function(read_rgb, [path], tf.uint8, stateful=False)
         image.set_shape([None, None, 3])
-        image = tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, face_box))
-        if training:  # half the faces, as small as the detector meets them
-            image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)
-        elif face_side:
-            image = shrunk_face(image, face_side, image_size)
-        return image, label
+        return tf.cond(warp[7] > 0, lambda: align(image, warp), lambda: cut(image, face_box)), label
 
     paths = tf.constant(images.paths)
     # (top, left, height, width); a height of 0 keeps the whole image.
@@ -553,13 +600,24 @@ def make_dataset(images, image_size, batch_size=32, training=False, seed=42, fac
     warps = tf.constant(warp_parameters(images, image_size) if aligned else [[0.0] * 8] * len(images.paths),
                         dtype=tf.float32)
     dataset = tf.data.Dataset.from_tensor_slices((paths, face_boxes, warps, labels))
-    if training:
-        dataset = dataset.shuffle(len(images.paths), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
-    if training:
+    if shuffle_seed is not None:
+        dataset = dataset.shuffle(len(images.paths), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return dataset.map(load, num_parallel_calls=tf.data.AUTOTUNE)
 
-        def distort(batch, label):
-            return random_affine(batch), label
 
-        dataset = dataset.map(distort, num_parallel_calls=tf.data.AUTOTUNE)
+def _as_batches(dataset, image_size, batch_size, training, face_side):
+    """Face crops to batches: in training, half the faces as small as the detector meets them and every
+    batch warped at random; else each face at ``face_side`` pixels if given."""
+    import tensorflow as tf
+
+    def show(image, label):
+        if training:
+            image = tf.cond(tf.random.uniform([]) < 0.5, lambda: small_face(image, image_size), lambda: image)
+        elif face_side:
+            image = shrunk_face(image, face_side, image_size)
+        return image, label
+
+    dataset = dataset.map(show, num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    if training:
+        dataset = dataset.map(lambda batch, label: (random_affine(batch), label), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.prefetch(tf.data.AUTOTUNE)

@@ -344,7 +344,7 @@ class LiveRun:
         found = self.carrier(frame.image, last)
         if found is None:
             return None
-        detected_faces, detected_doubtful = self._detected
+        detected_faces = self._detected[0]
         boxes = [tuple(round(v) for v in box) for box in found]
         carried_faces = []
         for face, box in zip(detected_faces, boxes):

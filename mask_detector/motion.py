@@ -63,13 +63,16 @@ class MotionDetector:
         if self.background is None or self.background.shape != small.shape:
             self.background, self.share = small, 1.0
             return True
-        moved = (cv2.absdiff(small, self.background) > self.threshold).astype(np.uint8)
-        self.share = float(cv2.erode(moved, self._kernel).mean())
+        self.share = float(self._changed(small, self.background).mean())
         if self.share > WHOLE_VIEW:
             self.background = small
             return True
         cv2.accumulateWeighted(small, self.background, self.blend)
         return self.share >= self.least_share
+
+    def _changed(self, now, before):
+        """1 where ``now`` differs from ``before`` by more than the threshold, specks of a pixel or two eroded away."""
+        return cv2.erode((cv2.absdiff(now, before) > self.threshold).astype(np.uint8), self._kernel)
 
     def moved_outside(self, areas, shape):
         """Whether something changed since the last frame outside ``areas`` (boxes x1, y1, x2, y2 in pixels of a frame
@@ -78,7 +81,7 @@ class MotionDetector:
         background shows again, which is no one."""
         if self._last is None or self._last.shape != self._now.shape:
             return True
-        changed = cv2.erode((cv2.absdiff(self._now, self._last) > self.threshold).astype(np.uint8), self._kernel)
+        changed = self._changed(self._now, self._last)
         scale = changed.shape[0] / shape[0]
         for x1, y1, x2, y2 in np.asarray(areas, dtype=np.float64).reshape(-1, 4) * scale:
             changed[max(int(y1), 0):max(int(np.ceil(y2)), 0), max(int(x1), 0):max(int(np.ceil(x2)), 0)] = 0

@@ -374,7 +374,7 @@ class FaceCarrier:
 
     def __init__(self, side=CARRY_SIDE, reach=CARRY_REACH, least_match=LEAST_CARRY_MATCH):
         self.side, self.reach, self.least_match = side, reach, least_match
-        self.patches = []  # per face: (grey patch at scale, scale, width, height)
+        self.patches = []  # per face: (grey patch at scale, scale, its box, its top-left corner in the frame)
 
     def start(self, image, boxes):
         """Take the patch of each face of ``boxes`` in ``image``, a frame the detector ran on."""

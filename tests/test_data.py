@@ -183,3 +183,27 @@ def test_located_faces_are_kept_by_each_image_s_sha256_and_read_back_as_they_wer
     _, said = located(tmp_path / "blocked" / "cache")
     assert said.startswith(f"warning: the located faces were not kept in {tmp_path / 'blocked' / 'cache'}")
     assert ", 1 of them from the cache" in said
+
+
+def test_face_crops_held_in_memory_serve_what_reading_from_disk_serves():
+    """A split read once into face_crops gives the faces make_dataset reads from disk (to the rounding of a
+    uint8), at every calibration face size too; in training every epoch shuffles and augments anew."""
+    from mask_detector.data import ImageList, crop_batches, face_crops, locate_faces, make_dataset
+
+    paths = [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "with_mask").glob("*.jpg"))[:5]]
+    paths += [str(p) for p in sorted(require(DATASET / "chandrikadeb7" / "without_mask").glob("*.jpg"))[:5]]
+    labels = [0] * 5 + [1] * 5
+    images = locate_faces(ImageList(paths, labels, ["x"] * 10, ["x"] * 10), report=lambda message: None)
+    crops = face_crops(images, 96, aligned=True, batch_size=4)
+    assert crops.shape == (10, 96, 96, 3) and crops.dtype == np.uint8
+    for side, most in ((0, 0.51), (16, 3.0)):
+        from_disk, truth = next(iter(make_dataset(images, 96, batch_size=10, face_side=side, aligned=True)))
+        held, held_truth = next(iter(crop_batches(crops, labels, batch_size=10, face_side=side)))
+        assert held_truth.numpy().tolist() == truth.numpy().tolist() == labels
+        assert np.abs(held.numpy() - from_disk.numpy()).mean() < most, side
+    training = crop_batches(crops, labels, batch_size=10, training=True, seed=1)
+    epochs = [next(iter(training)) for _ in range(2)]
+    for batch, truth in epochs:
+        assert batch.shape == (10, 96, 96, 3) and sorted(truth.numpy().tolist()) == labels
+    assert epochs[0][1].numpy().tolist() != epochs[1][1].numpy().tolist()  # reshuffled each epoch
+    assert np.abs(epochs[0][0].numpy() - epochs[1][0].numpy()).mean() > 1

@@ -50,12 +50,13 @@ def test_writes_model_card_plot_and_keras_copy(trained):
     assert 0.0 <= card["test_split"]["accuracy"] <= 1.0
     # Where the time went, in the card and on the last line; the faces located are kept in the user's cache.
     steps = card["seconds_by_step"]
-    assert list(steps) == ["imports", "find images", "locate faces", "build", "train frozen", "fine-tune",
-                           "calibrate", "test"]
+    assert list(steps) == ["imports", "find images", "locate faces", "cut faces", "build", "train frozen",
+                           "fine-tune", "calibrate", "test"]
     assert all(seconds >= 0 for seconds in steps.values()) and steps["train frozen"] > 0
     last = result.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"seconds by step: imports [\d.]+, find images [\d.]+, locate faces [\d.]+, build [\d.]+, "
-                        r"train frozen [\d.]+, fine-tune [\d.]+, calibrate [\d.]+, test [\d.]+, write [\d.]+; "
+    assert re.fullmatch(r"seconds by step: imports [\d.]+, find images [\d.]+, locate faces [\d.]+, "
+                        r"cut faces [\d.]+, build [\d.]+, train frozen [\d.]+, fine-tune [\d.]+, calibrate [\d.]+, "
+                        r"test [\d.]+, write [\d.]+; "
                         r"other [\d.]+; all [\d.]+", last), last
     assert re.search(r"faces located .* of them from the cache .*/mask-detector/faces/faces-\w+\.jsonl",
                      result.stdout)
