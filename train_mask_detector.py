@@ -39,7 +39,7 @@ def parse_args(argv):
     parser.add_argument("--patience", type=at_least(1), default=2,
                         help="a phase ends after this many epochs in a row that do not matter (see --least-gain)")
     # Validation loss is the mean log loss per image. Below a gain of 0.005 the head only grows surer of faces
-    # it already has right: on a dataset learnt in one epoch, each later epoch gains a few thousandths.
+    # it already has right: on a dataset learnt in one epoch, each later epoch gains less than a thousandth.
     parser.add_argument("--least-gain", type=float, default=0.005,
                         help="an epoch matters when it lowers the validation loss by at least this much")
     parser.add_argument("--batch-size", type=at_least(1), default=32, help="images per training step")
@@ -157,9 +157,9 @@ def main(argv=None):
 
 def _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint):
     """The training phases, each a timed step: build, train frozen, unfreeze and fine-tune; returns (model,
-    history, seconds). Ctrl-C between batches keeps the best checkpoint and stops."""
+    history, the seconds of those steps). Ctrl-C between batches keeps the best checkpoint and stops."""
     weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
-    with training.Timer() as timer, training.InterruptBetweenBatches() as interrupt:
+    with training.InterruptBetweenBatches() as interrupt:
         callbacks.append(interrupt)
         try:
             with steps.step("build"):
@@ -175,7 +175,7 @@ def _fit(args, training, steps, train, train_data, validation_data, callbacks, c
                                              args.learning_rate / 100, callbacks, history, weights)
         except KeyboardInterrupt:
             _exit_interrupted(checkpoint)
-    return model, history, timer.seconds
+    return model, history, sum(steps.seconds.get(name, 0.0) for name in ("build", "train frozen", "fine-tune"))
 
 
 if __name__ == "__main__":

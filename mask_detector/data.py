@@ -469,9 +469,15 @@ def small_face(image, size, smallest=12, largest=48):
 
     target = tf.random.uniform([], smallest, largest + 1, dtype=tf.int32)
     small = tf.image.resize(image, [target, target], antialias=True)
-    small = tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8)
-    small = tf.image.adjust_jpeg_quality(small, tf.random.uniform([], 30, 90, dtype=tf.int32))
+    small = tf.image.adjust_jpeg_quality(_as_uint8(small), tf.random.uniform([], 30, 90, dtype=tf.int32))
     return tf.image.resize(tf.cast(small, tf.float32), [size, size])
+
+
+def _as_uint8(image):
+    """A float 0-255 image rounded to the nearest uint8, as a photo's pixels are."""
+    import tensorflow as tf
+
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
 def shrunk_face(image, side, size, quality=75):
@@ -480,7 +486,7 @@ def shrunk_face(image, side, size, quality=75):
     import tensorflow as tf
 
     small = tf.image.resize(image, [side, side], antialias=True)
-    small = tf.image.adjust_jpeg_quality(tf.cast(tf.clip_by_value(tf.round(small), 0, 255), tf.uint8), quality)
+    small = tf.image.adjust_jpeg_quality(_as_uint8(small), quality)
     return tf.image.resize(tf.cast(small, tf.float32), [size, size])
 
 
@@ -529,9 +535,8 @@ def face_crops(images, image_size, aligned=False, batch_size=64):
     import tensorflow as tf
 
     crops = np.empty((len(images.paths), image_size, image_size, 3), np.uint8)
-    dataset = _read_faces(images, image_size, aligned).map(
-        lambda image, label: tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8),
-        num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = _read_faces(images, image_size, aligned).map(lambda image, label: _as_uint8(image),
+                                                           num_parallel_calls=tf.data.AUTOTUNE)
     done = 0
     for batch in dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE):
         crops[done:done + len(batch)] = batch.numpy()

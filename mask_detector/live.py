@@ -312,9 +312,10 @@ class LiveRun:
             self.clock.lap("carry")
             return list(carried[0]), list(carried[1]), False
         # Someone followed but not carried (a track lost, a face not found again): a look on every frame where
-        # anything moves, else every detect_every frames, as nothing came back into a view that did not change.
+        # anything moves (a cut is found on such frames only), else every detect_every frames, as nothing came
+        # back into a view that did not change.
         followed = bool(self.tracker.tracks) and self._since_look >= self.detect_every
-        if moved or cut or followed or frame.time - self._looked_at >= self.idle_seconds:
+        if moved or followed or frame.time - self._looked_at >= self.idle_seconds:
             self._looked_at, self._since_look = frame.time, 0
             self.looks += 1
             faces, doubtful = self.pipeline.face_detector.find(frame.image)

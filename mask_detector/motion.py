@@ -36,6 +36,14 @@ BLEND = 0.1
 LEAST_SPREAD = 12.0
 
 
+def shrink(image, size):
+    """``image`` resized to ``size`` (width, height): sampled to twice the size, then halved by averaging. Each
+    pixel averages four samples of its area: nearly the smoothing of averaging the whole area, at a fraction of
+    its cost when the image is several times larger."""
+    twice = cv2.resize(image, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(twice, size, interpolation=cv2.INTER_AREA)
+
+
 class MotionDetector:
     """Call with each frame (BGR): True when something moved since the frames before."""
 
@@ -49,10 +57,9 @@ class MotionDetector:
     def _small(self, image):
         height, width = image.shape[:2]
         size = (max(1, round(width * self.height / height)), self.height)
-        # Twice the size by sampling, then halved by averaging: noise is averaged as by an area resize of the whole
-        # frame, at a sixth of its cost (0.3 ms against 1.8 ms for the whole test of a 640x480 frame).
-        twice = cv2.resize(image, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
-        grey = cv2.cvtColor(cv2.resize(twice, size, interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+        # Noise averaged as by an area resize of the whole frame, at a sixth of its cost (0.3 ms against 1.8 ms
+        # for the whole test of a 640x480 frame).
+        grey = cv2.cvtColor(shrink(image, size), cv2.COLOR_BGR2GRAY)
         grey = cv2.GaussianBlur(grey.astype(np.float32), (BLUR, BLUR), 0)
         mean, spread = cv2.meanStdDev(grey)
         return (grey - float(mean[0, 0])) / max(float(spread[0, 0]), LEAST_SPREAD)

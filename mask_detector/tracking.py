@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from mask_detector.boxes import greedy_pairs, iou_matrix, near
+from mask_detector.motion import shrink
 
 
 class LabelVote:
@@ -435,11 +436,9 @@ def _pixel_boxes(image, boxes):
 def _grey(crop, scale):
     """A crop in grey (float32), resized by ``scale``."""
     size = (max(1, round(crop.shape[1] * scale)), max(1, round(crop.shape[0] * scale)))
-    if scale < 0.5:
-        # Sampled to twice the size, then averaged, as motion.py does: a twelfth of the cost of averaging the whole
-        # crop (0.07 ms against 0.9 ms for a face of 230 px), and the same for the patch and the region around it.
-        crop = cv2.resize(crop, (size[0] * 2, size[1] * 2), interpolation=cv2.INTER_LINEAR)
-    crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+    # Shrunk by more than half, sampled first (motion.shrink): a twelfth of the cost of averaging the whole crop
+    # (0.07 ms against 0.9 ms for a face of 230 px), and the same for the patch and the region around it.
+    crop = shrink(crop, size) if scale < 0.5 else cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
     return (cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY) if crop.ndim == 3 else crop).astype(np.float32)
 
 

@@ -133,23 +133,28 @@ def train_head(model, train_views, validation_data, epochs, learning_rate, callb
     import tensorflow as tf
 
     head = _head_of(model)
-    train_features = tf.data.Dataset.from_tensor_slices(backbone_features(model, train_views))
+    (train_features, train_labels), validation = backbone_features(model, train_views, validation_data)
+    train_features = tf.data.Dataset.from_tensor_slices((train_features, train_labels))
     train_features = train_features.shuffle(len(train_features), seed=seed, reshuffle_each_iteration=True)
-    validation_features = tf.data.Dataset.from_tensor_slices(backbone_features(model, validation_data))
+    validation_features = tf.data.Dataset.from_tensor_slices(validation)
     return train(head, train_features.batch(batch_size), validation_features.batch(batch_size), epochs,
                  learning_rate, callbacks, weights=weights)
 
 
-def backbone_features(model, batches):
-    """(features, labels): the output of ``model``'s FEATURES layer for every (image batch, label batch)."""
+def backbone_features(model, *datasets):
+    """Per dataset of (image batch, label batch), (features, labels): the output of ``model``'s FEATURES layer
+    for every image, and its label."""
     import tensorflow as tf
 
     features_of = tf.function(keras.Model(model.inputs, model.get_layer(FEATURES).output), reduce_retracing=True)
-    features, labels = [], []
-    for batch, label in batches:
-        features.append(features_of(batch, training=False).numpy())
-        labels.append(label.numpy())
-    return np.concatenate(features), np.concatenate(labels)
+    results = []
+    for batches in datasets:
+        features, labels = [], []
+        for batch, label in batches:
+            features.append(features_of(batch, training=False).numpy())
+            labels.append(label.numpy())
+        results.append((np.concatenate(features), np.concatenate(labels)))
+    return results
 
 
 def _head_of(model):
@@ -606,15 +611,6 @@ def environment_versions():
         "keras": keras.__version__,
         "opencv": cv2.__version__,
     }
-
-
-class Timer:
-    def __enter__(self):
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc):
-        self.seconds = time.perf_counter() - self.start
 
 
 class StepTimes:
