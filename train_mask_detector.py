@@ -128,16 +128,17 @@ def main(argv=None):
     checkpoint = training.BestCheckpoint(output.with_name(f"{output.stem}.checkpoint.keras"))
     callbacks = training.standard_callbacks(args.patience, logs, args.least_gain) + [checkpoint]
     classes = train.class_names
-    model, history, seconds = _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint)
+    split, history, seconds = _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint)
+    model = split.model
     with steps.step("calibrate"):
-        by_size = training.probabilities_by_size(model, validation_crops, batch)
+        by_size = training.probabilities_by_size(split, validation_crops, batch)
         # Synthetic faces are binned by the pose they were drawn at, real ones by the pose their landmarks give.
         poses = validation.poses() if validation.landmarks else None
         calibration, judging, (before, after, truth) = training.calibrate(model, by_size, validation.labels,
                                                                           classes, size, poses)
     _print_judging(calibration, judging)
     with steps.step("test"):
-        report, test_figures = training.score_on_test_split(model, test_data, test.labels, classes)
+        report, test_figures = training.score_on_test_split(split, test_data, test.labels, classes)
     print(report)
     card = training.model_card(output, args.dataset, args.seed, size, counts, history, seconds, test_figures,
                                classes, args.crop) | {"calibration": calibration, "judging": judging,
@@ -156,26 +157,29 @@ def main(argv=None):
 
 
 def _fit(args, training, steps, train, train_data, validation_data, callbacks, checkpoint):
-    """The training phases, each a timed step: build, train frozen, unfreeze and fine-tune; returns (model,
-    history, the seconds of those steps). Ctrl-C between batches keeps the best checkpoint and stops."""
+    """The training phases, each a timed step: build, train frozen, unfreeze and fine-tune; returns (the
+    training.SplitModel, history, the seconds of those steps). Ctrl-C between batches keeps the best
+    checkpoint and stops."""
     weights = training.class_weights(train.labels) if args.class_weights == "balanced" else None
     with training.InterruptBetweenBatches() as interrupt:
         callbacks.append(interrupt)
         try:
             with steps.step("build"):
                 model = training.build_model(args.image_size, train.class_names)
+                split = training.SplitModel(model)
                 checkpoint.whole = model
             with steps.step("train frozen"):
-                history = training.train_head(model, train_data, validation_data, args.epochs, args.learning_rate,
+                history = training.train_head(split, train_data, validation_data, args.epochs, args.learning_rate,
                                               callbacks, weights, args.seed, args.batch_size)
             if args.fine_tune_epochs:
                 with steps.step("fine-tune"):
                     training.unfreeze_top(model)
-                    history = training.train(model, train_data, validation_data, args.fine_tune_epochs,
-                                             args.learning_rate / 100, callbacks, history, weights)
+                    history = training.fine_tune(split, train_data, validation_data, args.fine_tune_epochs,
+                                                 args.learning_rate / 100, callbacks, history, weights,
+                                                 args.batch_size)
         except KeyboardInterrupt:
             _exit_interrupted(checkpoint)
-    return model, history, sum(steps.seconds.get(name, 0.0) for name in ("build", "train frozen", "fine-tune"))
+    return split, history, sum(steps.seconds.get(name, 0.0) for name in ("build", "train frozen", "fine-tune"))
 
 
 if __name__ == "__main__":

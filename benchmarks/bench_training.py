@@ -1,19 +1,26 @@
 """Training wall time, peak memory and test accuracy: this project's training against the classic recipe.
 
     python benchmarks/bench_training.py                 # seed dataset: both; make train's data: this project
-    python benchmarks/bench_training.py --no-all-data   # the seed dataset only (some ten minutes)
+    python benchmarks/bench_training.py --no-all-data   # the seed dataset only (some 17 minutes)
     python benchmarks/bench_training.py --repeats 3
+    python benchmarks/bench_training.py --step-costs    # what an image costs in each step, Keras against LiteRT
 
 Each run is a separate process, so its peak memory (maximum resident set
 size) is its own. Both are scored on the same duplicate-free test split
 (the same seed). The classic recipe holds every image in memory as float32,
-so its peak grows with the dataset; this project streams from disk.
+so its peak grows with the dataset; this project holds each face as a
+0-255 crop at the model's input size (uint8), and the test split not at all.
 
 This project trains on each dataset twice: first with an empty cache of
 located faces (a cache folder of its own), as a first run on new images,
 then again with the faces that run located, as every later run on the same
 images. A second table gives each of its runs' seconds by step (the model
 card's seconds_by_step).
+
+--step-costs times, in this process, what training computes for an image:
+the whole model and the layers no phase trains, in Keras and as a LiteRT
+copy, and a fine-tuning step through the whole model against one through
+training.SplitModel (the copy, then Keras on the layers above it).
 """
 
 import argparse
@@ -76,10 +83,16 @@ def main():
                         help="what make train trains on (default: %(default)s)")
     parser.add_argument("--all-data-flags", default="--image-size 160",
                         help="make train's other flags (default: %(default)s)")
-    parser.add_argument("--no-all-data", action="store_true", help="leave out the runs on all data (half an hour)")
+    parser.add_argument("--no-all-data", action="store_true",
+                        help="leave out the two runs on all data (some 16 minutes)")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each; medians are printed")
     parser.add_argument("--classic-on-all-data", action="store_true", help="also run the classic recipe on all data")
+    parser.add_argument("--step-costs", action="store_true", help="time what an image costs in each step instead")
+    parser.add_argument("--image-size", type=int, default=160, help="for --step-costs (default: %(default)s)")
+    parser.add_argument("--images", type=int, default=256, help="for --step-costs (default: %(default)s)")
     args = parser.parse_args()
+    if args.step_costs:
+        return print_step_costs(args.image_size, args.images)
 
     first, cached = "this project, faces not yet located", "this project, faces located by the run before"
     seed, everything = [args.seed_dataset], args.all_data
@@ -127,6 +140,51 @@ def print_tables(plans, results):
     for (name, datasets), cards in steps:
         print(f"| {name} | {' + '.join(datasets)} | "
               + " | ".join(f"{statistics.median(card.get(step, 0.0) for card in cards):.1f}" for step in names) + " |")
+
+
+def print_step_costs(image_size, count, batch_size=32):
+    """Milliseconds an image: predicting and a fine-tuning step, in Keras and through the LiteRT copy."""
+    sys.path.insert(0, str(ROOT))
+    from mask_detector.quiet import import_tensorflow
+
+    import_tensorflow()
+    import numpy as np
+
+    from mask_detector import training
+
+    model = training.build_model(image_size, ("mask", "no_mask", "incorrect"))
+    split = training.SplitModel(model)
+    images = np.random.default_rng(0).uniform(0, 255, (count, image_size, image_size, 3)).astype("float32")
+    labels = np.arange(count) % 3
+    batches = [(images[start:start + batch_size], labels[start:start + batch_size])
+               for start in range(0, count, batch_size)]
+    frozen_outputs = [split.frozen_copy(batch) for batch, _ in batches]
+    training.unfreeze_top(model)
+    for part in (model, split.trained):
+        part.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    rows = [
+        ("predict, whole model", "Keras", lambda: model.predict(images, batch_size=batch_size, verbose=0)),
+        ("predict, whole model", "SplitModel", lambda: [split.trained.predict_on_batch(split.frozen_copy(batch))
+                                                          for batch, _ in batches]),
+        ("layers no phase trains", "Keras", lambda: split.frozen.predict(images, batch_size=batch_size, verbose=0)),
+        ("layers no phase trains", "LiteRT copy", lambda: [split.frozen_copy(batch) for batch, _ in batches]),
+        ("fine-tuning step", "Keras, whole model", lambda: [model.train_on_batch(batch, label)
+                                                            for batch, label in batches]),
+        ("fine-tuning step", "LiteRT copy + Keras above it",
+         lambda: [split.trained.train_on_batch(split.frozen_copy(batch), label) for batch, label in batches]),
+        ("fine-tuning step", "Keras above the copy alone",
+         lambda: [split.trained.train_on_batch(outputs, label)
+                  for outputs, (_, label) in zip(frozen_outputs, batches)]),
+    ]
+    print(f"{os.cpu_count()} CPUs; {count} images of {image_size} px in batches of {batch_size}; "
+          "ms an image, the second of two passes")
+    print("| what | computed by | ms an image |")
+    print("|---|---|---|")
+    for what, by, run in rows:
+        run()  # the first pass traces and warms up
+        start = time.perf_counter()
+        run()
+        print(f"| {what} | {by} | {(time.perf_counter() - start) / count * 1000:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -188,3 +188,13 @@ def test_service_benchmark_prints_its_capacity_with_and_without_the_web_page_wat
         assert processed > 0 and unaccounted == received - processed - dropped
         cpu, memory, camera_memory = (cell.strip() for cell in row.split("|")[7:10])
         assert float(cpu.removesuffix(" ms")) > 0 and memory.endswith("MB") and camera_memory.endswith("MB")
+
+
+def test_training_benchmark_prints_what_an_image_costs_in_each_step():
+    result = run_script("benchmarks/bench_training.py", "--step-costs", "--image-size", 96, "--images", 64)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [line.split("|")[1:4] for line in result.stdout.splitlines() if re.match(r"\| [a-z]", line)][1:]
+    assert [(what.strip(), by.strip()) for what, by, _ in rows][::2] == [
+        ("predict, whole model", "Keras"), ("layers no phase trains", "Keras"),
+        ("fine-tuning step", "Keras, whole model"), ("fine-tuning step", "Keras above the copy alone")]
+    assert all(float(ms) > 0 for _, _, ms in rows)

@@ -93,3 +93,22 @@ def test_a_bad_calibration_dataset_is_refused_before_any_conversion(default_mode
         assert result.stdout == ""  # nothing converted, nothing written
         assert sorted(p.name for p in tmp_path.iterdir()) == ["empty dataset", "model.h5"]
         assert seconds < 20  # the conversion alone took 37 s before the dataset was looked at
+
+
+def test_the_in_memory_copy_training_uses_predicts_what_keras_does(default_model, samples):
+    """export.LiteRTCopy, float32: the shipped model's probabilities on real photos to about 1e-5, whatever the
+    batch size, batch after batch, also from (images, labels) pairs."""
+    import cv2
+
+    from mask_detector.classifier import MaskClassifier
+    from mask_detector.export import LiteRTCopy
+
+    model = MaskClassifier(default_model).keras_model
+    size = model.input_shape[1]
+    crops = np.stack([cv2.resize(cv2.imread(str(path)), (size, size))[..., ::-1] for path in samples[:3]])
+    crops = crops.astype("float32")
+    copy = LiteRTCopy(model)
+    expected = model.predict(crops, verbose=0)
+    assert np.allclose(copy(crops), expected, atol=1e-5)
+    assert np.allclose(copy(crops[:1]), expected[:1], atol=1e-5)  # a new batch size
+    assert np.allclose(copy.predict([(crops[:2], [0, 0]), crops[2:]]), expected, atol=1e-5)
