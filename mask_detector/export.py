@@ -133,10 +133,6 @@ class LiteRTCopy:
         self._interpreter.invoke()
         return self._interpreter.get_tensor(self._output).copy()
 
-    def predict(self, batches):
-        """The outputs for every batch of ``batches`` (arrays, or (array, label) pairs as from tf.data), joined."""
-        return np.concatenate([self(batch[0] if isinstance(batch, tuple) else batch) for batch in batches])
-
 
 def carry_card(model_path, output):
     """Give an exported copy its model's card, unless it finds one already; a line saying what was done.

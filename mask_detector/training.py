@@ -181,6 +181,8 @@ class SplitModel:
     on a CPU), and the layers from the cut on (``trained``); all share the weights of ``model``, the whole."""
 
     def __init__(self, model):
+        import tensorflow as tf
+
         base = _backbone_of(model)
         at = model.layers.index(base)
         cut = base.get_layer(FINE_TUNED_FROM).input
@@ -192,7 +194,8 @@ class SplitModel:
         for layer in model.layers[at + 1:]:
             x = outputs[layer.name] = layer(x)
         self.model, self.trained = model, keras.Model(inputs, x, name="trained")
-        self._pooled = keras.Model(inputs, outputs[FEATURES])
+        # Traced once, for the training and the validation features alike.
+        self._pooled = tf.function(keras.Model(inputs, outputs[FEATURES]), reduce_retracing=True)
 
     def through_frozen(self, batches):
         """tf.data (image batch, label batch) -> (the frozen layers' output batch, label batch)."""
@@ -209,9 +212,7 @@ class SplitModel:
     def features(self, batches, pooled=False):
         """(outputs, labels) for every image of ``batches`` (image batch, label batch): the frozen layers'
         outputs, or with ``pooled``, the backbone's (FEATURES)."""
-        import tensorflow as tf
-
-        tail = tf.function(self._pooled, reduce_retracing=True) if pooled else np.asarray
+        tail = self._pooled if pooled else np.asarray
         outputs, labels = [], []
         for images, label in batches:
             outputs.append(np.asarray(tail(self.frozen_copy(images))))
@@ -575,7 +576,8 @@ class InterruptBetweenBatches(keras.callbacks.Callback):
 
 class BestCheckpoint(keras.callbacks.Callback):
     """Keep the best model so far on disk, written atomically, for interrupted runs. ``whole``: the model
-    written, when the one being fit is a part of it sharing its weights (train_head's head)."""
+    written, when the one being fit is a part of it sharing its weights (train_head's head, fine_tune's
+    SplitModel.trained)."""
 
     def __init__(self, path, monitor="val_loss"):
         super().__init__()
